@@ -1,0 +1,79 @@
+"""Options and steps several commands share."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ccvm.assets import AssetStore, Overrides
+from ccvm.axes import Arch, parse_axis_value
+from ccvm.errors import UsageError
+from ccvm.matrix import Matrix, load_matrix
+from ccvm.pins import PinPolicy
+
+
+def matrix_from(args: argparse.Namespace) -> Matrix:
+    return load_matrix(Path(args.matrix) if args.matrix else None)
+
+
+def add_asset_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "guest assets", "files given by path replace the pinned Debian packages "
+        "(environment: CCVM_KERNEL_<ARCH>, CCVM_INITRD_<ARCH>, CCVM_BUSYBOX_<ARCH>, CCVM_MODULES_<ARCH>)")
+    for kind, meta in (("kernel", "ARCH=PATH"), ("initrd", "ARCH=PATH"), ("busybox", "ARCH=PATH"), ("modules", "ARCH=DIR")):
+        group.add_argument(f"--{kind}", action="append", default=[], metavar=meta,
+                           help=f"use this {kind} for ARCH (x86_64 or aarch64)")
+    group.add_argument("--pin-policy", choices=[p.value for p in PinPolicy],
+                       help="when a pinned package has left the archive (default: matrix/guest.yaml, or $CCVM_PIN_POLICY)")
+
+
+def _per_arch(values: list[str], option: str) -> dict[Arch, Path]:
+    found = {}
+    for value in values:
+        raw_arch, sep, path = value.partition("=")
+        if not sep or not path:
+            raise UsageError(f"{option} {value!r}: write it as ARCH=PATH, e.g. {option} x86_64=/boot/vmlinuz")
+        try:
+            found[parse_axis_value("arch", raw_arch)] = Path(path)
+        except ValueError as exc:
+            raise UsageError(f"{option}: {exc}") from None
+    return found
+
+
+def asset_store(args: argparse.Namespace, matrix: Matrix) -> AssetStore:
+    from_cli = Overrides(**{kind: _per_arch(getattr(args, kind), f"--{kind}") for kind in ("kernel", "initrd", "busybox", "modules")})
+    overrides = Overrides.from_env(os.environ).merged(from_cli)
+    raw_policy = args.pin_policy or os.environ.get("CCVM_PIN_POLICY")
+    try:
+        policy = PinPolicy(raw_policy) if raw_policy else None
+    except ValueError:
+        raise UsageError(f"CCVM_PIN_POLICY={raw_policy!r}: choose strict or newest") from None
+    return AssetStore(matrix.guest, overrides=overrides, policy=policy)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value

@@ -1,0 +1,98 @@
+#!/bin/sh
+# ccvm guest init (PID 1 of the embedded default guest).
+#
+# Protocol, all on the agent channel /dev/hvc0 (a virtio console, separate
+# from the kernel's serial console):
+#   CCVM:INIT <stage>     progress
+#   CCVM:FAIL <reason>    init could not set the guest up; the host fails at once
+#   CCVM:EXIT <status>    the program's exit status, last line before power-off
+# Everything the program prints goes to the same channel.
+# Configuration arrives out of band through fw_cfg (opt/ccvm/*), never
+# through the kernel command line.
+
+PATH=/bin
+export PATH
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /mnt/lower /etc
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+
+say() {
+	printf 'CCVM:%s\n' "$*" >"$CHANNEL"
+}
+
+fail() {
+	say "FAIL $*"
+	echo "ccvm init: $*" >/dev/console
+	sync
+	poweroff -f
+	sleep 5
+	exit 1
+}
+
+while read -r module; do
+	[ -n "$module" ] || continue
+	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: insmod $module failed" >/dev/console
+done </etc/ccvm/modules
+
+# Wait (bounded) for the agent channel and the fw_cfg entries.
+CHANNEL=/dev/console
+tries=0
+while [ ! -c /dev/hvc0 ] || [ ! -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ]; do
+	tries=$((tries + 1))
+	[ "$tries" -gt 200 ] && fail "no agent channel (/dev/hvc0) or fw_cfg after 10s"
+	sleep 0.05
+done
+CHANNEL=/dev/hvc0
+say "INIT channel"
+
+CFG=/sys/firmware/qemu_fw_cfg/by_name/opt/ccvm
+cfg() {
+	cat "$CFG/$1/raw" 2>/dev/null
+}
+
+# Settings: plain KEY=VALUE lines, shell-quoted by the host.
+cfg config.sh >/etc/ccvm/config.sh || fail "no opt/ccvm/config.sh in fw_cfg"
+. /etc/ccvm/config.sh
+
+mkdir -p "$CCVM_CWD"
+if [ "$CCVM_SHARE" = writable ]; then
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ccvm-cwd "$CCVM_CWD" ||
+		fail "cannot mount the 9p share"
+else
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro ccvm-cwd /mnt/lower ||
+		fail "cannot mount the 9p share"
+	mkdir -p /run/overlay/upper /run/overlay/work
+	mount -t overlay overlay \
+		-o lowerdir=/mnt/lower,upperdir=/run/overlay/upper,workdir=/run/overlay/work "$CCVM_CWD" ||
+		fail "cannot mount the overlay over the share"
+fi
+say "INIT share $CCVM_SHARE"
+
+cfg env.sh >/etc/ccvm/env.sh || fail "no opt/ccvm/env.sh in fw_cfg"
+cfg argv.sh >/etc/ccvm/argv.sh || fail "no opt/ccvm/argv.sh in fw_cfg"
+
+HOME=/root
+mkdir -p "$HOME"
+export HOME
+cd "$CCVM_CWD" || fail "cannot enter $CCVM_CWD"
+say "INIT run"
+if [ "$CCVM_MODE" = shell ]; then
+	setsid cttyhack sh -l <>/dev/hvc0 >&0 2>&0
+	status=$?
+else
+	(
+		. /etc/ccvm/env.sh
+		. /etc/ccvm/argv.sh
+		exec "$@"
+	) <>/dev/null >"$CHANNEL" 2>&1
+	status=$?
+fi
+say "EXIT $status"
+sync
+poweroff -f
+sleep 5

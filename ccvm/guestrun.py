@@ -1,0 +1,50 @@
+"""Run one program in one guest: the launcher core every command shares
+(``ccvm vm``, the boot matrix, the KVM probe)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccvm.assets import GuestAssets
+from ccvm.launch import GuestRequest, Mode, stage
+from ccvm.qemu import qemu_argv
+from ccvm.vm import VM
+
+_FACT = re.compile(r"^CCVM:FACT ([^=\s]+)=(.*?)\r?$", re.M)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuestRun:
+    status: int
+    facts: dict[str, str]
+    agent_text: str
+    qemu_argv: tuple[str, ...]
+    seconds: float  # launch to the program's exit line
+
+
+def parse_facts(text: str) -> dict[str, str]:
+    return {key: value for key, value in _FACT.findall(text)}
+
+
+def planned_argv(request: GuestRequest, assets: GuestAssets, scratch: Path) -> list[str]:
+    return qemu_argv(stage(request, assets, scratch))
+
+
+def run_guest(request: GuestRequest, assets: GuestAssets, *, log_dir: Path, timeout_s: float) -> GuestRun:
+    """Boot, run the program, return its status; raises GuestFailure or LaunchError."""
+    scratch = Path(tempfile.mkdtemp(prefix="ccvm-"))
+    try:
+        spec = stage(request, assets, scratch)
+        with VM(spec, log_dir=log_dir) as vm:
+            status, text = vm.wait_exit_status(deadline=time.monotonic() + timeout_s)
+            seconds = time.monotonic() - vm.started_at
+        return GuestRun(status=status, facts=parse_facts(text), agent_text=text,
+                        qemu_argv=tuple(vm.argv), seconds=seconds)
+    finally:
+        if request.mode is not Mode.DEBUG:
+            shutil.rmtree(scratch, ignore_errors=True)

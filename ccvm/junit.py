@@ -1,0 +1,55 @@
+"""JUnit XML for every check, through junit-xml.
+
+Console text holds escape and control characters: ANSI sequences are
+removed and characters XML 1.0 cannot carry are replaced, so the file
+always parses.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from ccvm.cache import write_atomic
+from ccvm.results import Outcome, Suite
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def clean_text(text: str) -> str:
+    """Text safe for XML: no ANSI sequences, no characters XML forbids."""
+    text = _ANSI.sub("", text)
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _case(suite: Suite, case) -> TestCase:
+    test = TestCase(
+        name=case.name,
+        classname=suite.name,
+        elapsed_sec=round(case.seconds, 3),
+        stdout=clean_text(case.output) or None,
+    )
+    if case.outcome is Outcome.FAIL:
+        test.add_failure_info(message=clean_text(case.message), output=clean_text(case.details) or None)
+    elif case.outcome is Outcome.SKIP:
+        test.add_skipped_info(message=clean_text(case.message))
+    return test
+
+
+def to_xml(suites: list[Suite]) -> str:
+    junit_suites = [
+        TestSuite(
+            suite.name,
+            [_case(suite, case) for case in suite.cases],
+            properties={key: clean_text(value) for key, value in sorted(suite.properties.items())},
+        )
+        for suite in suites
+    ]
+    return to_xml_report_string(junit_suites, prettyprint=True, encoding="utf-8")
+
+
+def write_junit(path: Path, suites: list[Suite]) -> None:
+    write_atomic(path, to_xml(suites).encode("utf-8"))

@@ -1,0 +1,104 @@
+"""From a request to a launch: stage the guest's configuration in a private
+scratch directory and build the QEMU argv (``ccvm.qemu``).
+
+The guest receives three small shell files through fw_cfg:
+``config.sh`` (mode, share), ``env.sh`` (the program's environment) and
+``argv.sh`` (the program's argv, each word single-quoted), so argv is
+delivered byte for byte and never touches the kernel command line.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ccvm.assets import GuestAssets
+from ccvm.axes import Accel, Arch, Machine
+from ccvm.qemu import NULL, STDIO, Channel, LaunchSpec
+
+FW_CFG_PREFIX = "opt/ccvm/"
+
+
+class Mode(enum.StrEnum):
+    RUN = "run"  # run the program, report its exit status
+    SHELL = "shell"  # an interactive guest shell on the terminal
+    DEBUG = "debug"  # run, streaming the kernel console; keep the scratch directory
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuestRequest:
+    arch: Arch
+    accel: Accel
+    machine: Machine
+    memory_mib: int
+    cores: int
+    program: tuple[str, ...]  # the program and its arguments, verbatim
+    share_dir: Path
+    share_writable: bool = False
+    mode: Mode = Mode.RUN
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _quote_word(word: str) -> str:
+    # POSIX single quotes keep every byte but the quote itself, which is
+    # closed, escaped and reopened.  shlex.quote leaves "safe" words bare.
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def argv_script(program: tuple[str, ...]) -> str:
+    return "set --" + "".join(f" {_quote_word(word)}" for word in program) + "\n"
+
+
+def env_script(env: dict[str, str]) -> str:
+    lines = []
+    for key, value in sorted(env.items()):
+        if not key.isidentifier():
+            raise ValueError(f"environment name {key!r} is not a shell identifier")
+        lines.append(f"export {key}={_quote_word(value)}\n")
+    return "".join(lines)
+
+
+def config_script(request: GuestRequest, guest_cwd: str) -> str:
+    share = "writable" if request.share_writable else "overlay"
+    mode = "shell" if request.mode is Mode.SHELL else "run"
+    return f"CCVM_MODE={mode}\nCCVM_SHARE={share}\nCCVM_CWD={shlex.quote(guest_cwd)}\n"
+
+
+def _write_private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write(text)
+    return path
+
+
+def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSpec:
+    """Write the fw_cfg files into ``scratch`` (mode 0700) and return the spec."""
+    os.chmod(scratch, 0o700)
+    guest_cwd = str(request.share_dir.resolve())
+    files = {
+        "config.sh": config_script(request, guest_cwd),
+        "env.sh": env_script(request.env),
+        "argv.sh": argv_script(request.program),
+    }
+    fw_cfg = tuple(
+        (FW_CFG_PREFIX + name, _write_private(scratch / name, text)) for name, text in files.items()
+    )
+    interactive = request.mode is Mode.SHELL
+    return LaunchSpec(
+        arch=request.arch,
+        accel=request.accel,
+        machine=request.machine,
+        memory_mib=request.memory_mib,
+        cores=request.cores,
+        kernel=assets.kernel,
+        initrd=assets.initrd,
+        serial=NULL if interactive else Channel.socket(scratch / "serial.sock"),
+        agent=STDIO if interactive else Channel.socket(scratch / "agent.sock"),
+        share_dir=request.share_dir.resolve(),
+        share_writable=request.share_writable,
+        fw_cfg=fw_cfg,
+        quiet=request.mode is not Mode.DEBUG,
+    )

@@ -1,0 +1,151 @@
+"""Boot tests: real QEMU, real Debian kernels, both architectures.
+
+These use the shared guest cache ($XDG_CACHE_HOME/ccvm): the first run
+downloads the pinned packages, later runs reuse them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ccvm import cpio
+from ccvm.matrix import load_matrix
+
+pytestmark = pytest.mark.boot
+ROOT = Path(__file__).resolve().parent.parent
+CASES = {"argv-verbatim", "share-overlay", "exit-status", "share-writable"}
+
+
+def ccvm(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def junit_cases(path: Path) -> dict[str, dict[str, ET.Element]]:
+    root = ET.parse(path).getroot()
+    found: dict[str, dict[str, ET.Element]] = {}
+    for case in root.iter("testcase"):
+        found.setdefault(case.get("classname"), {})[case.get("name")] = case
+    return found
+
+
+def qemu_processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "qemu-system" in cmdline and text in cmdline:
+                found.append(cmdline)
+    return found
+
+
+def test_full_matrix_passes_tcg_and_explains_kvm(tmp_path):
+    junit = tmp_path / "boot.xml"
+    result = ccvm("boot", "--junit", str(junit), "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = junit_cases(junit)
+    for cell in ("x86_64-tcg-q35", "aarch64-tcg-virt"):
+        got = cases[f"boot.{cell}"]
+        assert set(got) == CASES
+        for name, case in got.items():
+            assert case.find("failure") is None and case.find("skipped") is None, (cell, name)
+        assert (tmp_path / "reports" / "boot" / cell / "attempt-1" / "overlay" / "console.log").is_file()
+    for cell in ("x86_64-kvm-q35", "aarch64-kvm-virt"):
+        for case in cases[f"boot.{cell}"].values():
+            skipped = case.find("skipped")
+            # A KVM cell either really passed or says why it was skipped.
+            assert case.find("failure") is None
+            assert skipped is None or skipped.get("message")
+    # The table: one row per cell with its result and log.
+    assert "aarch64-tcg-virt  pass" in result.stdout
+    assert "kvm needs an aarch64 host" in result.stdout or "aarch64-kvm-virt  pass" in result.stdout
+
+
+def test_junit_records_accel_argv_and_kernel_sha(tmp_path):
+    junit = tmp_path / "boot.xml"
+    result = ccvm("boot", "--cell", "aarch64-tcg-virt", "--junit", str(junit), "--reports", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    suite = ET.parse(junit).getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    pin = load_matrix(ROOT / "matrix").guest.archs
+    assert props["accel"] == "tcg"
+    assert props["kernel_sha256"] in {p.kernel.sha256 for p in pin.values()} or props.get("asset_notes")
+    assert props["qemu_argv"].startswith('["qemu-system-aarch64", "-M", "virt"')
+
+
+def test_require_accel_turns_an_unusable_kvm_into_a_failure(tmp_path):
+    result = ccvm("boot", "--cell", "aarch64-kvm-virt", "--require-accel", "kvm", "--junit", str(tmp_path / "j.xml"),
+                  "--reports", str(tmp_path))
+    if os.uname().machine == "aarch64" and result.returncode == 0:
+        pytest.skip("this aarch64 host has working KVM: nothing to turn into a failure")
+    assert result.returncode == 1
+    assert "required accelerator unavailable" in (tmp_path / "j.xml").read_text()
+
+
+def _initramfs_without_init(path: Path) -> Path:
+    buffer = io.BytesIO()
+    cpio.write_newc(buffer, [cpio.Entry.directory("dev")])
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_kernel_panic_fails_fast_with_the_console_tail(tmp_path):
+    initrd = _initramfs_without_init(tmp_path / "empty.cpio")
+    started = time.monotonic()
+    result = ccvm("boot", "--cell", "aarch64-tcg-virt", "--initrd", f"aarch64={initrd}", "--timeout", "100",
+                  "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path))
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert elapsed < 60, f"a panic must not wait for the timeout ({elapsed:.0f}s)"
+    text = (tmp_path / "j.xml").read_text()
+    assert "Kernel panic" in text
+    assert "last 40 lines of the kernel console" in text
+
+
+def test_timeout_kills_qemu_and_reports(tmp_path):
+    marker = tmp_path / "reports"
+    result = ccvm("boot", "--cell", "x86_64-tcg-q35", "--timeout", "2", "--junit", str(tmp_path / "j.xml"),
+                  "--reports", str(marker))
+    assert result.returncode == 1
+    assert "timed out waiting for" in (tmp_path / "j.xml").read_text()
+    assert qemu_processes_mentioning("ccvm-share-") == []
+
+
+def test_sigterm_stops_every_qemu(tmp_path):
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "ccvm", "boot", "--cell", "x86_64-tcg-q35", "--cell",
+                             "aarch64-tcg-virt", "--reports", str(reports), "--junit", str(tmp_path / "j.xml")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(reports.glob("boot/*/attempt-1/overlay/console.log")):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert qemu_processes_mentioning("ccvm-share-"), "QEMU should be running by now"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    time.sleep(0.5)
+    assert qemu_processes_mentioning("ccvm-share-") == []
+
+
+def test_warm_run_downloads_and_builds_nothing(tmp_path):
+    from ccvm.cache import cache_root
+
+    before = {p: p.stat().st_mtime_ns for p in cache_root().rglob("*") if p.is_file() and "boot-times" not in p.name}
+    result = ccvm("boot", "--cell", "aarch64-tcg-virt", "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    after = {p: p.stat().st_mtime_ns for p in cache_root().rglob("*") if p.is_file() and "boot-times" not in p.name}
+    assert after == before

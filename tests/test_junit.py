@@ -1,0 +1,44 @@
+"""The JUnit reporter against a golden file, and XML safety of console text."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ccvm.junit import clean_text, to_xml
+from ccvm.results import Case, Outcome, Suite
+
+GOLDEN = Path(__file__).parent / "fixtures" / "junit" / "boot-golden.xml"
+
+NASTY = "ok\x1b[31mred\x1b[0m \x00nul \x07bell \x1b]0;title\x07 tab\t ✓ \ud800"
+
+
+def sample() -> list[Suite]:
+    return [
+        Suite(name="boot.x86_64-tcg-q35", properties={"accel": "tcg", "kernel_sha256": "ab" * 32,
+                                                       "qemu_argv": '["qemu-system-x86_64", "-M", "q35"]'},
+              cases=[Case(name="argv-verbatim", outcome=Outcome.PASS, seconds=9.87654, output="CCVM:FACT argc=1"),
+                     Case(name="exit-status", outcome=Outcome.FAIL, seconds=1.5, message="status 0, expected 7",
+                          details=NASTY)]),
+        Suite(name="boot.aarch64-kvm-virt", properties={"accel": "none"},
+              cases=[Case(name="argv-verbatim", outcome=Outcome.SKIP, message="kvm needs an aarch64 host")]),
+    ]
+
+
+def test_matches_golden_file():
+    assert to_xml(sample()) == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_console_garbage_still_parses():
+    root = ET.fromstring(to_xml(sample()).encode("utf-8"))
+    failure = root.find(".//testcase[@name='exit-status']/failure")
+    assert failure is not None and "red" in failure.text and "\x1b" not in failure.text
+
+
+def test_skipped_is_never_a_pass():
+    root = ET.fromstring(to_xml(sample()).encode("utf-8"))
+    case = root.find(".//testcase[@classname='boot.aarch64-kvm-virt']")
+    assert case.find("skipped").get("message") == "kvm needs an aarch64 host"
+    assert root.find(".//testsuite[@name='boot.aarch64-kvm-virt']").get("skipped") == "1"
+
+
+def test_clean_text_removes_ansi_and_escapes_control():
+    assert clean_text("\x1b[1mbold\x1b[0m\x01") == "bold\\x01"

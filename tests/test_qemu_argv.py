@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from ccvm.axes import Accel, Arch, Machine
+from ccvm.qemu import NULL, STDIO, Channel, LaunchSpec, kernel_cmdline, qemu_argv
+
+
+def spec(**changes):
+    base = dict(
+        arch=Arch.X86_64, accel=Accel.TCG, machine=Machine.Q35, memory_mib=512, cores=2,
+        kernel=Path("/k/vmlinuz"), initrd=Path("/k/initrd"),
+        serial=Channel.socket(Path("/s/serial.sock")), agent=Channel.socket(Path("/s/agent.sock")),
+        share_dir=Path("/work/dir"), share_writable=False, fw_cfg=(("opt/ccvm/argv.sh", Path("/s/argv.sh")),),
+    )
+    base.update(changes)
+    return LaunchSpec(**base)
+
+
+def option(argv, flag):
+    return [argv[i + 1] for i, word in enumerate(argv) if word == flag]
+
+
+def test_x86_64_tcg_q35():
+    argv = qemu_argv(spec())
+    assert argv[:3] == ["qemu-system-x86_64", "-M", "q35"]
+    assert option(argv, "-accel") == ["tcg,thread=multi"]
+    assert option(argv, "-cpu") == ["max"]
+    assert option(argv, "-append") == ["console=ttyS0 panic=-1 quiet"]
+    for flag in ("-nodefaults", "-no-user-config", "-no-reboot"):
+        assert flag in argv
+
+
+def test_aarch64_tcg_virt_uses_cheap_pauth_and_pl011():
+    argv = qemu_argv(spec(arch=Arch.AARCH64, machine=Machine.VIRT))
+    assert argv[:3] == ["qemu-system-aarch64", "-M", "virt"]
+    assert option(argv, "-cpu") == ["max,pauth-impdef=on"]
+    assert "console=ttyAMA0" in option(argv, "-append")[0]
+
+
+def test_kvm_uses_host_cpu():
+    argv = qemu_argv(spec(accel=Accel.KVM))
+    assert option(argv, "-accel") == ["kvm"] and option(argv, "-cpu") == ["host"]
+
+
+@pytest.mark.parametrize(("memory", "cores"), [(256, 1), (4096, 4)])
+def test_memory_and_cores_are_run_time_arguments(memory, cores):
+    argv = qemu_argv(spec(memory_mib=memory, cores=cores))
+    assert option(argv, "-m") == [f"{memory}M"] and option(argv, "-smp") == [str(cores)]
+
+
+def test_share_is_read_only_unless_writable():
+    assert option(qemu_argv(spec()), "-fsdev")[0].endswith(",readonly=on")
+    assert "readonly" not in option(qemu_argv(spec(share_writable=True)), "-fsdev")[0]
+
+
+def test_commas_in_paths_are_escaped():
+    argv = qemu_argv(spec(share_dir=Path("/a,b")))
+    assert "path=/a,,b," in option(argv, "-fsdev")[0]
+
+
+def test_argv_goes_through_fw_cfg_files_never_the_command_line():
+    argv = qemu_argv(spec())
+    assert option(argv, "-fw_cfg") == ["name=opt/ccvm/argv.sh,file=/s/argv.sh"]
+    assert not any("string=" in word for word in argv)
+
+
+def test_sockets_wait_for_the_runner_so_no_output_is_lost():
+    argv = qemu_argv(spec())
+    chardevs = option(argv, "-chardev")
+    assert all("server=on,wait=on" in c for c in chardevs)
+    assert "virtconsole,bus=vser0.0,chardev=agent0" in option(argv, "-device")
+
+
+def test_interactive_channels():
+    argv = qemu_argv(spec(serial=NULL, agent=STDIO))
+    assert option(argv, "-chardev") == ["null,id=serial0", "stdio,id=agent0,signal=off"]
+
+
+def test_quiet_is_dropped_for_debug():
+    assert "quiet" not in kernel_cmdline(spec(quiet=False))
