@@ -5,6 +5,7 @@ arch needs no ``dpkg --add-architecture``)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.errors import AssetError
+from ccvm.pins import Archive
 from ccvm.processes import run
 
 UPDATE_TIMEOUT_S = 300.0
@@ -28,9 +30,17 @@ class ArchiveEntry:
 
 
 class PrivateApt:
-    def __init__(self, root: Path, debian_archs: list[str]) -> None:
-        self.root = root
+    def __init__(self, root: Path, debian_archs: list[str], archive: Archive | None = None) -> None:
         self.archs = debian_archs
+        self.sources = archive.sources_line(debian_archs) if archive else None
+        if archive is not None and not Path(archive.keyring).is_file():
+            raise AssetError(
+                f"{archive.keyring} not found: install debian-archive-keyring "
+                "(the pinned guest packages come from the Debian archive)"
+            )
+        # Each archive configuration gets its own lists, so changing it never mixes indexes.
+        key = hashlib.sha256((self.sources or "host").encode()).hexdigest()[:12]
+        self.root = root / key
         self._updated = False
 
     def _options(self) -> list[str]:
@@ -46,6 +56,12 @@ class PrivateApt:
         ]
         (self.root / "status").touch()
         options += [f"APT::Architectures::={arch}" for arch in self.archs]
+        if self.sources:
+            source_list = self.root / "sources.list"
+            if not source_list.is_file() or source_list.read_text() != self.sources:
+                source_list.write_text(self.sources)
+            (self.root / "sources.list.d").mkdir(exist_ok=True)
+            options += [f"Dir::Etc::SourceList={source_list}", f"Dir::Etc::SourceParts={self.root / 'sources.list.d'}"]
         if os.geteuid() == 0:
             options.append("APT::Sandbox::User=root")
         return [item for option in options for item in ("-o", option)]
@@ -72,8 +88,9 @@ class PrivateApt:
 
     def show(self, package: str, debian_arch: str) -> list[ArchiveEntry]:
         """Every version of one package the indexes know, newest first."""
-        result = run([self._tool("apt-cache"), *self._options(), "show", f"{package}:{debian_arch}"],
-                     timeout_s=QUERY_TIMEOUT_S)
+        result = run(
+            [self._tool("apt-cache"), *self._options(), "show", f"{package}:{debian_arch}"], timeout_s=QUERY_TIMEOUT_S
+        )
         if not result.ok:
             return []
         entries = [_parse_stanza(stanza, debian_arch) for stanza in result.stdout.split("\n\n")]
@@ -86,8 +103,11 @@ class PrivateApt:
     def download(self, entry: ArchiveEntry, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         spec = f"{entry.package}:{entry.debian_arch}={entry.version}"
-        result = run([self._tool("apt-get"), "-q", *self._options(), "download", spec],
-                     timeout_s=DOWNLOAD_TIMEOUT_S, cwd=str(dest))
+        result = run(
+            [self._tool("apt-get"), "-q", *self._options(), "download", spec],
+            timeout_s=DOWNLOAD_TIMEOUT_S,
+            cwd=str(dest),
+        )
         if not result.ok:
             raise AssetError(f"apt-get download {spec} failed: {_last_line(result.stderr or result.stdout)}")
         files = sorted(dest.glob(f"{entry.package}_*_{entry.debian_arch}.deb"), key=lambda p: p.stat().st_mtime)
@@ -109,11 +129,17 @@ def _parse_stanza(stanza: str, debian_arch: str) -> ArchiveEntry | None:
     )
     if not {"Package", "Version", "SHA256"} <= fields.keys():
         return None
-    return ArchiveEntry(package=fields["Package"], version=fields["Version"],
-                        sha256=fields["SHA256"], debian_arch=debian_arch)
+    return ArchiveEntry(
+        package=fields["Package"], version=fields["Version"], sha256=fields["SHA256"], debian_arch=debian_arch
+    )
 
 
 def version_newer(a: str, b: str) -> bool:
     """True when Debian version a sorts after b (dpkg's own comparison)."""
-    result = run(["dpkg", "--compare-versions", a, "gt", b], timeout_s=QUERY_TIMEOUT_S)
+    dpkg = shutil.which("dpkg")
+    if dpkg is None:
+        raise AssetError(
+            "dpkg not found: cannot compare Debian versions; pin the package exactly or pass files by path"
+        )
+    result = run([dpkg, "--compare-versions", a, "gt", b], timeout_s=QUERY_TIMEOUT_S)
     return result.returncode == 0

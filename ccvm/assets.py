@@ -10,7 +10,9 @@ run downloads and builds nothing.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import lzma
 import os
 import threading
 from dataclasses import dataclass, field
@@ -49,7 +51,9 @@ class Overrides:
 
     def merged(self, other: Overrides) -> Overrides:
         """These overrides, with ``other`` winning where both name a file."""
-        return Overrides(**{k: {**getattr(self, k), **getattr(other, k)} for k in ("kernel", "initrd", "busybox", "modules")})
+        return Overrides(
+            **{k: {**getattr(self, k), **getattr(other, k)} for k in ("kernel", "initrd", "busybox", "modules")}
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,15 +77,27 @@ class GuestAssets:
 class AssetStore:
     """Fetches and builds guest assets; safe to share between threads."""
 
-    def __init__(self, pins: GuestPins, *, overrides: Overrides | None = None,
-                 policy: PinPolicy | None = None, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        pins: GuestPins,
+        *,
+        overrides: Overrides | None = None,
+        policy: PinPolicy | None = None,
+        root: Path | None = None,
+    ) -> None:
         self.pins = pins
         self.overrides = overrides or Overrides()
         self.policy = policy or pins.policy
         self.root = root or cache_root()
-        self._apt = PrivateApt(self.root / "apt", [a.debian for a in Arch])
+        self._apt_instance: PrivateApt | None = None
         self._lock = threading.Lock()
         self._done: dict[Arch, GuestAssets] = {}
+
+    @property
+    def _apt(self) -> PrivateApt:
+        if self._apt_instance is None:
+            self._apt_instance = PrivateApt(self.root / "apt", [a.debian for a in Arch], self.pins.archive)
+        return self._apt_instance
 
     def for_arch(self, arch: Arch) -> GuestAssets:
         with self._lock:
@@ -92,6 +108,11 @@ class AssetStore:
     # -- resolution -------------------------------------------------------
 
     def _prepare(self, arch: Arch) -> GuestAssets:
+        if arch in self.overrides.modules and arch not in self.overrides.kernel:
+            raise AssetError(
+                f"modules for {arch} were given without a kernel for {arch}; "
+                "modules must come from the same build as the kernel (give both)"
+            )
         kernel, kernel_src, modules = self._kernel(arch)
         initrd = self._readable(self.overrides.initrd.get(arch), f"initrd for {arch}")
         notes = tuple(n for n in (kernel_src.note,) if n)
@@ -141,7 +162,7 @@ class AssetStore:
     def _fetch(self, pin: PackagePin, arch: Arch) -> tuple[Path, Resolved]:
         """The .deb for a pin, verified, from the cache or the archive."""
         record = self.root / "resolved" / f"{pin.package}_{pin.version}_{arch.debian}.json".replace(":", "%3a")
-        cached = self._cached_resolution(record)
+        cached = self._cached_resolution(record, pin)
         if cached is not None:
             return cached
         entry, note = self._choose(pin, arch)
@@ -152,11 +173,15 @@ class AssetStore:
         write_atomic(record, json.dumps(resolved.__dict__).encode())
         return deb, resolved
 
-    def _cached_resolution(self, record: Path) -> tuple[Path, Resolved] | None:
+    def _cached_resolution(self, record: Path, pin: PackagePin) -> tuple[Path, Resolved] | None:
         try:
             resolved = Resolved(**json.loads(record.read_text()))
         except (OSError, ValueError, TypeError):
             return None
+        if resolved.note and self.policy is PinPolicy.STRICT:
+            return None  # a substitute chosen under "newest" is not the pin
+        if not resolved.note and resolved.sha256 != pin.sha256:
+            return None  # the pin changed: resolve (and verify) again
         deb = self.root / "debs" / f"{resolved.sha256}.deb"
         return (deb, resolved) if deb.is_file() else None
 
@@ -176,14 +201,20 @@ class AssetStore:
             return entry, ""
         newest = self._newest_of_series(pin, arch)
         if newest is None:
-            raise AssetError(f"{pin.package} ({arch.debian}) and its series are not in the archive; check the host's apt sources")
+            raise AssetError(
+                f"{pin.package} ({arch.debian}) and its series are not in the archive; check the host's apt sources"
+            )
         repin = f"package: {newest.package}, version: {newest.version}, sha256: {newest.sha256}"
         if self.policy is PinPolicy.STRICT:
             raise AssetError(
                 f"pinned {pin.package} {pin.version} ({arch.debian}) is no longer in the archive; "
                 f"re-pin it in matrix/guest.yaml ({repin}) or use --pin-policy newest"
             )
-        return newest, f"pin {pin.package} {pin.version} superseded; policy newest used {newest.package} {newest.version} sha256 {newest.sha256}"
+        return (
+            newest,
+            f"pin {pin.package} {pin.version} superseded; policy newest used "
+            f"{newest.package} {newest.version} sha256 {newest.sha256}",
+        )
 
     def _find_pinned(self, pin: PackagePin, arch: Arch) -> ArchiveEntry | None:
         return next((e for e in self._apt.show(pin.package, arch.debian) if e.version == pin.version), None)
@@ -192,8 +223,10 @@ class AssetStore:
         best: ArchiveEntry | None = None
         for name in self._apt.names_matching(pin.same_series_pattern()):
             for entry in self._apt.show(name, arch.debian):
-                if best is None or _abi(entry.package) > _abi(best.package) or (
-                    _abi(entry.package) == _abi(best.package) and version_newer(entry.version, best.version)
+                if (
+                    best is None
+                    or _abi(entry.package) > _abi(best.package)
+                    or (_abi(entry.package) == _abi(best.package) and version_newer(entry.version, best.version))
                 ):
                     best = entry
         return best
@@ -222,38 +255,49 @@ class AssetStore:
 
     def _unpack_kernel_now(self, deb: Path, vmlinuz: Path, mod_dir: Path) -> None:
         files = extract_matching(
-            deb, lambda p: p.startswith("boot/vmlinuz-") or (p.startswith("lib/modules/") and (".ko" in p or p.endswith("modules.builtin")))
+            deb,
+            lambda p: (
+                p.startswith("boot/vmlinuz-")
+                or (p.startswith("lib/modules/") and (".ko" in p or p.endswith("modules.builtin")))
+            ),
         )
         images = [p for p in files if p.startswith("boot/vmlinuz-")]
         if len(images) != 1:
             raise AssetError(f"{deb}: expected one boot/vmlinuz-*, found {len(images)}")
-        builtin = {kmod.canonical(line) for p, data in files.items() if p.endswith("modules.builtin") for line in data.decode().split()}
+        builtin = {
+            kmod.canonical(line)
+            for p, data in files.items()
+            if p.endswith("modules.builtin")
+            for line in data.decode().split()
+        }
         available = {}
         for path, data in files.items():
             if ".ko" in path:
-                module = kmod.parse_module(path, data)
+                module = _parse_module_or_fail(path, data)
                 available[module.name] = module
         roots = [r for r in self.pins.modules if kmod.canonical(r) not in builtin]
         missing = [r for r in roots if kmod.canonical(r) not in available]
         if missing:
             raise AssetError(f"{deb}: modules {', '.join(missing)} are neither in the package nor built in")
-        ordered = kmod.load_order(roots, available)
+        ordered = _order_or_fail(roots, available, str(deb))
         for module in ordered:
             write_atomic(mod_dir / f"{module.name}.ko", module.data)
         write_atomic(mod_dir / "order", "".join(f"{m.name}.ko\n" for m in ordered).encode())
         write_atomic(vmlinuz, files[images[0]])
 
-    @staticmethod
-    def _modules_from_dir(directory: Path | None) -> list[tuple[str, bytes]]:
+    def _modules_from_dir(self, directory: Path | None) -> list[tuple[str, bytes]]:
+        """Modules for a kernel given by path: the pinned module list, taken
+        from ``directory`` (missing ones count as built in)."""
         if directory is None:
             return []  # a supplied kernel without modules: drivers must be built in
         if not directory.is_dir():
             raise AssetError(f"modules directory {directory} does not exist")
         available = {}
         for path in sorted(directory.rglob("*.ko*")):
-            module = kmod.parse_module(str(path), path.read_bytes())
+            module = _parse_module_or_fail(str(path), path.read_bytes())
             available[module.name] = module
-        return [(f"{m.name}.ko", m.data) for m in kmod.load_order(list(available), available)]
+        roots = [r for r in self.pins.modules if kmod.canonical(r) in available]
+        return [(f"{m.name}.ko", m.data) for m in _order_or_fail(roots, available, str(directory))]
 
     def _initramfs(self, busybox: bytes, modules: list[tuple[str, bytes]]) -> Path:
         entries = initramfs_entries(busybox, modules)
@@ -263,12 +307,26 @@ class AssetStore:
             digest.update(entry.data)
         target = self.root / "initramfs" / f"{digest.hexdigest()}.cpio"
         if not target.is_file():
-            import io
-
             buffer = io.BytesIO()
             cpio.write_newc(buffer, entries)
             write_atomic(target, buffer.getvalue())
         return target
+
+
+def _parse_module_or_fail(path: str, data: bytes) -> kmod.Module:
+    try:
+        return kmod.parse_module(path, data)
+    except (ValueError, lzma.LZMAError, IndexError) as exc:
+        raise AssetError(f"{path}: not a usable kernel module ({exc})") from None
+
+
+def _order_or_fail(roots: list[str], available: dict[str, kmod.Module], where: str) -> list[kmod.Module]:
+    try:
+        return kmod.load_order(roots, available)
+    except KeyError as exc:
+        raise AssetError(f"{where}: module {exc.args[0]} is needed but missing") from None
+    except ValueError as exc:
+        raise AssetError(f"{where}: {exc}") from None
 
 
 def _abi(package: str) -> int:
@@ -282,7 +340,10 @@ def guest_file(name: str) -> bytes:
 
 
 def initramfs_entries(busybox: bytes, modules: list[tuple[str, bytes]]) -> list[cpio.Entry]:
-    entries = [cpio.Entry.directory(d) for d in ("bin", "dev", "etc", "etc/ccvm", "lib", "lib/modules", "proc", "sys", "tmp", "run", "mnt", "root")]
+    entries = [
+        cpio.Entry.directory(d)
+        for d in ("bin", "dev", "etc", "etc/ccvm", "lib", "lib/modules", "proc", "sys", "tmp", "run", "mnt", "root")
+    ]
     entries += [
         cpio.Entry.file("bin/busybox", busybox, 0o755),
         cpio.Entry.symlink("bin/sh", "busybox"),

@@ -56,8 +56,7 @@ def parse_axis_value(axis: str, raw: object) -> enum.StrEnum:
     except ValueError:
         choices = [member.value for member in enum_type]
         raise ValueError(
-            f"unknown {axis} {text!r}{suggestion(text, choices)}; "
-            f"choose one of: {', '.join(choices)}"
+            f"unknown {axis} {text!r}{suggestion(text, choices)}; choose one of: {', '.join(choices)}"
         ) from None
 
 

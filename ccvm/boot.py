@@ -4,11 +4,13 @@ parallel (bounded by --jobs), longest first, under a whole-run watchdog."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +60,17 @@ def suite_name(cell: Cell) -> str:
 def _skipped(cell: Cell, reason: str, required: bool) -> Suite:
     outcome = Outcome.FAIL if required else Outcome.SKIP
     message = f"required accelerator unavailable: {reason}" if required else reason
-    return Suite(name=suite_name(cell), cases=[Case(name=n, outcome=outcome, message=message) for n in ALL_CASES],
-                 properties={"accel": "none"})
+    return Suite(
+        name=suite_name(cell),
+        cases=[Case(name=n, outcome=outcome, message=message) for n in ALL_CASES],
+        properties={"accel": "none"},
+    )
 
 
 class CellRunner:
     def __init__(self, matrix: Matrix, options: BootOptions, store: AssetStore, probe: KvmProbe) -> None:
         self.matrix, self.options, self.store, self.probe = matrix, options, store, probe
+        self.cancelled = threading.Event()  # set by the watchdog or a signal: start no new boot
 
     def unavailable(self, cell: Cell) -> str | None:
         info = qemu_info(cell.arch)
@@ -77,6 +83,7 @@ class CellRunner:
         return None
 
     def run(self, cell: Cell) -> Suite:
+        shutil.rmtree(self.options.reports / "boot" / cell.id, ignore_errors=True)  # no stale attempts
         reason = self.unavailable(cell)
         if reason:
             return _skipped(cell, reason, required=cell.accel in self.options.require_accel)
@@ -84,7 +91,7 @@ class CellRunner:
         failures: list[str] = []
         for attempt in range(1, retries + 2):
             suite = self._attempt(cell, attempt)
-            if suite.outcome is Outcome.PASS or attempt == retries + 1:
+            if suite.outcome is Outcome.PASS or attempt == retries + 1 or self.cancelled.is_set():
                 break
             failures.append(f"attempt {attempt}: {suite.reason}")
         suite.properties["attempts"] = str(attempt)
@@ -97,10 +104,15 @@ class CellRunner:
 
     def _request(self, cell: Cell, plan: BootPlan, share: Path) -> GuestRequest:
         return GuestRequest(
-            arch=cell.arch, accel=cell.accel, machine=cell.machine,
+            arch=cell.arch,
+            accel=cell.accel,
+            machine=cell.machine,
             memory_mib=self.options.memory_mib or cell.settings.memory_mib,
             cores=self.options.cores or cell.settings.cores,
-            program=plan.program, env=plan.env, share_dir=share, share_writable=plan.writable,
+            program=plan.program,
+            env=plan.env,
+            share_dir=share,
+            share_writable=plan.writable,
         )
 
     def _attempt(self, cell: Cell, attempt: int) -> Suite:
@@ -108,10 +120,16 @@ class CellRunner:
         log_root = self.options.reports / "boot" / cell.id / f"attempt-{attempt}"
         shutil.rmtree(log_root, ignore_errors=True)
         timeout = self.options.timeout_s or cell.settings.timeout_s
-        suite = Suite(name=suite_name(cell), log_path=str(log_root / "overlay" / "console.log"), properties={
-            "accel": str(cell.accel), "machine": str(cell.machine),
-            "kernel": assets.kernel_source.what, "kernel_sha256": assets.kernel_source.sha256,
-        })
+        suite = Suite(
+            name=suite_name(cell),
+            log_path=str(log_root / "overlay" / "console.log"),
+            properties={
+                "accel": str(cell.accel),
+                "machine": str(cell.machine),
+                "kernel": assets.kernel_source.what,
+                "kernel_sha256": assets.kernel_source.sha256,
+            },
+        )
         if assets.notes:
             suite.properties["asset_notes"] = "; ".join(assets.notes)
         token = secrets.token_hex(8)
@@ -126,17 +144,39 @@ class CellRunner:
                 shutil.rmtree(share, ignore_errors=True)
         return suite
 
-    def _boot(self, request: GuestRequest, plan: BootPlan, share: Path, probe_text: str,
-              log_dir: Path, timeout: float, suite: Suite) -> list[Case]:
+    def _boot(
+        self,
+        request: GuestRequest,
+        plan: BootPlan,
+        share: Path,
+        probe_text: str,
+        log_dir: Path,
+        timeout: float,
+        suite: Suite,
+    ) -> list[Case]:
         started = time.monotonic()
+        if self.cancelled.is_set():
+            return [
+                Case(name=n, outcome=Outcome.FAIL, message=f"{plan.name} boot: run stopped before it started")
+                for n in plan.checks
+            ]
         try:
             run = run_guest(request, self.store.for_arch(request.arch), log_dir=log_dir, timeout_s=timeout)
         except (GuestFailure, LaunchError) as exc:
             seconds = time.monotonic() - started
             reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
             details = getattr(exc, "tail", "") or str(exc)
-            return [Case(name=n, outcome=Outcome.FAIL, seconds=seconds, message=f"{plan.name} boot: {reason}",
-                         details=details, output=_log_text(log_dir)) for n in plan.checks]
+            return [
+                Case(
+                    name=n,
+                    outcome=Outcome.FAIL,
+                    seconds=seconds,
+                    message=f"{plan.name} boot: {reason}",
+                    details=details,
+                    output=_log_text(log_dir),
+                )
+                for n in plan.checks
+            ]
         if plan.name == "overlay":
             suite.properties["qemu_argv"] = json.dumps(list(run.qemu_argv))
             suite.properties["boot_seconds"] = f"{run.seconds:.1f}"
@@ -150,8 +190,14 @@ class CellRunner:
             problem = check_status(run)
         else:
             problem = check_share(run, plan, share, probe_text)
-        return Case(name=name, outcome=Outcome.FAIL if problem else Outcome.PASS, seconds=run.seconds,
-                    message=problem or "", details=run.agent_text if problem else "", output=run.agent_text)
+        return Case(
+            name=name,
+            outcome=Outcome.FAIL if problem else Outcome.PASS,
+            seconds=run.seconds,
+            message=problem or "",
+            details=run.agent_text if problem else "",
+            output=run.agent_text,
+        )
 
 
 def _log_text(log_dir: Path) -> str:
@@ -164,6 +210,7 @@ def _log_text(log_dir: Path) -> str:
 
 
 # -- ordering and history -----------------------------------------------------
+
 
 def _history_path() -> Path:
     return cache_root() / "boot-times.json"
@@ -178,10 +225,8 @@ def _load_history() -> dict[str, float]:
 
 
 def _save_history(history: dict[str, float]) -> None:
-    try:
+    with contextlib.suppress(OSError):  # ordering is an optimisation; never fail a run over it
         write_atomic(_history_path(), json.dumps(history, sort_keys=True).encode())
-    except OSError:
-        pass  # ordering is an optimisation; never fail a run over it
 
 
 def longest_first(cells: tuple[Cell, ...], history: dict[str, float]) -> list[Cell]:
@@ -222,6 +267,7 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
         done, pending = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
         if pending:
             run.watchdog_expired = True
+            runner.cancelled.set()
             processes.stop_all()
             for future in pending:
                 future.cancel()
@@ -230,10 +276,15 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
             if future in done:
                 results[cell.id] = future.result()  # a bug in a worker surfaces here
             else:
-                results[cell.id] = Suite(name=suite_name(cell), cases=[
-                    Case(name=n, outcome=Outcome.FAIL, message=f"run watchdog expired after {watchdog:g}s")
-                    for n in ALL_CASES])
+                results[cell.id] = Suite(
+                    name=suite_name(cell),
+                    cases=[
+                        Case(name=n, outcome=Outcome.FAIL, message=f"run watchdog expired after {watchdog:g}s")
+                        for n in ALL_CASES
+                    ],
+                )
     finally:
+        runner.cancelled.set()
         processes.stop_all()
         pool.shutdown(wait=False, cancel_futures=True)
     _save_history(history)

@@ -20,13 +20,28 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from ccvm.commands import boot, doctor, matrix
+    from ccvm.commands import (
+        attest,
+        boot,
+        build,
+        docs,
+        doctor,
+        flake_check,
+        fmt,
+        gate,
+        generate,
+        host,
+        lint,
+        matrix,
+        report,
+        vm,
+    )
 
     parser = Parser(prog="ccvm", description="Multi-arch test-matrix runner and CI generator for QEMU VM sandboxes.")
     parser.add_argument("--matrix", metavar="DIR", help="matrix directory (default: $CCVM_MATRIX or ./matrix)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (boot, matrix, doctor):
+    for module in (boot, matrix, doctor, vm, host, gate, attest, build, flake_check, fmt, lint, docs, generate, report):
         module.register(sub)
     return parser
 

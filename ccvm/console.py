@@ -13,11 +13,13 @@ everything buffered and reports the last lines of both channels.
 from __future__ import annotations
 
 import collections
+import contextlib
 import re
 import socket
 import threading
 import time
 from pathlib import Path
+from typing import TextIO
 
 import pexpect
 import pexpect.fdpexpect
@@ -25,25 +27,29 @@ import pexpect.fdpexpect
 TAIL_LINES = 40
 POLL_S = 0.2  # the longest a failure can go unnoticed once its line arrives
 
-KERNEL_FAILURES = re.compile(
-    r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init:[^\r\n]*"
-)
+KERNEL_FAILURES = re.compile(r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init: FAIL[^\r\n]*")
 AGENT_FAILURE = re.compile(r"CCVM:FAIL ([^\r\n]*)")
 
 
 class GuestFailure(Exception):
     """The guest failed; ``str`` is one line, ``tail`` the console context."""
 
-    def __init__(self, reason: str, tail: str = "") -> None:
+    def __init__(self, reason: str, tail: str = "", line_at: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.tail = tail
+        self.line_at = line_at  # monotonic time the failure line arrived, when one did
+
+
+PROTOCOL_LINE = re.compile(r"^CCVM:(INIT|EXIT|FAIL)\b")
 
 
 class _Log:
-    """pexpect logfile_read target: writes the log and keeps a tail."""
+    """pexpect logfile_read target: writes the log, keeps a tail and
+    optionally mirrors complete lines (minus protocol lines) to a stream."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
+        self.mirror = mirror
         self.handle = path.open("w", encoding="utf-8", errors="replace")
         self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._partial = ""
@@ -54,6 +60,9 @@ class _Log:
         *complete, self._partial = self._partial.replace("\r", "").split("\n")
         for line in complete:
             self.lines.append(line)
+            if self.mirror is not None and not PROTOCOL_LINE.match(line):
+                self.mirror.write(line + "\n")
+                self.mirror.flush()
 
     def flush(self) -> None:
         self.handle.flush()
@@ -68,16 +77,26 @@ class _Log:
 
 def _channel(sock: socket.socket, log: _Log) -> pexpect.fdpexpect.fdspawn:
     """The channel owns the socket's descriptor from here on (closed by it)."""
-    channel = pexpect.fdpexpect.fdspawn(sock.detach(), encoding="utf-8", codec_errors="replace",
-                                        maxread=65536, searchwindowsize=65536)
+    channel = pexpect.fdpexpect.fdspawn(
+        sock.detach(), encoding="utf-8", codec_errors="replace", maxread=65536, searchwindowsize=65536
+    )
     channel.logfile_read = log
     return channel
 
 
 class Console:
-    def __init__(self, *, serial: socket.socket, agent: socket.socket, log_dir: Path, qemu_alive) -> None:
-        self.serial_log = _Log(log_dir / "console.log")
-        self.agent_log = _Log(log_dir / "agent.log")
+    def __init__(
+        self,
+        *,
+        serial: socket.socket,
+        agent: socket.socket,
+        log_dir: Path,
+        qemu_alive,
+        mirror_serial: TextIO | None = None,
+        mirror_agent: TextIO | None = None,
+    ) -> None:
+        self.serial_log = _Log(log_dir / "console.log", mirror_serial)
+        self.agent_log = _Log(log_dir / "agent.log", mirror_agent)
         self.serial = _channel(serial, self.serial_log)
         self.agent = _channel(agent, self.agent_log)
         self._qemu_alive = qemu_alive
@@ -112,17 +131,25 @@ class Console:
         except (pexpect.TIMEOUT, pexpect.EOF, OSError, ValueError):
             pass
 
-    def _fail(self, reason: str) -> GuestFailure:
+    def _fail(self, reason: str, line_at: float | None = None) -> GuestFailure:
         time.sleep(POLL_S)  # let the serial reader catch the lines around it
         self._drain_agent()
-        return GuestFailure(reason, self.tails())
+        return GuestFailure(reason, self.tails(), line_at)
+
+    def _exited(self, what: str) -> GuestFailure:
+        """QEMU went away: a panic (panic=-1 reboots at once, -no-reboot exits)
+        is the likely cause, so let the serial reader finish before judging."""
+        self._reader.join(timeout=1.0)
+        if self.kernel_failure:
+            return self._fail(f"kernel console: {self.kernel_failure}", self.failure_at)
+        return self._fail(f"QEMU exited before {what}")
 
     def wait_for(self, pattern: re.Pattern[str], *, deadline: float, what: str) -> re.Match[str]:
         """Wait on the agent channel for ``pattern`` until ``deadline`` (monotonic)."""
         patterns = [pattern, AGENT_FAILURE, pexpect.EOF, pexpect.TIMEOUT]
         while True:
             if self.kernel_failure:
-                raise self._fail(f"kernel console: {self.kernel_failure}")
+                raise self._fail(f"kernel console: {self.kernel_failure}", self.failure_at)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._fail(f"timed out waiting for {what}")
@@ -130,19 +157,15 @@ class Console:
             if index == 0:
                 return self.agent.match
             if index == 1:
-                raise self._fail(f"guest init failed: {self.agent.match.group(1).strip()}")
-            if index == 2:
-                raise self._fail(f"agent channel closed (QEMU exited) before {what}")
-            if not self._qemu_alive():
-                raise self._fail(f"QEMU exited before {what}")
+                raise self._fail(f"guest init failed: {self.agent.match.group(1).strip()}", time.monotonic())
+            if index == 2 or not self._qemu_alive():
+                raise self._exited(what)
 
     def close(self) -> None:
         self._stop.set()
         self._reader.join(timeout=2 * POLL_S + 1)
         for channel in (self.serial, self.agent):
-            try:
+            with contextlib.suppress(OSError):
                 channel.close()
-            except OSError:
-                pass
         self.serial_log.close()
         self.agent_log.close()

@@ -1,13 +1,14 @@
 """Every user-facing error, each with its exit status.
 
 Only ``ccvm.cli.main`` turns these into exit codes; nothing else calls
-``sys.exit``.  Exit statuses (also documented in docs/src/cli.md):
+``sys.exit``.  Exit statuses (also documented in docs/src/exit-status.md):
 
     0   everything required passed
     1   a check failed (a cell, a build, a lint finding, the gate)
     2   bad input: usage, matrix files, option values
-    3   the host cannot do what was asked (QEMU missing, asset fetch
-        failed, pinned package gone under the strict policy)
+    3   the host cannot do what was asked (asset fetch failed, pinned
+        package gone under the strict policy, a tool missing); a cell whose
+        QEMU is missing is reported skipped, not an error
     124 the whole-run watchdog expired
     125 the guest never reported an exit status (``ccvm vm``)
     130 interrupted (SIGINT), 143 terminated (SIGTERM)

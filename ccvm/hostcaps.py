@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ from ccvm.assets import GuestAssets
 from ccvm.axes import Accel, Arch, Machine, host_arch
 from ccvm.console import GuestFailure
 from ccvm.launch import GuestRequest
+from ccvm.processes import run
 from ccvm.qemu import qemu_binary
 from ccvm.vm import LaunchError
 
@@ -45,11 +45,8 @@ def qemu_info(arch: Arch) -> QemuInfo:
     path = shutil.which(qemu_binary(arch))
     if path is None:
         return QemuInfo(arch=arch, path=None, version="")
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
-        version = out.splitlines()[0] if out else "unknown"
-    except (OSError, subprocess.TimeoutExpired):
-        version = "unknown (--version failed)"
+    result = run([path, "--version"], timeout_s=10)
+    version = result.stdout.splitlines()[0] if result.ok and result.stdout else "unknown (--version failed)"
     return QemuInfo(arch=arch, path=path, version=version)
 
 
@@ -73,8 +70,9 @@ def kvm_static_reason(arch: Arch) -> str | None:
 
 
 class KvmProbe:
-    def __init__(self, assets_for: Callable[[Arch], GuestAssets], *, log_root: Path,
-                 timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    def __init__(
+        self, assets_for: Callable[[Arch], GuestAssets], *, log_root: Path, timeout_s: float = PROBE_TIMEOUT_S
+    ) -> None:
         self._assets_for = assets_for
         self._log_root = log_root
         self._timeout_s = timeout_s
@@ -98,28 +96,46 @@ class KvmProbe:
 
         started = time.monotonic()
         share = Path(tempfile.mkdtemp(prefix="ccvm-probe-"))
-        request = GuestRequest(arch=arch, accel=Accel.KVM, machine=PROBE_MACHINE[arch], memory_mib=256,
-                               cores=1, program=("true",), share_dir=share)
+        request = GuestRequest(
+            arch=arch,
+            accel=Accel.KVM,
+            machine=PROBE_MACHINE[arch],
+            memory_mib=256,
+            cores=1,
+            program=("true",),
+            share_dir=share,
+        )
         try:
-            run = run_guest(request, self._assets_for(arch), log_dir=self._log_root / f"kvm-probe-{arch}",
-                            timeout_s=self._timeout_s)
+            probe_run = run_guest(
+                request, self._assets_for(arch), log_dir=self._log_root / f"kvm-probe-{arch}", timeout_s=self._timeout_s
+            )
         except (GuestFailure, LaunchError) as exc:
-            return ProbeResult(usable=False, reason=f"KVM probe guest failed: {_qemu_reason(exc, self._log_root / f'kvm-probe-{arch}', self._timeout_s)}",
-                               seconds=time.monotonic() - started)
+            return ProbeResult(
+                usable=False,
+                reason="KVM probe guest failed: "
+                + _qemu_reason(exc, self._log_root / f"kvm-probe-{arch}", self._timeout_s),
+                seconds=time.monotonic() - started,
+            )
         finally:
             shutil.rmtree(share, ignore_errors=True)
-        if run.status != 0:
-            return ProbeResult(usable=False, reason=f"KVM probe program exited {run.status}", seconds=run.seconds)
-        return ProbeResult(usable=True, reason=f"a probe guest booted under KVM in {run.seconds:.1f}s",
-                           seconds=run.seconds)
+        if probe_run.status != 0:
+            return ProbeResult(
+                usable=False, reason=f"KVM probe program exited {probe_run.status}", seconds=probe_run.seconds
+            )
+        return ProbeResult(
+            usable=True, reason=f"a probe guest booted under KVM in {probe_run.seconds:.1f}s", seconds=probe_run.seconds
+        )
 
 
 def _qemu_reason(exc: Exception, log_dir: Path, timeout_s: float) -> str:
     """The failure in one line, with QEMU's own last error line when there is one."""
     reason = str(getattr(exc, "reason", None) or exc).splitlines()[0]
     try:
-        lines = [line for line in (log_dir / "qemu.log").read_text(errors="replace").splitlines()
-                 if line.strip() and "waiting for connection" not in line]
+        lines = [
+            line
+            for line in (log_dir / "qemu.log").read_text(errors="replace").splitlines()
+            if line.strip() and "waiting for connection" not in line
+        ]
     except OSError:
         lines = []
     if "timed out" in reason:

@@ -29,6 +29,22 @@ class Mode(enum.StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HomeFile:
+    """A host file copied into the guest's home directory (``relative`` to it)."""
+
+    relative: str  # e.g. ".claude/settings.json"
+    source: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagedFile:
+    guest_path: str
+    host_path: Path
+    size: int
+    mode: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class GuestRequest:
     arch: Arch
     accel: Accel
@@ -40,6 +56,7 @@ class GuestRequest:
     share_writable: bool = False
     mode: Mode = Mode.RUN
     env: dict[str, str] = field(default_factory=dict)
+    home_files: tuple[HomeFile, ...] = ()
 
 
 def _quote_word(word: str) -> str:
@@ -67,11 +84,29 @@ def config_script(request: GuestRequest, guest_cwd: str) -> str:
     return f"CCVM_MODE={mode}\nCCVM_SHARE={share}\nCCVM_CWD={shlex.quote(guest_cwd)}\n"
 
 
-def _write_private(path: Path, text: str) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-        handle.write(text)
+def _write_private(path: Path, data: bytes) -> Path:
+    """Create a file only its owner can read (0600), whatever the umask."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, 0o600)
     return path
+
+
+def staged_files(scratch: Path) -> list[StagedFile]:
+    """What ``stage`` wrote, for the dry-run plan (sizes and modes, no content)."""
+    found = []
+    for path in sorted(p for p in scratch.rglob("*") if p.is_file() and not p.is_socket()):
+        relative = path.relative_to(scratch).as_posix()
+        guest = (
+            "~/" + relative.removeprefix("home/")
+            if relative.startswith("home/")
+            else f"fw_cfg:{FW_CFG_PREFIX}{relative}"
+        )
+        info = path.stat()
+        found.append(StagedFile(guest_path=guest, host_path=path, size=info.st_size, mode=info.st_mode & 0o7777))
+    return found
 
 
 def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSpec:
@@ -79,13 +114,13 @@ def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSp
     os.chmod(scratch, 0o700)
     guest_cwd = str(request.share_dir.resolve())
     files = {
-        "config.sh": config_script(request, guest_cwd),
-        "env.sh": env_script(request.env),
-        "argv.sh": argv_script(request.program),
+        "config.sh": config_script(request, guest_cwd).encode(),
+        "env.sh": env_script(request.env).encode("utf-8", "surrogateescape"),
+        "argv.sh": argv_script(request.program).encode("utf-8", "surrogateescape"),
     }
-    fw_cfg = tuple(
-        (FW_CFG_PREFIX + name, _write_private(scratch / name, text)) for name, text in files.items()
-    )
+    for home_file in request.home_files:
+        files["home/" + home_file.relative] = home_file.source.read_bytes()
+    fw_cfg = tuple((FW_CFG_PREFIX + name, _write_private(scratch / name, data)) for name, data in files.items())
     interactive = request.mode is Mode.SHELL
     return LaunchSpec(
         arch=request.arch,

@@ -11,8 +11,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccvm.actions import CiPins, parse_actions
 from ccvm.axes import AXES, MACHINES_FOR_ARCH, Accel, Arch, Machine, parse_axis_value, suggestion
+from ccvm.builds import Builds, parse_builds
 from ccvm.errors import ConfigError
+from ccvm.gate_rules import GateRules, parse_gate
+from ccvm.launcher_defaults import LauncherDefaults, parse_launcher
 from ccvm.pins import GuestPins, parse_guest
 from ccvm.sizes import parse_mib
 from ccvm.yamlsrc import Mapping, Mapping_at, Sequence, expect_mapping, expect_sequence, load_yaml
@@ -46,6 +50,10 @@ class Matrix:
     root: Path
     cells: tuple[Cell, ...]
     guest: GuestPins
+    launcher: LauncherDefaults = field(default_factory=LauncherDefaults)
+    builds: Builds = field(default_factory=Builds)
+    gate: GateRules = field(default_factory=GateRules)
+    actions: CiPins = field(default_factory=CiPins)
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -58,20 +66,34 @@ class Matrix:
 SETTING_KEYS = ["memory", "cores", "timeout", "retries"]
 
 
+def _whole(value: object, key: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be a whole number, not {value!r}")
+    if value < minimum:
+        raise ValueError(f"{key} must be {minimum} or more")
+    return value
+
+
+def _seconds(value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{key} must be a number of seconds above 0, not {value!r}")
+    return float(value)
+
+
 def _parse_settings(doc: Mapping, base: BootSettings) -> BootSettings:
+    parsers = {
+        "memory": ("memory_mib", parse_mib),
+        "cores": ("cores", lambda v: _whole(v, "cores", 1)),
+        "timeout": ("timeout_s", lambda v: _seconds(v, "timeout")),
+        "retries": ("retries", lambda v: _whole(v, "retries", 0)),
+    }
     values = {}
-    try:
-        if "memory" in doc:
-            values["memory_mib"] = parse_mib(doc["memory"])
-        for key, attr, kind in (("cores", "cores", int), ("timeout", "timeout_s", float), ("retries", "retries", int)):
-            if key in doc:
-                number = kind(doc[key])
-                if number < (0 if key == "retries" else 1):
-                    raise ValueError(f"{key} must be {'0 or more' if key == 'retries' else 'positive'}")
-                values[attr] = number
-    except (TypeError, ValueError) as exc:
-        bad = next((k for k in SETTING_KEYS if k in doc and k in str(exc)), None)
-        raise doc.error(bad, str(exc)) from None
+    for key, (attr, parse) in parsers.items():
+        if key in doc:
+            try:
+                values[attr] = parse(doc[key])
+            except ValueError as exc:
+                raise doc.error(key, str(exc)) from None
     return BootSettings(**{**base.__dict__, **values})
 
 
@@ -94,7 +116,7 @@ def _expand_entry(entry: Mapping) -> list[dict[str, object]]:
 
 
 def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
-    doc.reject_unknown_keys(["defaults", "cells"], "boot.yaml")
+    doc.reject_unknown_keys(["defaults", "cells", "launcher"], "boot.yaml")
     defaults_doc = (
         expect_mapping(doc["defaults"], doc.path, doc.line_of("defaults"), "defaults")
         if "defaults" in doc
@@ -122,7 +144,7 @@ def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
     return tuple(cells.values())
 
 
-SECTIONS = ("boot.yaml", "guest.yaml")
+SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml")
 
 
 def default_root() -> Path:
@@ -136,11 +158,29 @@ def load_matrix(root: Path | None = None) -> Matrix:
         raise ConfigError(root, None, "matrix directory not found; run from the project root or set CCVM_MATRIX")
     for path in sorted(root.glob("*.y*ml")):
         if path.name not in SECTIONS:
-            raise ConfigError(path, None, f"unknown matrix file{suggestion(path.name, list(SECTIONS))}; known files: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                path,
+                None,
+                f"unknown matrix file{suggestion(path.name, list(SECTIONS))}; known files: {', '.join(SECTIONS)}",
+            )
     docs = {}
     for name in SECTIONS:
         path = root / name
         if not path.is_file():
             raise ConfigError(path, None, "missing matrix file")
         docs[name] = expect_mapping(load_yaml(path), path, 1, name)
-    return Matrix(root=root, cells=parse_boot(docs["boot.yaml"]), guest=parse_guest(docs["guest.yaml"]))
+    boot = docs["boot.yaml"]
+    launcher = (
+        expect_mapping(boot["launcher"], boot.path, boot.line_of("launcher"), "launcher")
+        if "launcher" in boot
+        else None
+    )
+    return Matrix(
+        root=root,
+        cells=parse_boot(boot),
+        guest=parse_guest(docs["guest.yaml"]),
+        launcher=parse_launcher(launcher),
+        builds=parse_builds(docs["builds.yaml"]),
+        gate=parse_gate(docs["gate.yaml"]),
+        actions=parse_actions(docs["actions.yaml"]),
+    )

@@ -42,10 +42,28 @@ class ArchPins:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Archive:
+    """The Debian archive the pins come from, independent of the host's apt
+    sources (so a Debian 13 or Ubuntu host fetches the same packages)."""
+
+    uri: str
+    suite: str
+    components: tuple[str, ...]
+    keyring: str
+
+    def sources_line(self, debian_archs: list[str]) -> str:
+        return (
+            f"deb [arch={','.join(debian_archs)} signed-by={self.keyring}] "
+            f"{self.uri} {self.suite} {' '.join(self.components)}\n"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class GuestPins:
     policy: PinPolicy
     modules: tuple[str, ...]
     archs: dict[Arch, ArchPins]
+    archive: Archive | None = None  # None: the host's own apt sources
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -60,11 +78,32 @@ def _parse_pin(value: object, parent: Mapping, key: str) -> PackagePin:
     sha = str(pin["sha256"]).lower()
     if not _SHA256.fullmatch(sha):
         raise pin.error("sha256", "sha256 must be 64 hexadecimal digits")
-    return PackagePin(package=str(pin["package"]), version=str(pin["version"]), sha256=sha)
+    for field in ("package", "version"):
+        if not isinstance(pin[field], str):
+            raise pin.error(field, f"{field} must be text; quote it (YAML read {pin[field]!r})")
+    return PackagePin(package=pin["package"], version=pin["version"], sha256=sha)
+
+
+def _parse_archive(doc: Mapping) -> Archive | None:
+    if "archive" not in doc:
+        return None
+    archive = expect_mapping(doc["archive"], doc.path, doc.line_of("archive"), "archive")
+    fields = ["uri", "suite", "components", "keyring"]
+    archive.reject_unknown_keys(fields, "archive")
+    for field in fields:
+        if field not in archive:
+            raise archive.error(None, f"archive is missing {field!r}")
+    components = expect_sequence(archive["components"], archive.path, archive.line_of("components"), "components")
+    return Archive(
+        uri=str(archive["uri"]),
+        suite=str(archive["suite"]),
+        components=tuple(str(c) for c in components),
+        keyring=str(archive["keyring"]),
+    )
 
 
 def parse_guest(doc: Mapping) -> GuestPins:
-    doc.reject_unknown_keys(["policy", "modules", "packages"], "guest.yaml")
+    doc.reject_unknown_keys(["policy", "modules", "packages", "archive"], "guest.yaml")
     raw_policy = str(doc.get("policy", "strict"))
     try:
         policy = PinPolicy(raw_policy)
@@ -73,7 +112,7 @@ def parse_guest(doc: Mapping) -> GuestPins:
         raise doc.error(
             "policy", f"unknown policy {raw_policy!r}{suggestion(raw_policy, choices)}; choose strict or newest"
         ) from None
-    modules = expect_sequence(doc.get("modules", []), doc.path, doc.line_of("modules"), "modules")
+    modules = expect_sequence(doc["modules"], doc.path, doc.line_of("modules"), "modules") if "modules" in doc else []
     packages = expect_mapping(doc.get("packages"), doc.path, doc.line_of("packages"), "packages")
     archs = {}
     for raw_arch, value in packages.items():
@@ -92,4 +131,4 @@ def parse_guest(doc: Mapping) -> GuestPins:
         )
     if not archs:
         raise ConfigError(doc.path, doc.line_of("packages"), "packages must pin at least one arch")
-    return GuestPins(policy=policy, modules=tuple(str(m) for m in modules), archs=archs)
+    return GuestPins(policy=policy, modules=tuple(str(m) for m in modules), archs=archs, archive=_parse_archive(doc))

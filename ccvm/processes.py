@@ -9,6 +9,7 @@ PR_SET_PDEATHSIG=SIGKILL, which covers the runner itself being SIGKILLed.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -43,11 +44,13 @@ def _die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def spawn(argv: Sequence[str], **kwargs) -> subprocess.Popen:
-    """Start a child in its own session (and so its own process group)."""
-    proc = subprocess.Popen(
-        list(argv), start_new_session=True, preexec_fn=_die_with_parent, **kwargs
-    )
+def spawn(argv: Sequence[str], *, own_session: bool = True, **kwargs) -> subprocess.Popen:
+    """Start a child in its own session (and so its own process group).
+
+    ``own_session=False`` is only for a child that must read the terminal
+    (the interactive shell); it still dies with the runner.
+    """
+    proc = subprocess.Popen(list(argv), start_new_session=own_session, preexec_fn=_die_with_parent, **kwargs)
     with _live_lock:
         _live.add(proc)
     return proc
@@ -55,7 +58,10 @@ def spawn(argv: Sequence[str], **kwargs) -> subprocess.Popen:
 
 def _signal_group(proc: subprocess.Popen, signum: int) -> None:
     try:
-        os.killpg(proc.pid, signum)
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)  # shares our group: signal the child alone
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -69,10 +75,8 @@ def stop(proc: subprocess.Popen, *, term_grace_s: float = TERM_GRACE_S) -> int |
     try:
         if proc.poll() is None:
             _signal_group(proc, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=term_grace_s)
-            except subprocess.TimeoutExpired:
-                pass
         # The leader may be gone while others in its group live on.
         _signal_group(proc, signal.SIGKILL)
         try:
@@ -117,8 +121,16 @@ class Completed:
 
 def run(argv: Sequence[str], *, timeout_s: float, cwd: str | None = None, env: dict | None = None) -> Completed:
     """Run a command to completion with a hard timeout; the group dies with it."""
-    proc = spawn(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True, errors="replace")
+    proc = spawn(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
     returncode: int | None
     try:
         out, err = proc.communicate(timeout=timeout_s)

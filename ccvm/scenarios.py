@@ -18,7 +18,7 @@ STUB = "ccvm-stub"
 # Arguments that break naive quoting: each must arrive byte for byte.
 HARD_ARGS: tuple[str, ...] = (
     "two words",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "$HOME ${PATH} $(echo no) `echo no`",
     "back\\slash\\\\",
     "new\nline",
@@ -46,9 +46,13 @@ class BootPlan:
 def boot_plans(token: str) -> tuple[BootPlan, ...]:
     env = {"CCVM_STUB_TOKEN": token}
     return (
-        BootPlan(name="overlay", writable=False, program=(STUB, *HARD_ARGS),
-                 env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
-                 checks=("argv-verbatim", "share-overlay", "exit-status")),
+        BootPlan(
+            name="overlay",
+            writable=False,
+            program=(STUB, *HARD_ARGS),
+            env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
+            checks=("argv-verbatim", "share-overlay", "exit-status"),
+        ),
         BootPlan(name="writable", writable=True, program=(STUB,), env=env, checks=("share-writable",)),
     )
 

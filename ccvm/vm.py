@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TextIO
 
 from ccvm import processes
 from ccvm.console import Console, GuestFailure
@@ -29,8 +30,18 @@ class LaunchError(Exception):
 
 
 class VM:
-    def __init__(self, spec: LaunchSpec, *, log_dir: Path) -> None:
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        *,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        mirror_serial: TextIO | None = None,
+        mirror_agent: TextIO | None = None,
+    ) -> None:
         self.spec = spec
+        self.env = env
+        self.mirrors = {"mirror_serial": mirror_serial, "mirror_agent": mirror_agent}
         self.argv = qemu_argv(spec)
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
@@ -56,14 +67,15 @@ class VM:
         self._qemu_log = (self.log_dir / "qemu.log").open("wb")
         self.started_at = time.monotonic()
         try:
-            self.proc = processes.spawn(self.argv, stdin=subprocess.DEVNULL,
-                                        stdout=self._qemu_log, stderr=subprocess.STDOUT)
+            self.proc = processes.spawn(
+                self.argv, stdin=subprocess.DEVNULL, env=self.env, stdout=self._qemu_log, stderr=subprocess.STDOUT
+            )
         except OSError as exc:
             raise LaunchError(f"cannot start {self.argv[0]}: {exc}") from None
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         serial = self._connect(self.spec.serial.path, deadline)
         agent = self._connect(self.spec.agent.path, deadline)
-        self.console = Console(serial=serial, agent=agent, log_dir=self.log_dir, qemu_alive=self.alive)
+        self.console = Console(serial=serial, agent=agent, log_dir=self.log_dir, qemu_alive=self.alive, **self.mirrors)
 
     def _connect(self, path: Path, deadline: float) -> socket.socket:
         while True:

@@ -32,8 +32,7 @@ class Mapping(dict):
             if key not in allowed:
                 raise self.error(
                     key,
-                    f"unknown key {key!r} in {what}{suggestion(str(key), allowed)}; "
-                    f"allowed keys: {', '.join(allowed)}",
+                    f"unknown key {key!r} in {what}{suggestion(str(key), allowed)}; allowed keys: {', '.join(allowed)}",
                 )
 
 
@@ -83,9 +82,7 @@ def _convert(node: yaml.Node, path: Path) -> object:
                 raise ConfigError(path, key_line, "mapping keys must be plain words")
             key = str(_SCALARS.construct_object(key_node))
             if key in mapping:
-                raise ConfigError(
-                    path, key_line, f"duplicate key {key!r} (first at line {mapping.key_lines[key]})"
-                )
+                raise ConfigError(path, key_line, f"duplicate key {key!r} (first at line {mapping.key_lines[key]})")
             mapping[key] = _convert(value_node, path)
             mapping.key_lines[key] = key_line
         return mapping

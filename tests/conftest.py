@@ -19,6 +19,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--boot", action="store_true", help="run the tests that boot real QEMU guests")
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected what it will
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = config.getoption("--boot")
     in_ci = bool(os.environ.get("CI"))

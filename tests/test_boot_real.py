@@ -26,8 +26,9 @@ CASES = {"argv-verbatim", "share-overlay", "exit-status", "share-writable"}
 
 
 def ccvm(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def junit_cases(path: Path) -> dict[str, dict[str, ET.Element]]:
@@ -86,8 +87,17 @@ def test_junit_records_accel_argv_and_kernel_sha(tmp_path):
 
 
 def test_require_accel_turns_an_unusable_kvm_into_a_failure(tmp_path):
-    result = ccvm("boot", "--cell", "aarch64-kvm-virt", "--require-accel", "kvm", "--junit", str(tmp_path / "j.xml"),
-                  "--reports", str(tmp_path))
+    result = ccvm(
+        "boot",
+        "--cell",
+        "aarch64-kvm-virt",
+        "--require-accel",
+        "kvm",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--reports",
+        str(tmp_path),
+    )
     if os.uname().machine == "aarch64" and result.returncode == 0:
         pytest.skip("this aarch64 host has working KVM: nothing to turn into a failure")
     assert result.returncode == 1
@@ -104,8 +114,19 @@ def _initramfs_without_init(path: Path) -> Path:
 def test_kernel_panic_fails_fast_with_the_console_tail(tmp_path):
     initrd = _initramfs_without_init(tmp_path / "empty.cpio")
     started = time.monotonic()
-    result = ccvm("boot", "--cell", "aarch64-tcg-virt", "--initrd", f"aarch64={initrd}", "--timeout", "100",
-                  "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path))
+    result = ccvm(
+        "boot",
+        "--cell",
+        "aarch64-tcg-virt",
+        "--initrd",
+        f"aarch64={initrd}",
+        "--timeout",
+        "100",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--reports",
+        str(tmp_path),
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert elapsed < 60, f"a panic must not wait for the timeout ({elapsed:.0f}s)"
@@ -116,8 +137,17 @@ def test_kernel_panic_fails_fast_with_the_console_tail(tmp_path):
 
 def test_timeout_kills_qemu_and_reports(tmp_path):
     marker = tmp_path / "reports"
-    result = ccvm("boot", "--cell", "x86_64-tcg-q35", "--timeout", "2", "--junit", str(tmp_path / "j.xml"),
-                  "--reports", str(marker))
+    result = ccvm(
+        "boot",
+        "--cell",
+        "x86_64-tcg-q35",
+        "--timeout",
+        "2",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--reports",
+        str(marker),
+    )
     assert result.returncode == 1
     assert "timed out waiting for" in (tmp_path / "j.xml").read_text()
     assert qemu_processes_mentioning("ccvm-share-") == []
@@ -125,9 +155,26 @@ def test_timeout_kills_qemu_and_reports(tmp_path):
 
 def test_sigterm_stops_every_qemu(tmp_path):
     reports = tmp_path / "reports"
-    proc = subprocess.Popen([sys.executable, "-m", "ccvm", "boot", "--cell", "x86_64-tcg-q35", "--cell",
-                             "aarch64-tcg-virt", "--reports", str(reports), "--junit", str(tmp_path / "j.xml")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ccvm",
+            "boot",
+            "--cell",
+            "x86_64-tcg-q35",
+            "--cell",
+            "aarch64-tcg-virt",
+            "--reports",
+            str(reports),
+            "--junit",
+            str(tmp_path / "j.xml"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(reports.glob("boot/*/attempt-1/overlay/console.log")):
         time.sleep(0.2)

@@ -13,13 +13,21 @@ NASTY = "ok\x1b[31mred\x1b[0m \x00nul \x07bell \x1b]0;title\x07 tab\t ✓ \ud800
 
 def sample() -> list[Suite]:
     return [
-        Suite(name="boot.x86_64-tcg-q35", properties={"accel": "tcg", "kernel_sha256": "ab" * 32,
-                                                       "qemu_argv": '["qemu-system-x86_64", "-M", "q35"]'},
-              cases=[Case(name="argv-verbatim", outcome=Outcome.PASS, seconds=9.87654, output="CCVM:FACT argc=1"),
-                     Case(name="exit-status", outcome=Outcome.FAIL, seconds=1.5, message="status 0, expected 7",
-                          details=NASTY)]),
-        Suite(name="boot.aarch64-kvm-virt", properties={"accel": "none"},
-              cases=[Case(name="argv-verbatim", outcome=Outcome.SKIP, message="kvm needs an aarch64 host")]),
+        Suite(
+            name="boot.x86_64-tcg-q35",
+            properties={"accel": "tcg", "kernel_sha256": "ab" * 32, "qemu_argv": '["qemu-system-x86_64", "-M", "q35"]'},
+            cases=[
+                Case(name="argv-verbatim", outcome=Outcome.PASS, seconds=9.87654, output="CCVM:FACT argc=1"),
+                Case(
+                    name="exit-status", outcome=Outcome.FAIL, seconds=1.5, message="status 0, expected 7", details=NASTY
+                ),
+            ],
+        ),
+        Suite(
+            name="boot.aarch64-kvm-virt",
+            properties={"accel": "none"},
+            cases=[Case(name="argv-verbatim", outcome=Outcome.SKIP, message="kvm needs an aarch64 host")],
+        ),
     ]
 
 

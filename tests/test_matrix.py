@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from ccvm.axes import Accel, Arch, Machine
 from ccvm.errors import ConfigError
 from ccvm.matrix import Cell, load_matrix
-from ccvm.axes import Accel, Arch, Machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,12 +60,23 @@ def test_settings_are_parsed(matrix_dir):
 
 BAD = [
     ("cells:\n  - arch: x86_64\n    accel: tcg\n    machine: [q35\n", 5, "malformed YAML"),
-    ("cells:\n  - arch: x86_65\n    accel: tcg\n    machine: q35\n", 2, "unknown arch 'x86_65' (did you mean 'x86_64'?)"),
+    (
+        "cells:\n  - arch: x86_65\n    accel: tcg\n    machine: q35\n",
+        2,
+        "unknown arch 'x86_65' (did you mean 'x86_64'?)",
+    ),
     ("cells:\n  - arch: x86_64\n    accel: tgc\n    machine: q35\n", 3, "unknown accel 'tgc' (did you mean 'tcg'?)"),
     ("cells:\n  - arch: x86_64\n    accel: tcg\n    machine: virt\n", 4, "virt does not go with x86_64; use q35"),
-    ("cells:\n  - {arch: x86_64, accel: tcg, machine: q35}\n  - {arch: x86_64, accel: [kvm, tcg], machine: q35}\n",
-     3, "duplicate cell x86_64-tcg-q35 (first at line 2)"),
-    ("cells:\n  - arch: x86_64\n    acel: tcg\n    machine: q35\n", 3, "unknown key 'acel' in a cell (did you mean 'accel'?)"),
+    (
+        "cells:\n  - {arch: x86_64, accel: tcg, machine: q35}\n  - {arch: x86_64, accel: [kvm, tcg], machine: q35}\n",
+        3,
+        "duplicate cell x86_64-tcg-q35 (first at line 2)",
+    ),
+    (
+        "cells:\n  - arch: x86_64\n    acel: tcg\n    machine: q35\n",
+        3,
+        "unknown key 'acel' in a cell (did you mean 'accel'?)",
+    ),
     ("cell:\n  - arch: x86_64\n", 1, "unknown key 'cell' in boot.yaml (did you mean 'cells'?)"),
     ("cells:\n  - arch: x86_64\n    accel: tcg\n", 2, "cell is missing the 'machine' axis"),
     ("defaults:\n  memory: lots\ncells: []\n", 2, "'lots' is not a size"),
@@ -100,8 +111,12 @@ def test_bad_pin_sha(matrix_dir):
 @pytest.mark.parametrize(("text", "line", "message"), BAD[:4], ids=[b[2][:30] for b in BAD[:4]])
 def test_cli_prints_one_line_and_exits_2(matrix_dir, text, line, message):
     write_boot(matrix_dir, text)
-    result = subprocess.run([sys.executable, "-m", "ccvm", "--matrix", str(matrix_dir), "matrix", "--no-probe"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ccvm", "--matrix", str(matrix_dir), "matrix", "--no-probe"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

@@ -8,10 +8,18 @@ from ccvm.qemu import NULL, STDIO, Channel, LaunchSpec, kernel_cmdline, qemu_arg
 
 def spec(**changes):
     base = dict(
-        arch=Arch.X86_64, accel=Accel.TCG, machine=Machine.Q35, memory_mib=512, cores=2,
-        kernel=Path("/k/vmlinuz"), initrd=Path("/k/initrd"),
-        serial=Channel.socket(Path("/s/serial.sock")), agent=Channel.socket(Path("/s/agent.sock")),
-        share_dir=Path("/work/dir"), share_writable=False, fw_cfg=(("opt/ccvm/argv.sh", Path("/s/argv.sh")),),
+        arch=Arch.X86_64,
+        accel=Accel.TCG,
+        machine=Machine.Q35,
+        memory_mib=512,
+        cores=2,
+        kernel=Path("/k/vmlinuz"),
+        initrd=Path("/k/initrd"),
+        serial=Channel.socket(Path("/s/serial.sock")),
+        agent=Channel.socket(Path("/s/agent.sock")),
+        share_dir=Path("/work/dir"),
+        share_writable=False,
+        fw_cfg=(("opt/ccvm/argv.sh", Path("/s/argv.sh")),),
     )
     base.update(changes)
     return LaunchSpec(**base)

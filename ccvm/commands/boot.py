@@ -7,8 +7,14 @@ from pathlib import Path
 
 from ccvm.axes import Accel, parse_axis_value
 from ccvm.boot import BootOptions, default_jobs, run_boot
-from ccvm.commands.common import (add_asset_options, asset_store, matrix_from, non_negative_int, positive_float,
-                                  positive_int)
+from ccvm.commands.common import (
+    add_asset_options,
+    asset_store,
+    matrix_from,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.hostcaps import qemu_info
 from ccvm.junit import write_junit
@@ -18,21 +24,50 @@ from ccvm.sizes import parse_mib
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("boot", help="boot the stub guest on every runnable cell",
-                            description="Boot the stub guest on the selected cells (default: all) and assert "
-                                        "argv, share visibility and exit status on each.")
+    parser = sub.add_parser(
+        "boot",
+        help="boot the stub guest on every runnable cell",
+        description="Boot the stub guest on the selected cells (default: all) and assert "
+        "argv, share visibility and exit status on each.",
+    )
     parser.add_argument("--cell", action="append", default=[], metavar="ID", help="run only this cell (repeatable)")
-    parser.add_argument("--junit", type=Path, default=Path("reports/junit/boot.xml"), metavar="PATH",
-                        help="JUnit XML output (default: %(default)s)")
-    parser.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
-                        help="console logs go under DIR/boot (default: %(default)s)")
-    parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
-                        help="cells booted at once (default: cores, %(default)s)")
-    parser.add_argument("--timeout", type=positive_float, metavar="S", help="seconds per boot attempt (default: matrix)")
-    parser.add_argument("--retries", type=non_negative_int, metavar="N", help="extra attempts per cell (default: matrix)")
-    parser.add_argument("--run-timeout", type=positive_float, metavar="S", help="whole-run watchdog (default: computed)")
-    parser.add_argument("--require-accel", action="append", default=[], choices=[a.value for a in Accel],
-                        help="fail, rather than skip, cells whose accelerator is unusable")
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        default=Path("reports/junit/boot.xml"),
+        metavar="PATH",
+        help="JUnit XML output (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="console logs go under DIR/boot (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=default_jobs(),
+        metavar="N",
+        help="cells booted at once (default: cores, %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout", type=positive_float, metavar="S", help="seconds per boot attempt (default: matrix)"
+    )
+    parser.add_argument(
+        "--retries", type=non_negative_int, metavar="N", help="extra attempts per cell (default: matrix)"
+    )
+    parser.add_argument(
+        "--run-timeout", type=positive_float, metavar="S", help="whole-run watchdog (default: computed)"
+    )
+    parser.add_argument(
+        "--require-accel",
+        action="append",
+        default=[],
+        choices=[a.value for a in Accel],
+        help="fail, rather than skip, cells whose accelerator is unusable",
+    )
     parser.add_argument("--memory", metavar="SIZE", help="guest memory, e.g. 512M (default: matrix)")
     parser.add_argument("--cores", type=positive_int, metavar="N", help="guest vCPUs (default: matrix)")
     add_asset_options(parser)
@@ -43,13 +78,22 @@ def run(args: argparse.Namespace) -> int:
     matrix = matrix_from(args)
     try:
         cells = tuple(matrix.cell(cell_id) for cell_id in args.cell) if args.cell else matrix.cells
+    except KeyError as exc:
+        raise UsageError(f"--cell: {exc.args[0]}") from None
+    try:
         memory = parse_mib(args.memory) if args.memory else None
-    except (KeyError, ValueError) as exc:
-        raise UsageError(str(exc).strip("'\"")) from None
+    except ValueError as exc:
+        raise UsageError(f"--memory: {exc}") from None
     options = BootOptions(
-        cells=cells, jobs=args.jobs, reports=args.reports, timeout_s=args.timeout, retries=args.retries,
+        cells=cells,
+        jobs=args.jobs,
+        reports=args.reports,
+        timeout_s=args.timeout,
+        retries=args.retries,
         require_accel=frozenset(parse_axis_value("accel", a) for a in args.require_accel),
-        run_timeout_s=args.run_timeout, memory_mib=memory, cores=args.cores,
+        run_timeout_s=args.run_timeout,
+        memory_mib=memory,
+        cores=args.cores,
     )
     store = asset_store(args, matrix)
     progress = Progress(total=len(cells))

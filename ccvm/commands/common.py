@@ -19,13 +19,24 @@ def matrix_from(args: argparse.Namespace) -> Matrix:
 
 def add_asset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "guest assets", "files given by path replace the pinned Debian packages "
-        "(environment: CCVM_KERNEL_<ARCH>, CCVM_INITRD_<ARCH>, CCVM_BUSYBOX_<ARCH>, CCVM_MODULES_<ARCH>)")
-    for kind, meta in (("kernel", "ARCH=PATH"), ("initrd", "ARCH=PATH"), ("busybox", "ARCH=PATH"), ("modules", "ARCH=DIR")):
-        group.add_argument(f"--{kind}", action="append", default=[], metavar=meta,
-                           help=f"use this {kind} for ARCH (x86_64 or aarch64)")
-    group.add_argument("--pin-policy", choices=[p.value for p in PinPolicy],
-                       help="when a pinned package has left the archive (default: matrix/guest.yaml, or $CCVM_PIN_POLICY)")
+        "guest assets",
+        "files given by path replace the pinned Debian packages "
+        "(environment: CCVM_KERNEL_<ARCH>, CCVM_INITRD_<ARCH>, CCVM_BUSYBOX_<ARCH>, CCVM_MODULES_<ARCH>)",
+    )
+    for kind, meta in (
+        ("kernel", "ARCH=PATH"),
+        ("initrd", "ARCH=PATH"),
+        ("busybox", "ARCH=PATH"),
+        ("modules", "ARCH=DIR"),
+    ):
+        group.add_argument(
+            f"--{kind}", action="append", default=[], metavar=meta, help=f"use this {kind} for ARCH (x86_64 or aarch64)"
+        )
+    group.add_argument(
+        "--pin-policy",
+        choices=[p.value for p in PinPolicy],
+        help="when a pinned package has left the archive (default: matrix/guest.yaml, or $CCVM_PIN_POLICY)",
+    )
 
 
 def _per_arch(values: list[str], option: str) -> dict[Arch, Path]:
@@ -42,7 +53,9 @@ def _per_arch(values: list[str], option: str) -> dict[Arch, Path]:
 
 
 def asset_store(args: argparse.Namespace, matrix: Matrix) -> AssetStore:
-    from_cli = Overrides(**{kind: _per_arch(getattr(args, kind), f"--{kind}") for kind in ("kernel", "initrd", "busybox", "modules")})
+    from_cli = Overrides(
+        **{kind: _per_arch(getattr(args, kind), f"--{kind}") for kind in ("kernel", "initrd", "busybox", "modules")}
+    )
     overrides = Overrides.from_env(os.environ).merged(from_cli)
     raw_policy = args.pin_policy or os.environ.get("CCVM_PIN_POLICY")
     try:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 
 from ccvm.axes import Arch, host_arch
 from ccvm.cache import cache_root
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from
 from ccvm.hostcaps import KvmProbe, qemu_info
+from ccvm.processes import run as run_command
 
 TOOLS = ("nix", "nixfmt", "shfmt", "shellcheck", "ruff", "mdbook", "mdbook-linkcheck2", "apt-get", "git")
 
@@ -25,12 +25,11 @@ def _version(tool: str) -> str:
     path = shutil.which(tool)
     if not path:
         return "not found"
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
-        first = (out.stdout or out.stderr).strip().splitlines()
-        return f"{first[0] if first else 'present'} ({path})"
-    except (OSError, subprocess.TimeoutExpired):
-        return f"present ({path}), --version failed"
+    result = run_command([path, "--version"], timeout_s=10)
+    first = (result.stdout or result.stderr).strip().splitlines()
+    if result.returncode is None or not first:
+        return f"present ({path}), --version gave nothing"
+    return f"{first[0]} ({path})"
 
 
 def run(args: argparse.Namespace) -> int:

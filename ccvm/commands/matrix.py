@@ -6,17 +6,18 @@ import argparse
 import json
 
 from ccvm.axes import Accel
+from ccvm.cache import cache_root
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from
 from ccvm.hostcaps import KvmProbe, kvm_static_reason, qemu_info
 from ccvm.matrix import Cell
-from ccvm.cache import cache_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("matrix", help="list every cell and whether it can run here")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--no-probe", action="store_true",
-                        help="do not boot the KVM probe guest; kvm cells report runnable=null")
+    parser.add_argument(
+        "--no-probe", action="store_true", help="do not boot the KVM probe guest; kvm cells report runnable=null"
+    )
     add_asset_options(parser)
     parser.set_defaults(func=run)
 
@@ -45,8 +46,16 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for cell in matrix.cells:
         runnable, why = _runnable(cell, probe)
-        rows.append({"id": cell.id, "arch": str(cell.arch), "accel": str(cell.accel), "machine": str(cell.machine),
-                     "runnable": runnable, "reason": why})
+        rows.append(
+            {
+                "id": cell.id,
+                "arch": str(cell.arch),
+                "accel": str(cell.accel),
+                "machine": str(cell.machine),
+                "runnable": runnable,
+                "reason": why,
+            }
+        )
     if args.json:
         print(json.dumps({"cells": rows}, indent=2))
         return 0

@@ -27,7 +27,7 @@ say() {
 
 fail() {
 	say "FAIL $*"
-	echo "ccvm init: $*" >/dev/console
+	echo "ccvm init: FAIL: $*" >/dev/console
 	sync
 	poweroff -f
 	sleep 5
@@ -36,7 +36,7 @@ fail() {
 
 while read -r module; do
 	[ -n "$module" ] || continue
-	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: insmod $module failed" >/dev/console
+	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: warning: insmod $module failed" >/dev/console
 done </etc/ccvm/modules
 
 # Wait (bounded) for the agent channel and the fw_cfg entries.
@@ -57,6 +57,7 @@ cfg() {
 
 # Settings: plain KEY=VALUE lines, shell-quoted by the host.
 cfg config.sh >/etc/ccvm/config.sh || fail "no opt/ccvm/config.sh in fw_cfg"
+# shellcheck source=/dev/null # written above from fw_cfg
 . /etc/ccvm/config.sh
 
 mkdir -p "$CCVM_CWD"
@@ -79,14 +80,29 @@ cfg argv.sh >/etc/ccvm/argv.sh || fail "no opt/ccvm/argv.sh in fw_cfg"
 HOME=/root
 mkdir -p "$HOME"
 export HOME
+# Staged configuration (opt/ccvm/home/<path>) becomes $HOME/<path>, private
+# to the guest: its writes stay in the guest's memory.
+if [ -d "$CFG/home" ]; then
+	find -L "$CFG/home" -name raw -type f | while read -r raw; do
+		rel=${raw#"$CFG/home/"}
+		rel=${rel%/raw}
+		mkdir -p "$HOME/$(dirname "$rel")"
+		cat "$raw" >"$HOME/$rel"
+		chmod 600 "$HOME/$rel"
+	done
+fi
 cd "$CCVM_CWD" || fail "cannot enter $CCVM_CWD"
 say "INIT run"
 if [ "$CCVM_MODE" = shell ]; then
-	setsid cttyhack sh -l <>/dev/hvc0 >&0 2>&0
+	# A subshell is not a process-group leader, so setsid runs the shell in
+	# place (no fork) and init waits for it; -c makes hvc0 its terminal.
+	(exec setsid -c sh -l) <>/dev/hvc0 >&0 2>&0
 	status=$?
 else
 	(
+		# shellcheck source=/dev/null # written above from fw_cfg
 		. /etc/ccvm/env.sh
+		# shellcheck source=/dev/null
 		. /etc/ccvm/argv.sh
 		exec "$@"
 	) <>/dev/null >"$CHANNEL" 2>&1

@@ -35,4 +35,16 @@ else
 fi
 fact share.fstype "$(awk -v d="$PWD" '$2 == d { t = $3 } END { print t }' /proc/mounts)"
 
+# Staged configuration: the settings are shown, a credential only by size.
+if [ -f "$HOME/.claude/settings.json" ]; then
+	fact home.settings "$(hex "$(cat "$HOME/.claude/settings.json")")"
+else
+	fact home.settings missing
+fi
+if [ -f "$HOME/.claude/.credentials.json" ]; then
+	fact home.credentials "present:$(wc -c <"$HOME/.claude/.credentials.json" | tr -d ' ')"
+else
+	fact home.credentials missing
+fi
+
 exit "${CCVM_STUB_EXIT:-0}"

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Boot benchmark: ratios measured side by side in one run.
+
+    .venv/bin/python bench/boot_bench.py [--rounds N]
+
+For each tcg cell it boots the stub guest through the runner (ccvm's
+launcher core: pexpect channels, log files, fact parsing) and with bare
+QEMU started with the very same argv, kernel and initramfs (a minimal
+socket reader waiting for the exit line), interleaved, N rounds each, and
+compares medians.  Also: aarch64 against x86_64, the tuned aarch64 TCG
+flags against naive ones, a warm full `ccvm boot` against its slowest cell,
+and how soon a kernel panic is reported.  Targets (2-core machine) are
+printed beside each ratio; the figures go into docs/src/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ccvm import cpio, processes  # noqa: E402
+from ccvm.assets import AssetStore  # noqa: E402
+from ccvm.axes import Accel, Arch, Machine  # noqa: E402
+from ccvm.console import GuestFailure  # noqa: E402
+from ccvm.guestrun import run_guest  # noqa: E402
+from ccvm.launch import GuestRequest, stage  # noqa: E402
+from ccvm.matrix import load_matrix  # noqa: E402
+from ccvm.qemu import qemu_argv  # noqa: E402
+
+MACHINE = {Arch.X86_64: Machine.Q35, Arch.AARCH64: Machine.VIRT}
+TIMEOUT_S = 180.0
+
+
+def request(arch: Arch, share: Path, cores: int = 2) -> GuestRequest:
+    return GuestRequest(
+        arch=arch,
+        accel=Accel.TCG,
+        machine=MACHINE[arch],
+        memory_mib=512,
+        cores=cores,
+        program=("ccvm-stub", "a b", ""),
+        share_dir=share,
+    )
+
+
+def runner_boot(store: AssetStore, arch: Arch, work: Path) -> float:
+    result = run_guest(request(arch, work), store.for_arch(arch), log_dir=work / "logs", timeout_s=TIMEOUT_S)
+    return result.seconds
+
+
+def _connect(path: Path, proc: subprocess.Popen, deadline: float) -> socket.socket:
+    while time.monotonic() < deadline and proc.poll() is None:
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.connect(str(path))
+            return sock
+        except OSError:
+            sock.close()
+            time.sleep(0.01)
+    raise RuntimeError(f"bare QEMU never opened {path}")
+
+
+def bare_boot(argv: list[str], scratch: Path) -> float:
+    """The same argv, no ccvm in the loop: drain the serial socket, read the
+    agent socket until the exit line."""
+    started = time.monotonic()
+    deadline = started + TIMEOUT_S
+    proc = processes.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        serial = _connect(scratch / "serial.sock", proc, deadline)
+        agent = _connect(scratch / "agent.sock", proc, deadline)
+        serial.setblocking(False)
+        seen = b""
+        while b"CCVM:EXIT" not in seen:
+            if time.monotonic() > deadline:
+                raise RuntimeError("bare QEMU: no exit line")
+            with contextlib.suppress(BlockingIOError):
+                serial.recv(65536)
+            agent.settimeout(0.2)
+            try:
+                chunk = agent.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise RuntimeError("bare QEMU: agent channel closed early")
+            seen += chunk
+        return time.monotonic() - started
+    finally:
+        processes.stop(proc)
+
+
+def staged_argv(store: AssetStore, arch: Arch, work: Path, cores: int = 2, cpu: str | None = None):
+    scratch = Path(tempfile.mkdtemp(prefix="ccvm-bench-", dir=work))
+    argv = qemu_argv(stage(request(arch, work, cores), store.for_arch(arch), scratch))
+    if cpu is not None:
+        argv[argv.index("-cpu") + 1] = cpu
+    return argv, scratch
+
+
+def median_pair(rounds: int, first, second) -> tuple[float, float]:
+    a, b = [], []
+    for _ in range(rounds):  # interleaved, so drift in machine load hits both sides
+        a.append(first())
+        b.append(second())
+    return statistics.median(a), statistics.median(b)
+
+
+def full_boot_wall(cells: list[str], work: Path) -> float:
+    started = time.monotonic()
+    args = [sys.executable, "-m", "ccvm", "boot", "--reports", str(work / "r"), "--junit", str(work / "j.xml")]
+    for cell in cells:
+        args += ["--cell", cell]
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True, timeout=900)
+    return time.monotonic() - started
+
+
+def panic_latency(store: AssetStore, work: Path) -> float:
+    empty = work / "empty.cpio"
+    buffer = io.BytesIO()
+    cpio.write_newc(buffer, [cpio.Entry.directory("dev")])
+    empty.write_bytes(buffer.getvalue())
+    assets = store.for_arch(Arch.AARCH64)
+    from dataclasses import replace
+
+    try:
+        run_guest(
+            request(Arch.AARCH64, work), replace(assets, initrd=empty), log_dir=work / "panic", timeout_s=TIMEOUT_S
+        )
+    except GuestFailure as exc:
+        reported = time.monotonic()
+        line_at = getattr(exc, "line_at", None)
+        return reported - line_at if line_at else float("nan")
+    raise RuntimeError("the panic boot did not fail")
+
+
+def row(label: str, ratio: float, target: str, ok: bool) -> str:
+    return f"  {label:<52} {ratio:6.2f}x   target {target:<8} {'met' if ok else 'MISSED'}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    store = AssetStore(load_matrix(ROOT / "matrix").guest)
+    with tempfile.TemporaryDirectory(prefix="ccvm-bench-") as tmp:
+        work = Path(tmp)
+        medians = {}
+        print(f"boot-to-exit-line medians over {args.rounds} interleaved rounds (seconds):")
+        for arch in (Arch.X86_64, Arch.AARCH64):
+
+            def bare(arch=arch):
+                argv, scratch = staged_argv(store, arch, work)
+                return bare_boot(argv, scratch)
+
+            runner, bare_s = median_pair(args.rounds, lambda arch=arch: runner_boot(store, arch, work), bare)
+            medians[arch] = (runner, bare_s)
+            print(f"  {arch}-tcg: runner {runner:.2f}  bare QEMU {bare_s:.2f}")
+
+        def tuned():
+            argv, scratch = staged_argv(store, Arch.AARCH64, work)
+            return bare_boot(argv, scratch)
+
+        def naive():
+            argv, scratch = staged_argv(store, Arch.AARCH64, work, cores=1, cpu="max")
+            return bare_boot(argv, scratch)
+
+        tuned_s, naive_s = median_pair(args.rounds, tuned, naive)
+        print(
+            f"  aarch64 tcg tuned (-cpu max,pauth-impdef=on -smp 2) {tuned_s:.2f}"
+            f"  naive (-cpu max -smp 1) {naive_s:.2f}"
+        )
+        singles = {cell: full_boot_wall([cell], work) for cell in ("x86_64-tcg-q35", "aarch64-tcg-virt")}
+        full = full_boot_wall(list(singles), work)
+        print(f"  warm ccvm boot alone: {', '.join(f'{c} {s:.1f}' for c, s in singles.items())}; both cells {full:.1f}")
+        latency = panic_latency(store, work)
+        print(f"  kernel panic line to failure reported: {latency:.2f}")
+        print("\nratios:")
+        for arch, (runner, bare_s) in medians.items():
+            print(row(f"runner / bare QEMU, {arch}-tcg", runner / bare_s, "<= 1.05", runner / bare_s <= 1.05))
+        arm_vs_x86 = medians[Arch.AARCH64][0] / medians[Arch.X86_64][0]
+        print(row("aarch64-tcg / x86_64-tcg (runner)", arm_vs_x86, "<= 1.30", arm_vs_x86 <= 1.3))
+        print(row("aarch64 naive / tuned TCG flags", naive_s / tuned_s, "> 1", naive_s > tuned_s))
+        slowest = max(singles.values())
+        print(row("warm full ccvm boot / slowest cell alone", full / slowest, "<= 1.25", full / slowest <= 1.25))
+        print(
+            f"  {'panic reported after the panic line (seconds)':<52} {latency:6.2f}    target <= 1.0   "
+            f"{'met' if latency <= 1.0 else 'MISSED'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

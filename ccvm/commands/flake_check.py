@@ -1,0 +1,64 @@
+"""ccvm flake-check: `nix flake check`, one JUnit case per check."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ccvm.commands.build import add_nix_options, nix_from
+from ccvm.commands.common import positive_float
+from ccvm.errors import ChecksFailed
+from ccvm.flakecheck import CheckOptions, run_flake_check
+from ccvm.junit import write_junit
+from ccvm.progress import Progress, table
+from ccvm.results import overall_ok
+
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "flake-check",
+        help="nix flake check, one JUnit case per check",
+        description="Run nix flake check on a flake and report each check it ran; checks of "
+        "systems Nix does not build here are reported skipped.",
+    )
+    parser.add_argument("--flake", default=".", metavar="REF", help="flake reference (default: %(default)s)")
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        default=Path("reports/junit/flake-check.xml"),
+        metavar="PATH",
+        help="JUnit XML output (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="seconds for the whole nix flake check (default: %(default)s)",
+    )
+    add_nix_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = CheckOptions(
+        flake=args.flake,
+        timeout_s=args.timeout,
+        require_nix="nix" in args.require,
+        egress_check=args.egress_check,
+        connect_timeout_s=args.connect_timeout,
+    )
+    nix = nix_from(args)
+    progress = Progress(total=1)
+    if nix is not None:
+        progress.note(f"{nix.version} ({nix.path})")
+    suites = run_flake_check(nix, options, progress)
+    write_junit(args.junit, suites)
+    print()
+    print(table(suites, first_column="check", prefix="flake-check."))
+    print(f"\nJUnit: {args.junit}")
+    if not overall_ok(suites):
+        raise ChecksFailed("nix flake check failed; see the table above and the JUnit report")
+    return 0

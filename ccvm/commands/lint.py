@@ -1,0 +1,38 @@
+"""ccvm lint: shellcheck on shell scripts, ruff on Python."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ccvm.commands.fmt import add_root_option, describe_files, report, root_from
+from ccvm.lint import lint_suite_count, run_lint
+from ccvm.progress import Progress
+from ccvm.sourcefiles import discover
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "lint",
+        help="lint: shellcheck on shell scripts, ruff check and format on Python",
+        description="Run shellcheck on every tracked shell script and ruff (rules, and the "
+        "formatter in check mode) on every tracked Python file.",
+    )
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        default=Path("reports/junit/lint.xml"),
+        metavar="PATH",
+        help="JUnit XML output (default: %(default)s)",
+    )
+    add_root_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = root_from(args)
+    files = discover(root)
+    progress = Progress(total=lint_suite_count(files))
+    progress.note(f"lint: {describe_files(files)}")
+    suites = run_lint(root, progress=progress, files=files)
+    return report(suites, junit=args.junit, what="lint", first_column="linter")

@@ -1,0 +1,36 @@
+# One matrix check as a derivation: run its ccvm command with QEMU on PATH;
+# the reports (JUnit, console logs) become the output.  A kvm cell carries
+# requiredSystemFeatures = [ "kvm" ], so Nix schedules it only on a builder
+# with /dev/kvm.
+#
+# Inside the build sandbox there is no network for ccvm's apt-get asset
+# fetch, so the guest kernel and busybox come from nixpkgs through ccvm's
+# CCVM_KERNEL_<ARCH> / CCVM_BUSYBOX_<ARCH> overrides.
+{
+  pkgs,
+  ccvm,
+  src,
+}:
+check:
+let
+  arch = builtins.head (builtins.split "-" check.system);
+  archVar = if arch == "x86_64" then "X86_64" else "AARCH64";
+  kernelImage = if arch == "x86_64" then "bzImage" else "Image";
+in
+pkgs.runCommand check.name
+  {
+    nativeBuildInputs = [
+      ccvm
+      pkgs.qemu
+    ];
+    requiredSystemFeatures = check.features;
+    CCVM_MATRIX = "${src}/matrix";
+    "CCVM_KERNEL_${archVar}" = "${pkgs.linux}/${kernelImage}";
+    "CCVM_BUSYBOX_${archVar}" = "${pkgs.pkgsStatic.busybox}/bin/busybox";
+  }
+  ''
+    export HOME="$TMPDIR" XDG_CACHE_HOME="$TMPDIR/cache"
+    mkdir -p "$out"
+    cd "$out"
+    ${pkgs.lib.escapeShellArgs check.command}
+  ''

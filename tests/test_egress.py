@@ -1,0 +1,155 @@
+"""The egress preflight: a download from an unreachable host fails in
+seconds, naming the host.  Only loopback addresses are ever contacted."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from nixtest import flake_copy, host_system, offline_env, read_junit, require_nix, run_ccvm
+
+from ccvm.egress import Endpoint, Fetch, check_fetch, derivations_to_build, endpoint, preflight
+from ccvm.nix import find_nix
+
+FAST_S = 20.0  # the preflight takes well under a second; Nix's own retries take far longer
+
+
+@pytest.fixture
+def system() -> str:
+    require_nix()
+    return host_system()
+
+
+def test_build_fails_fast_naming_the_host_to_allow(tmp_path, system):
+    junit = tmp_path / "build.xml"
+    started = time.monotonic()
+    result = run_ccvm(
+        "build", "--flake", flake_copy(tmp_path, "egress"), "--attr", "agent", "--system", system, "--junit", str(junit)
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert elapsed < FAST_S
+    case = read_junit(junit)[f"build.agent.{system}"]
+    assert case.outcome == "fail"
+    assert case.message.startswith("egress blocked: agent-vendor.tar.gz must be downloaded from 127.0.0.2")
+    assert "127.0.0.2:9: connection refused" in case.message
+    assert case.message.endswith("add 127.0.0.2 to the egress allowlist")
+
+
+def test_flake_check_fails_fast_and_does_not_start_nix_flake_check(tmp_path, system):
+    junit = tmp_path / "flake-check.xml"
+    started = time.monotonic()
+    result = run_ccvm("flake-check", "--flake", flake_copy(tmp_path, "egress"), "--junit", str(junit))
+    assert time.monotonic() - started < FAST_S
+    assert result.returncode == 1
+    cases = read_junit(junit)
+    check = cases[f"flake-check.{system}.agent-runs"]
+    assert check.outcome == "fail"
+    assert "add 127.0.0.2 to the egress allowlist" in check.message
+    assert cases["flake-check.evaluate"].message.startswith("not run: egress blocked")
+
+
+def test_preflight_passes_a_build_with_no_pending_download(tmp_path, monkeypatch):
+    require_nix()
+    monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
+    nix = find_nix()
+    installable = f"{flake_copy(tmp_path, 'builds')}#packages.{host_system()}.greeting"
+    result = preflight(nix, installable)
+    assert result.ok and result.blocked == ()
+
+
+def test_preflight_reports_an_installable_that_does_not_evaluate(tmp_path, monkeypatch):
+    require_nix()
+    monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
+    result = preflight(find_nix(), f"{flake_copy(tmp_path, 'eval-fails')}#packages.{host_system()}.unevaluable")
+    assert not result.ok
+    assert result.eval_error == "fixture package deliberately does not evaluate"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://storage.googleapis.com/vendor/agent.tar.gz", Endpoint(host="storage.googleapis.com", port=443)),
+        ("http://127.0.0.2:9/x", Endpoint(host="127.0.0.2", port=9)),
+        ("git+https://example.org/repo.git", Endpoint(host="example.org", port=443)),
+        ("ftp://ftp.example.org/pub/x", Endpoint(host="ftp.example.org", port=21)),
+        ("mirror://gnu/hello/hello-2.12.tar.gz", None),
+        ("file:///srv/x.tar.gz", None),
+        ("http://[::1", None),
+    ],
+)
+def test_endpoint(url, expected):
+    assert endpoint(url) == expected
+
+
+def test_derivations_to_build_reads_the_dry_run_listing():
+    stderr = (
+        "these 2 derivations will be built:\n"
+        "  /nix/store/dfccbbvjc3849nnimil1401isbyb4jbp-vendor.tar.gz.drv\n"
+        "  /nix/store/g1p50fcfs4ppwm7lsw84mdzz918z7ziv-fetchy.drv\n"
+        "these 1 paths will be fetched (0.10 MiB download, 0.50 MiB unpacked):\n"
+        "  /nix/store/4wan7n4v222bv4c4s9kv5sbzfvqk84iq-hello\n"
+    )
+    assert derivations_to_build(stderr) == [
+        "/nix/store/dfccbbvjc3849nnimil1401isbyb4jbp-vendor.tar.gz.drv",
+        "/nix/store/g1p50fcfs4ppwm7lsw84mdzz918z7ziv-fetchy.drv",
+    ]
+    assert derivations_to_build("this derivation will be built:\n  /nix/store/a-x.drv\n") == ["/nix/store/a-x.drv"]
+
+
+def refused_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_fetch_is_fine_when_any_of_its_urls_answers():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        fetch = Fetch(
+            drv="/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-src.tar.gz.drv",
+            urls=(f"http://127.0.0.2:{refused_port()}/src.tar.gz", f"http://127.0.0.1:{port}/src.tar.gz"),
+        )
+        assert check_fetch(fetch, timeout_s=2) is None
+
+
+def test_a_fetch_is_blocked_when_no_url_answers():
+    fetch = Fetch(
+        drv="/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-src.tar.gz.drv",
+        urls=("http://127.0.0.2:9/a", f"http://localhost:{refused_port()}/b"),
+    )
+    blocked = check_fetch(fetch, timeout_s=2)
+    assert blocked is not None
+    assert blocked.hosts == ("127.0.0.2", "localhost")
+    assert "add 127.0.0.2, localhost to the egress allowlist" in blocked.message
+
+
+def test_a_fetch_with_no_network_url_is_not_checked():
+    assert check_fetch(Fetch(drv="/nix/store/x-y.drv", urls=("mirror://gnu/x.tar.gz",))) is None
+
+
+def test_without_the_preflight_nix_itself_fails_on_the_download(tmp_path, system):
+    # The contrast: Nix retries the refused download before failing, and its
+    # message names a URL, not what to add to the allowlist.
+    junit = tmp_path / "build.xml"
+    result = run_ccvm(
+        "build",
+        "--flake",
+        flake_copy(tmp_path, "egress"),
+        "--attr",
+        "agent",
+        "--system",
+        system,
+        "--no-egress-check",
+        "--junit",
+        str(junit),
+    )
+    assert result.returncode == 1
+    case = read_junit(junit)[f"build.agent.{system}"]
+    assert case.message == "builder for agent-vendor.tar.gz failed"
+    assert "unable to download 'http://127.0.0.2:9/agent/vendor.tar.gz'" in case.details
+    assert "allowlist" not in case.details

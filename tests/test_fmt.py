@@ -1,0 +1,207 @@
+"""ccvm fmt and file discovery, with the real shfmt from the lint extra.
+
+nixfmt has no PyPI or Debian package, so it is not on this machine: the
+one test that needs a nixfmt uses a stand-in script (it says so below)
+unless a real nixfmt is on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ccvm.errors import HostError
+from ccvm.fmt import run_fmt
+from ccvm.results import Outcome
+from ccvm.sourcefiles import discover, find_tool, is_shell_script
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = Path(__file__).resolve().parent / "fixtures" / "static"
+SHELL = STATIC / "shell"
+
+
+def make_project(tmp_path: Path, *names: str) -> Path:
+    """A project directory (not a git work tree) with the repo's .editorconfig and some shell fixtures."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / ".editorconfig", project / ".editorconfig")
+    for name in names:
+        shutil.copy2(SHELL / name, project / name)
+    return project
+
+
+def cases(suites, suite_name: str) -> dict:
+    suite = next(s for s in suites if s.name == suite_name)
+    return {case.name: case for case in suite.cases}
+
+
+def test_shell_scripts_are_found_by_extension_and_by_shebang():
+    assert is_shell_script(SHELL / "clean.sh")
+    assert is_shell_script(SHELL / "tool")  # #!/usr/bin/env bash, no extension
+    assert not is_shell_script(SHELL / "notes.txt")
+    assert not is_shell_script(SHELL / "helper")  # a python shebang
+    assert not is_shell_script(SHELL / "zsh-only")
+
+
+def test_walk_outside_git_skips_tool_directories(tmp_path):
+    project = make_project(tmp_path, "clean.sh", "tool", "notes.txt", "helper")
+    for skipped in (".venv/bin", ".nox/x", "reports", ".git/hooks"):
+        (project / skipped).mkdir(parents=True)
+        shutil.copy(SHELL / "clean.sh", project / skipped / "activate.sh")
+    (project / "sub").mkdir()
+    shutil.copy(SHELL / "clean.sh", project / "sub" / "deep.sh")
+    (project / "default.nix").write_text("{ }\n")
+    files = discover(project)
+    assert not files.from_git
+    assert files.shell == ("clean.sh", "sub/deep.sh", "tool")
+    assert files.python == ("helper",)
+    assert files.nix == ("default.nix",)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_in_git_only_tracked_files_count_and_fixtures_never(tmp_path):
+    project = make_project(tmp_path, "clean.sh", "tool", "misformatted.sh")
+    (project / "tests" / "fixtures" / "static").mkdir(parents=True)
+    shutil.copy(SHELL / "misformatted.sh", project / "tests" / "fixtures" / "static" / "bad.sh")
+
+    def git(*argv: str) -> None:
+        subprocess.run(["git", "-C", str(project), *argv], check=True, capture_output=True, timeout=30)
+
+    git("init", "-q")
+    git("add", "clean.sh", "tool", "tests/fixtures/static/bad.sh")  # misformatted.sh stays untracked
+    files = discover(project)
+    assert files.from_git
+    assert files.shell == ("clean.sh", "tool")
+
+
+def test_clean_scripts_pass(tmp_path):
+    project = make_project(tmp_path, "clean.sh", "tool", "unquoted.sh")
+    suites = run_fmt(project)
+    assert [s.name for s in suites] == ["fmt.shfmt"]
+    assert {name: c.outcome for name, c in cases(suites, "fmt.shfmt").items()} == {
+        "clean.sh": Outcome.PASS,
+        "tool": Outcome.PASS,
+        "unquoted.sh": Outcome.PASS,
+    }
+
+
+def test_misformatted_script_fails_with_the_diff(tmp_path):
+    project = make_project(tmp_path, "clean.sh", "misformatted.sh")
+    before = (project / "misformatted.sh").read_text()
+    case = cases(run_fmt(project), "fmt.shfmt")["misformatted.sh"]
+    assert case.outcome is Outcome.FAIL
+    assert "not formatted" in case.message
+    assert '-    echo "args: $#"' in case.details and '+\techo "args: $#"' in case.details
+    assert "+\t-h)" in case.details  # the case arm is indented: switch_case_indent from .editorconfig
+    assert (project / "misformatted.sh").read_text() == before  # checking never writes
+
+
+def test_editorconfig_is_what_shfmt_follows(tmp_path):
+    project = make_project(tmp_path, "clean.sh")
+    (project / ".editorconfig").write_text("root = true\n\n[[shell]]\nindent_style = space\nindent_size = 4\n")
+    case = cases(run_fmt(project), "fmt.shfmt")["clean.sh"]
+    assert case.outcome is Outcome.FAIL and "+    greet" in case.details
+
+
+def test_fix_rewrites_in_place_then_the_check_passes(tmp_path):
+    project = make_project(tmp_path, "misformatted.sh")
+    fixed = cases(run_fmt(project, fix=True), "fmt.shfmt")["misformatted.sh"]
+    assert fixed.outcome is Outcome.PASS and "rewritten" in fixed.output
+    assert "\techo" in (project / "misformatted.sh").read_text()
+    assert cases(run_fmt(project), "fmt.shfmt")["misformatted.sh"].outcome is Outcome.PASS
+
+
+def test_unparsable_script_fails(tmp_path):
+    project = make_project(tmp_path)
+    (project / "broken.sh").write_text("#!/bin/sh\nif true; then\n")
+    case = cases(run_fmt(project), "fmt.shfmt")["broken.sh"]
+    assert case.outcome is Outcome.FAIL and "cannot parse" in case.message
+
+
+def test_nix_files_are_skipped_never_passed_without_nixfmt(tmp_path, monkeypatch):
+    project = make_project(tmp_path)
+    shutil.copy(STATIC / "nix" / "default.nix", project / "default.nix")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_tool("nixfmt", path_only=True) is None
+    suites = run_fmt(project)
+    case = cases(suites, "fmt.nixfmt")["default.nix"]
+    assert case.outcome is Outcome.SKIP and "nixfmt not found" in case.message
+    assert suites[0].outcome is Outcome.SKIP
+
+
+def _nixfmt_on_path(tmp_path: Path, monkeypatch) -> None:
+    """A real nixfmt when one is installed; otherwise a stand-in (nixfmt has
+    no PyPI or Debian package): it formats by removing trailing blanks and
+    fails on a line holding just '{' - enough to drive the code paths."""
+    if shutil.which("nixfmt"):
+        return
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nixfmt"
+    fake.write_text(
+        '#!/bin/sh\nfor f in "$@"; do\n\tif grep -qx "{" "$f"; then echo "$f:1: parse error" >&2; exit 1; fi\n'
+        '\tsed -i "s/[ \t]*$//" "$f"\ndone\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_nixfmt_diff_fix_and_parse_error(tmp_path, monkeypatch):
+    _nixfmt_on_path(tmp_path, monkeypatch)
+    project = make_project(tmp_path)
+    (project / "trailing.nix").write_text("{ a = 1; }   \n")
+    (project / "broken.nix").write_text("{\n")
+    found = cases(run_fmt(project), "fmt.nixfmt")
+    assert found["trailing.nix"].outcome is Outcome.FAIL and "+{ a = 1; }" in found["trailing.nix"].details
+    assert found["broken.nix"].outcome is Outcome.FAIL and "cannot parse" in found["broken.nix"].message
+    assert (project / "trailing.nix").read_text() == "{ a = 1; }   \n"
+    run_fmt(project, fix=True)
+    assert cases(run_fmt(project), "fmt.nixfmt")["trailing.nix"].outcome is Outcome.PASS
+
+
+def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
+    bad = make_project(tmp_path, "clean.sh", "misformatted.sh")
+    junit = tmp_path / "fmt.xml"
+    run = subprocess.run(
+        [*ccvm_cmd, "fmt", "--root", str(bad), "--junit", str(junit)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL misformatted.sh: not formatted" in run.stdout
+    assert "shfmt" in run.stdout and "fail" in run.stdout  # the table
+    xml = ET.parse(junit).getroot()
+    failures = xml.findall(".//testcase[@name='misformatted.sh']/failure")
+    assert len(failures) == 1 and "@@" in (failures[0].text or "")
+    assert xml.find(".//testcase[@name='clean.sh']/failure") is None
+
+    fixed = subprocess.run(
+        [*ccvm_cmd, "fmt", "--fix", "--root", str(bad), "--junit", str(junit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    again = subprocess.run(
+        [*ccvm_cmd, "fmt", "--root", str(bad), "--junit", str(junit)], capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    usage = subprocess.run(
+        [*ccvm_cmd, "fmt", "--root", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 2 and "not a directory" in usage.stderr
+    assert "Traceback" not in usage.stderr
+
+
+def test_missing_shfmt_is_a_host_error_not_a_pass(tmp_path, monkeypatch):
+    project = make_project(tmp_path, "clean.sh")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "novenv" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(HostError, match="shfmt not found"):
+        run_fmt(project)

@@ -1,0 +1,207 @@
+"""gitchange against real git in temporary repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ccvm import gitchange
+from ccvm.errors import UsageError
+
+
+def isolated_git_env() -> dict[str, str]:
+    """This environment without the caller's repository or git configuration."""
+    env = gitchange.env_without_repo_location()
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+class GitRepo:
+    """A throwaway repository on branch main with one commit, driven by real git."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path, *, files: dict[str, str] | None = None, branch: str = "main") -> GitRepo:
+        path.mkdir(parents=True, exist_ok=True)
+        repo = cls(path)
+        repo.git("init", "-q", "-b", branch)
+        repo.git("config", "user.name", "Ada Tester")
+        repo.git("config", "user.email", "ada@example.test")
+        repo.git("config", "commit.gpgsign", "false")
+        for name, text in (files or {"README.md": "hello\n", ".gitignore": "reports/\n*.log\n"}).items():
+            repo.write(name, text)
+        repo.commit("initial")
+        return repo
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=self.path, env=isolated_git_env(), capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+
+    def branch(self, name: str) -> None:
+        self.git("checkout", "-q", "-b", name)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git(monkeypatch):
+    for key, value in isolated_git_env().items():
+        monkeypatch.setenv(key, value)
+    for key in gitchange.REPO_LOCATION_VARS:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def repo(tmp_path) -> GitRepo:
+    made = GitRepo.create(
+        tmp_path / "repo",
+        files={"README.md": "hello\n", ".gitignore": "reports/\n*.log\n", "src/a.py": "A = 1\n", "src/b.py": "B = 1\n"},
+    )
+    made.branch("feature")
+    return made
+
+
+def changes(repo: GitRepo, base: str = "main") -> tuple[str, ...]:
+    found = gitchange.merge_base(repo.path, base)
+    return gitchange.changed_paths(repo.path, found.commit)
+
+
+def test_a_fresh_branch_has_no_change(repo):
+    assert changes(repo) == ()
+
+
+def test_committed_staged_unstaged_and_untracked_changes_all_count(repo):
+    repo.write("src/a.py", "A = 2\n")
+    repo.commit("committed")
+    repo.write("src/b.py", "B = 2\n")
+    repo.git("add", "src/b.py")  # staged
+    repo.write("README.md", "changed\n")  # unstaged
+    repo.write("docs/new page.md", "untracked, with a space\n")
+    assert changes(repo) == ("README.md", "docs/new page.md", "src/a.py", "src/b.py")
+
+
+def test_ignored_files_do_not_count(repo):
+    repo.write("reports/junit/gate.xml", "<x/>")
+    repo.write("src/debug.log", "noise")
+    assert changes(repo) == ()
+
+
+def test_deleted_and_renamed_files_count_on_both_sides(repo):
+    repo.git("mv", "src/a.py", "src/renamed.py")
+    (repo.path / "src/b.py").unlink()
+    assert changes(repo) == ("src/a.py", "src/b.py", "src/renamed.py")
+
+
+def test_an_edit_undone_is_no_change(repo):
+    repo.write("src/a.py", "A = 2\n")
+    repo.commit("edit")
+    repo.write("src/a.py", "A = 1\n")
+    assert changes(repo) == ()
+
+
+def test_commits_on_main_after_the_fork_are_not_part_of_the_change(repo):
+    repo.write("src/a.py", "A = 2\n")
+    repo.commit("on feature")
+    repo.git("checkout", "-q", "main")
+    repo.write("src/b.py", "B = main moved on\n")
+    repo.commit("on main")
+    repo.git("checkout", "-q", "feature")
+    assert changes(repo) == ("src/a.py",)
+
+
+def test_origin_main_is_the_fallback(repo):
+    main = repo.git("rev-parse", "main").strip()
+    repo.git("update-ref", "refs/remotes/origin/main", main)
+    repo.git("branch", "-q", "-D", "main")
+    found = gitchange.merge_base(repo.path, "main")
+    assert (found.ref, found.commit) == ("origin/main", main)
+
+
+def test_neither_main_nor_origin_main_is_one_clear_line(repo):
+    repo.git("branch", "-q", "-D", "main")
+    with pytest.raises(UsageError) as caught:
+        gitchange.merge_base(repo.path, "main")
+    message = str(caught.value)
+    assert "neither 'main' nor 'origin/main' exists" in message and "--base REF" in message
+    assert "\n" not in message
+
+
+def test_a_configured_base_is_used(repo):
+    repo.git("branch", "-q", "develop", "main")
+    assert gitchange.merge_base(repo.path, "develop").ref == "develop"
+
+
+def test_outside_a_repository_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="not inside a git work tree"):
+        gitchange.repo_root(tmp_path)
+
+
+def test_repo_root_from_a_subdirectory(repo):
+    assert gitchange.repo_root(repo.path / "src") == repo.path.resolve()
+
+
+def test_tree_hash_of_a_clean_tree_is_heads_tree(repo):
+    assert gitchange.tree_hash(repo.path) == repo.git("rev-parse", "HEAD^{tree}").strip()
+
+
+def test_tree_hash_sees_uncommitted_and_untracked_content_but_not_ignored(repo):
+    clean = gitchange.tree_hash(repo.path)
+    repo.write("reports/out.xml", "ignored")
+    assert gitchange.tree_hash(repo.path) == clean
+    repo.write("src/a.py", "A = 2\n")
+    edited = gitchange.tree_hash(repo.path)
+    assert edited != clean
+    repo.write("src/new.py", "N = 1\n")
+    untracked = gitchange.tree_hash(repo.path)
+    assert untracked not in (clean, edited)
+    (repo.path / "src/new.py").unlink()
+    repo.write("src/a.py", "A = 1\n")
+    assert gitchange.tree_hash(repo.path) == clean
+
+
+def test_tree_hash_leaves_the_real_index_alone(repo):
+    repo.write("src/a.py", "A = 2\n")
+    repo.write("src/new.py", "N = 1\n")
+    before = repo.git("status", "--porcelain")
+    gitchange.tree_hash(repo.path)
+    assert repo.git("status", "--porcelain") == before
+    assert repo.git("diff", "--cached", "--name-only") == ""
+
+
+def test_env_without_repo_location_drops_what_hooks_export():
+    env = gitchange.env_without_repo_location(
+        {"GIT_DIR": "/x/.git", "GIT_INDEX_FILE": "/x/i", "PATH": "/bin", "GIT_AUTHOR_NAME": "kept"}
+    )
+    assert env == {"PATH": "/bin", "GIT_AUTHOR_NAME": "kept"}
+
+
+def test_tree_hash_sees_a_same_size_edit_right_after_a_commit(repo):
+    # Same second, same size: a stat cache would call the file unchanged.
+    repo.write("src/a.py", "A = 7\n")
+    repo.commit("seven")
+    committed = repo.git("rev-parse", "HEAD^{tree}").strip()
+    repo.write("src/a.py", "A = 8\n")
+    assert gitchange.tree_hash(repo.path) != committed
+
+
+def test_tree_hash_keeps_tracked_files_an_ignore_rule_covers(repo):
+    repo.write("reports/kept.txt", "tracked before the ignore rule\n")
+    repo.git("add", "-f", "reports/kept.txt")
+    repo.commit("force-added")
+    assert gitchange.tree_hash(repo.path) == repo.git("rev-parse", "HEAD^{tree}").strip()

@@ -1,0 +1,82 @@
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ccvm.junit import write_junit
+from ccvm.results import Case, Outcome, Suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_merges_every_file_and_names_the_reproduce_command(tmp_path):
+    junit_dir = tmp_path / "artifacts"
+    write_junit(
+        junit_dir / "reports-boot-a" / "boot.xml",
+        [
+            Suite(
+                name="boot.aarch64-tcg-virt",
+                cases=[
+                    Case(name="argv-verbatim", outcome=Outcome.FAIL, message="argv[2]: expected 'a', saw 'b'"),
+                    Case(name="exit-status", outcome=Outcome.PASS),
+                ],
+            )
+        ],
+    )
+    write_junit(
+        junit_dir / "reports-boot-k" / "boot.xml",
+        [
+            Suite(
+                name="boot.x86_64-kvm-q35",
+                cases=[Case(name="argv-verbatim", outcome=Outcome.SKIP, message="KVM probe failed")],
+            )
+        ],
+    )
+    write_junit(
+        junit_dir / "reports-host" / "host.xml",
+        [Suite(name="host.argv", cases=[Case(name="spaces", outcome=Outcome.PASS)])],
+    )
+    summary = tmp_path / "summary.md"
+    merged = tmp_path / "all.xml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccvm",
+            "report",
+            "--junit-dir",
+            str(junit_dir),
+            "--junit",
+            str(merged),
+            "--summary",
+            str(summary),
+            "--fail-on-failure",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    root = ET.parse(merged).getroot()
+    assert [s.get("name") for s in root.iter("testsuite")] == [
+        "boot.aarch64-tcg-virt",
+        "boot.x86_64-kvm-q35",
+        "host.argv",
+    ]
+    assert root.get("failures") == "1" and root.get("skipped") == "1" and root.get("tests") == "4"
+    text = summary.read_text()
+    assert "1 suite(s) failed" in text
+    assert "nox -s boot -- --cell aarch64-tcg-virt" in text
+    assert "| boot.x86_64-kvm-q35 | skipped |" in text and "KVM probe failed" in text
+
+
+def test_missing_directory_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ccvm", "report", "--junit-dir", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1

