@@ -2,6 +2,7 @@
 
 nox -s boot                     boot the stub guest on every runnable cell
 nox -s boot -- --cell aarch64-tcg-virt
+nox -s host                     the launcher's contract through its dry-run hook, no VM
 nox -s build                    nix build every matrix/builds.yaml target (-- --attr A --system S --flake REF)
 nox -s flake_check              nix flake check, one JUnit case per check (-- --flake REF)
 nox -s tests                    the project's own test suite (boots real QEMU)
@@ -11,6 +12,7 @@ nox -s lint                     shellcheck and ruff
 nox -s docs                     dead links, anchors and SUMMARY entries in docs/ and README.md
 nox -s generate [-- --check]    render .github/workflows/ and ci/flake-checks.json (--check: drift check)
 nox -s "boot_cell(x86_64-tcg-q35)"  one boot cell (one session per cell; see nox --list)
+nox -s report                   merge JUnit files and write a Markdown summary
 """
 
 from __future__ import annotations
@@ -27,25 +29,32 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", target)
 
 
-@nox.session
-def boot(session: nox.Session) -> None:
-    """Boot smoke matrix: every runnable cell, real QEMU (ccvm boot)."""
-    _install(session)
-    session.run("ccvm", "boot", *session.posargs, external=False)
+# session -> (ccvm command, extras installed with the package, what it does)
+CCVM_SESSIONS = {
+    "boot": ("boot", (), "Boot smoke matrix: every runnable cell, real QEMU (ccvm boot)."),
+    "host": ("host", (), "The launcher's contract, dry run, no VM (ccvm host)."),
+    "build": ("build", (), "nix build of every matrix/builds.yaml target on every buildable system (ccvm build)."),
+    "flake_check": ("flake-check", (), "nix flake check, one JUnit case per check (ccvm flake-check)."),
+    "fmt": ("fmt", ("lint",), "Formatting: shfmt on shell scripts, nixfmt on *.nix (ccvm fmt; `-- --fix` rewrites)."),
+    "lint": ("lint", ("lint",), "Lint: shellcheck on shell scripts, ruff check and format on Python (ccvm lint)."),
+    "docs": ("docs", (), "Docs: SUMMARY entries, dead links and anchors in docs/ and README.md (ccvm docs)."),
+    "generate": ("generate", (), "CI generation from the matrix (ccvm generate; `-- --check`: drift check)."),
+    "gate": ("gate", ("test", "lint"), "Every check this change requires before merge (ccvm gate)."),
+    "report": ("report", (), "Merge every JUnit file into one and write a Markdown summary (ccvm report)."),
+}
 
 
-@nox.session
-def build(session: nox.Session) -> None:
-    """Flake builds: nix build of every matrix/builds.yaml target on every buildable system (ccvm build)."""
-    _install(session)
-    session.run("ccvm", "build", *session.posargs, external=False)
+def _ccvm_session(name: str, command: str, extras: tuple[str, ...], doc: str) -> None:
+    def session_body(session: nox.Session) -> None:
+        _install(session, *extras)
+        session.run("ccvm", command, *session.posargs, external=False)
+
+    session_body.__doc__ = doc
+    nox.session(name=name)(session_body)
 
 
-@nox.session
-def flake_check(session: nox.Session) -> None:
-    """nix flake check, one JUnit case per check (ccvm flake-check; `-- --flake REF` for another flake)."""
-    _install(session)
-    session.run("ccvm", "flake-check", *session.posargs, external=False)
+for _name, (_command, _extras, _doc) in CCVM_SESSIONS.items():
+    _ccvm_session(_name, _command, _extras, _doc)
 
 
 @nox.session
@@ -53,41 +62,6 @@ def tests(session: nox.Session) -> None:
     """The project's tests, boot tests included (they boot real QEMU)."""
     _install(session, "test", "lint")
     session.run("pytest", "--boot", *session.posargs)
-
-
-@nox.session
-def gate(session: nox.Session) -> None:
-    """Definition of done for this change: every check matrix/gate.yaml requires (ccvm gate)."""
-    _install(session, "test", "lint")
-    session.run("ccvm", "gate", *session.posargs, external=False)
-
-
-@nox.session
-def fmt(session: nox.Session) -> None:
-    """Formatting: shfmt on shell scripts, nixfmt on *.nix (ccvm fmt; `-- --fix` rewrites)."""
-    _install(session, "lint")
-    session.run("ccvm", "fmt", *session.posargs, external=False)
-
-
-@nox.session
-def lint(session: nox.Session) -> None:
-    """Lint: shellcheck on shell scripts, ruff check and ruff format --diff on Python (ccvm lint)."""
-    _install(session, "lint")
-    session.run("ccvm", "lint", *session.posargs, external=False)
-
-
-@nox.session
-def docs(session: nox.Session) -> None:
-    """Docs: SUMMARY entries, dead links and anchors in docs/ and README.md (ccvm docs)."""
-    _install(session)
-    session.run("ccvm", "docs", *session.posargs, external=False)
-
-
-@nox.session
-def generate(session: nox.Session) -> None:
-    """CI generation: .github/workflows/ and ci/flake-checks.json from the matrix (`-- --check`: drift check)."""
-    _install(session)
-    session.run("ccvm", "generate", *session.posargs, external=False)
 
 
 def _boot_cell_ids() -> list[str]:
@@ -114,10 +88,3 @@ if _CELLS:
         """One boot cell: the same as `nox -s boot -- --cell CELL`."""
         _install(session)
         session.run("ccvm", "boot", "--cell", cell, *session.posargs, external=False)
-
-
-@nox.session
-def report(session: nox.Session) -> None:
-    """Merge every JUnit file into one and write a Markdown summary (ccvm report)."""
-    _install(session)
-    session.run("ccvm", "report", *session.posargs, external=False)

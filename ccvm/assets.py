@@ -286,17 +286,17 @@ class AssetStore:
         write_atomic(vmlinuz, files[images[0]])
 
     def _modules_from_dir(self, directory: Path | None) -> list[tuple[str, bytes]]:
-        """Modules for a kernel given by path: the pinned module list, taken
-        from ``directory`` (missing ones count as built in)."""
+        """Modules for a kernel given by path: the pinned module list and what
+        it depends on, from ``directory`` (searched recursively, e.g. a whole
+        lib/modules tree; missing roots count as built in).  Only the modules
+        needed are read."""
         if directory is None:
             return []  # a supplied kernel without modules: drivers must be built in
         if not directory.is_dir():
             raise AssetError(f"modules directory {directory} does not exist")
-        available = {}
-        for path in sorted(directory.rglob("*.ko*")):
-            module = _parse_module_or_fail(str(path), path.read_bytes())
-            available[module.name] = module
-        roots = [r for r in self.pins.modules if kmod.canonical(r) in available]
+        index = {kmod.canonical(path.name): path for path in sorted(directory.rglob("*.ko*"))}
+        available = _LazyModules(index)
+        roots = [r for r in self.pins.modules if kmod.canonical(r) in index]
         return [(f"{m.name}.ko", m.data) for m in _order_or_fail(roots, available, str(directory))]
 
     def _initramfs(self, busybox: bytes, modules: list[tuple[str, bytes]]) -> Path:
@@ -311,6 +311,22 @@ class AssetStore:
             cpio.write_newc(buffer, entries)
             write_atomic(target, buffer.getvalue())
         return target
+
+
+class _LazyModules(dict):
+    """Modules by name, read from disk the first time one is asked for."""
+
+    def __init__(self, index: dict[str, Path]) -> None:
+        super().__init__()
+        self._index = index
+
+    def __missing__(self, name: str) -> kmod.Module:
+        path = self._index.get(name)
+        if path is None:
+            raise KeyError(name)
+        module = _parse_module_or_fail(str(path), path.read_bytes())
+        self[name] = module
+        return module
 
 
 def _parse_module_or_fail(path: str, data: bytes) -> kmod.Module:

@@ -20,6 +20,7 @@ from ccvm.assets import AssetStore
 from ccvm.axes import Accel
 from ccvm.cache import cache_root, write_atomic
 from ccvm.console import GuestFailure
+from ccvm.errors import Interrupted
 from ccvm.guestrun import GuestRun, run_guest
 from ccvm.hostcaps import KvmProbe, qemu_info
 from ccvm.launch import GuestRequest
@@ -51,6 +52,7 @@ class BootOptions:
 class BootRun:
     suites: list[Suite] = field(default_factory=list)
     watchdog_expired: bool = False
+    interrupted: Interrupted | None = None  # the signal that stopped the run, re-raised after reporting
 
 
 def suite_name(cell: Cell) -> str:
@@ -100,6 +102,8 @@ class CellRunner:
             for case in suite.cases:
                 case.output = f"{history}\n{case.output}".strip()
             suite.flaky = suite.outcome is Outcome.PASS
+            if suite.flaky:
+                suite.properties["flaky"] = "true"
         return suite
 
     def _request(self, cell: Cell, plan: BootPlan, share: Path) -> GuestRequest:
@@ -263,25 +267,31 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs), thread_name_prefix="ccvm-cell")
     futures = {pool.submit(work, cell): cell for cell in ordered}
+    stopped_because = f"run watchdog expired after {watchdog:g}s"
     try:
-        done, pending = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            done, pending = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        except Interrupted as exc:
+            run.interrupted = exc
+            stopped_because = str(exc)
+            done = {f for f in futures if f.done()}  # what finished before the signal stands
+            pending = set(futures) - done
         if pending:
-            run.watchdog_expired = True
+            run.watchdog_expired = run.interrupted is None
             runner.cancelled.set()
             processes.stop_all()
             for future in pending:
                 future.cancel()
-            concurrent.futures.wait(pending, timeout=30)
+            concurrent.futures.wait(pending, timeout=30)  # their QEMUs are gone; let the workers finish
         for future, cell in futures.items():
-            if future in done:
-                results[cell.id] = future.result()  # a bug in a worker surfaces here
+            if future in done and future.exception() is None:
+                results[cell.id] = future.result()
+            elif future in done and not isinstance(future.exception(), Interrupted):
+                raise future.exception()  # a bug in a worker surfaces here
             else:
                 results[cell.id] = Suite(
                     name=suite_name(cell),
-                    cases=[
-                        Case(name=n, outcome=Outcome.FAIL, message=f"run watchdog expired after {watchdog:g}s")
-                        for n in ALL_CASES
-                    ],
+                    cases=[Case(name=n, outcome=Outcome.FAIL, message=stopped_because) for n in ALL_CASES],
                 )
     finally:
         runner.cancelled.set()

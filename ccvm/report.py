@@ -18,7 +18,7 @@ REPRODUCE = {
     "lint": "nox -s lint",
     "docs": "nox -s docs",
     "build": "nox -s build",
-    "flake_check": "nox -s flake_check",
+    "flake-check": "nox -s flake_check",
     "gate": "nox -s gate",
 }
 

@@ -5,7 +5,7 @@
 #
 # Inside the build sandbox there is no network for ccvm's apt-get asset
 # fetch, so the guest kernel and busybox come from nixpkgs through ccvm's
-# CCVM_KERNEL_<ARCH> / CCVM_BUSYBOX_<ARCH> overrides.
+# CCVM_KERNEL_<ARCH> / CCVM_BUSYBOX_<ARCH> / CCVM_MODULES_<ARCH> overrides.
 {
   pkgs,
   ccvm,
@@ -27,6 +27,9 @@ pkgs.runCommand check.name
     CCVM_MATRIX = "${src}/matrix";
     "CCVM_KERNEL_${archVar}" = "${pkgs.linux}/${kernelImage}";
     "CCVM_BUSYBOX_${archVar}" = "${pkgs.pkgsStatic.busybox}/bin/busybox";
+    # The kernel's own modules (virtio, 9p, overlay, fw_cfg where not built
+    # in); ccvm reads only those matrix/guest.yaml names and their depends.
+    "CCVM_MODULES_${archVar}" = "${pkgs.linux}/lib/modules";
   }
   ''
     export HOME="$TMPDIR" XDG_CACHE_HOME="$TMPDIR/cache"

@@ -1,17 +1,30 @@
 #!/bin/sh
 # Host-side checks of a ccvm launcher through its dry-run hook, no VM.
 #
-#   sh tests/host.sh                    # checks `ccvm vm`
-#   sh tests/host.sh ./result/bin/ccvm  # checks another wrapper
+#   sh tests/host.sh                          # checks `ccvm vm`
+#   sh tests/host.sh ./result/bin/ccvm vm     # checks another build of it
+#   sh tests/host.sh /path/to/wrapper         # any wrapper with the same contract
 #
-# The wrapper must print its launch plan as JSON when CCVM_DRYRUN=1.
-# Needs python3 (to read the JSON).  Prints one line per check and exits
-# non-zero when any check fails.
+# The wrapper must print its launch plan as JSON when CCVM_DRYRUN=1.  Run
+# from the project root (CCVM_MATRIX defaults to ./matrix there).  Needs
+# python3 (to read the JSON).  Prints one line per check and exits non-zero
+# when any check fails.
 
 set -u
 
 if [ "$#" -eq 0 ]; then
 	set -- ccvm vm
+fi
+case $1 in
+	*/*) # a path: make it absolute, the checks run in a scratch directory
+		program=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+		shift
+		set -- "$program" "$@"
+		;;
+esac
+if [ -z "${CCVM_MATRIX:-}" ] && [ -d matrix ]; then
+	CCVM_MATRIX=$PWD/matrix
+	export CCVM_MATRIX
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccvm-host-sh.XXXXXX") || exit 2

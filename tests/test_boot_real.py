@@ -184,6 +184,8 @@ def test_sigterm_stops_every_qemu(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
+    # What was running is reported, failed with the reason, not lost.
+    assert "interrupted by signal 15" in (tmp_path / "j.xml").read_text()
     time.sleep(0.5)
     assert qemu_processes_mentioning("ccvm-share-") == []
 
@@ -196,3 +198,62 @@ def test_warm_run_downloads_and_builds_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     after = {p: p.stat().st_mtime_ns for p in cache_root().rglob("*") if p.is_file() and "boot-times" not in p.name}
     assert after == before
+
+
+def test_kernel_modules_and_busybox_by_path_replace_the_pins(tmp_path):
+    from ccvm.assets import AssetStore
+    from ccvm.axes import Arch
+
+    guest = load_matrix(ROOT / "matrix").guest
+    pinned = AssetStore(guest).for_arch(Arch.AARCH64)
+    modules = next(pinned.kernel.parent.glob("modules-*"))
+    cache = pinned.kernel.parent.parent.parent
+    busybox = cache / "busybox" / guest.archs[Arch.AARCH64].busybox.sha256 / "busybox"
+    # A copy in a deeper tree, like a kernel's lib/modules: found recursively.
+    tree = tmp_path / "lib" / "modules" / "6.1" / "kernel"
+    tree.mkdir(parents=True)
+    for module in modules.glob("*.ko"):
+        (tree / module.name).write_bytes(module.read_bytes())
+    env = {**os.environ, "CCVM_BUSYBOX_AARCH64": str(busybox)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccvm",
+            "boot",
+            "--cell",
+            "aarch64-tcg-virt",
+            "--kernel",
+            f"aarch64={pinned.kernel}",
+            "--modules",
+            f"aarch64={tmp_path / 'lib'}",
+            "--junit",
+            str(tmp_path / "j.xml"),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    props = {p.get("name"): p.get("value") for p in ET.parse(tmp_path / "j.xml").getroot().iter("property")}
+    assert props["kernel"] == str(pinned.kernel)  # the path, not a package, stood in
+
+
+def test_modules_without_a_kernel_is_one_clear_error(tmp_path):
+    result = ccvm(
+        "boot",
+        "--cell",
+        "aarch64-tcg-virt",
+        "--modules",
+        f"aarch64={tmp_path}",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--reports",
+        str(tmp_path),
+    )
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "without a kernel" in result.stderr

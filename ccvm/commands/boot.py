@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             progress.note(f"guest assets for {arch}: {note}")
     result = run_boot(matrix, options, store, progress)
     write_junit(args.junit, result.suites)
+    if result.interrupted is not None:
+        raise result.interrupted  # after the JUnit file: what finished is reported
     print()
     print(table(result.suites, first_column="cell", prefix="boot."))
     print(f"\nJUnit: {args.junit}")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 from ccvm.builds import SYSTEMS, Builds, BuildTarget
 from ccvm.commands.common import matrix_from, positive_float
+from ccvm.commands.reporting import add_junit_option, report
 from ccvm.egress import CONNECT_TIMEOUT_S
-from ccvm.errors import ChecksFailed, UsageError
-from ccvm.junit import write_junit
+from ccvm.errors import UsageError
 from ccvm.nix import Nix, find_nix
 from ccvm.nixbuild import BuildOptions, run_builds
-from ccvm.progress import Progress, table
-from ccvm.results import overall_ok
+from ccvm.progress import Progress
 
 _SYSTEM = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")
 
@@ -74,13 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"build only for this Nix system (repeatable; known: {', '.join(SYSTEMS)})",
     )
     parser.add_argument("--flake", metavar="REF", help="flake reference (default: matrix/builds.yaml, '.')")
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/build.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "build")
     parser.add_argument(
         "--timeout",
         type=positive_float,
@@ -124,10 +116,10 @@ def run(args: argparse.Namespace) -> int:
     if nix is not None:
         progress.note(f"{nix.version} ({nix.path})")
     suites = run_builds(nix, options, progress)
-    write_junit(args.junit, suites)
-    print()
-    print(table(suites, first_column="target", prefix="build."))
-    print(f"\nJUnit: {args.junit}")
-    if not overall_ok(suites):
-        raise ChecksFailed("some builds failed; see the table above and the JUnit report")
-    return 0
+    return report(
+        suites,
+        junit=args.junit,
+        what="build",
+        first_column="target",
+        failure="some builds failed; see the table above and the JUnit report",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccvm.commands.fmt import add_root_option, report, root_from
+from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.docscheck import CHECKERS, external_links, run_docs
 from ccvm.progress import Progress
 
@@ -19,13 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with the builtin strict checker.  README.md's links are checked too.  "
         "External links are listed, never followed.",
     )
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/docs.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "docs")
     parser.add_argument("--book", type=Path, metavar="DIR", help="the mdBook directory (default: ROOT/docs)")
     parser.add_argument(
         "--checker",

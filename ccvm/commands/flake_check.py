@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ccvm.commands.build import add_nix_options, nix_from
 from ccvm.commands.common import positive_float
-from ccvm.errors import ChecksFailed
+from ccvm.commands.reporting import add_junit_option, report
 from ccvm.flakecheck import CheckOptions, run_flake_check
-from ccvm.junit import write_junit
-from ccvm.progress import Progress, table
-from ccvm.results import overall_ok
+from ccvm.progress import Progress
 
 DEFAULT_TIMEOUT_S = 3600.0
 
@@ -24,13 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "systems Nix does not build here are reported skipped.",
     )
     parser.add_argument("--flake", default=".", metavar="REF", help="flake reference (default: %(default)s)")
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/flake-check.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "flake-check")
     parser.add_argument(
         "--timeout",
         type=positive_float,
@@ -55,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if nix is not None:
         progress.note(f"{nix.version} ({nix.path})")
     suites = run_flake_check(nix, options, progress)
-    write_junit(args.junit, suites)
-    print()
-    print(table(suites, first_column="check", prefix="flake-check."))
-    print(f"\nJUnit: {args.junit}")
-    if not overall_ok(suites):
-        raise ChecksFailed("nix flake check failed; see the table above and the JUnit report")
-    return 0
+    return report(
+        suites,
+        junit=args.junit,
+        what="flake-check",
+        first_column="check",
+        failure="nix flake check failed; see the table above and the JUnit report",
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ccvm import attest, gate, gitchange
 from ccvm.commands.common import positive_int
+from ccvm.commands.reporting import add_junit_option
 from ccvm.errors import ChecksFailed, UsageError
 from ccvm.junit import write_junit
 from ccvm.matrix import load_matrix
@@ -35,13 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--plan", action="store_true", help="print the required checklist; run nothing")
     parser.add_argument("--json", action="store_true", help="with --plan: machine-readable output")
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/gate.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "gate")
     parser.add_argument(
         "--reports",
         type=Path,

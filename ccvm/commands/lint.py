@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ccvm.commands.fmt import add_root_option, describe_files, report, root_from
+from ccvm.commands.fmt import describe_files
+from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.lint import lint_suite_count, run_lint
 from ccvm.progress import Progress
 from ccvm.sourcefiles import discover
@@ -18,13 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run shellcheck on every tracked shell script and ruff (rules, and the "
         "formatter in check mode) on every tracked Python file.",
     )
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/lint.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "lint")
     add_root_option(parser)
     parser.set_defaults(func=run)
 
