@@ -117,7 +117,9 @@ def _parse_runners(doc: Mapping) -> dict[Arch, str]:
 
 def parse_actions(doc: Mapping) -> CiPins:
     doc.reject_unknown_keys(["actions", "runners", "python"], "actions.yaml")
-    python = str(doc.get("python", DEFAULT_PYTHON))
+    python = doc.get("python", DEFAULT_PYTHON)
+    if not isinstance(python, str):  # YAML reads python: 3.10 as the number 3.1
+        raise doc.error("python", f'python must be a quoted version string such as "3.12", not the YAML {python!r}')
     if not _PYTHON.fullmatch(python):
         raise doc.error("python", f'python {python!r} must be a version like "3.12" (quote it)')
     return CiPins(actions=_parse_actions(doc), runners=_parse_runners(doc), python=python)

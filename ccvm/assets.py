@@ -14,6 +14,7 @@ import io
 import json
 import lzma
 import os
+import struct
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -324,7 +325,11 @@ class _LazyModules(dict):
         path = self._index.get(name)
         if path is None:
             raise KeyError(name)
-        module = _parse_module_or_fail(str(path), path.read_bytes())
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise AssetError(f"{path}: cannot read ({exc.strerror})") from None
+        module = _parse_module_or_fail(str(path), data)
         self[name] = module
         return module
 
@@ -332,7 +337,7 @@ class _LazyModules(dict):
 def _parse_module_or_fail(path: str, data: bytes) -> kmod.Module:
     try:
         return kmod.parse_module(path, data)
-    except (ValueError, lzma.LZMAError, IndexError) as exc:
+    except (ValueError, lzma.LZMAError, IndexError, struct.error) as exc:
         raise AssetError(f"{path}: not a usable kernel module ({exc})") from None
 
 
@@ -358,7 +363,21 @@ def guest_file(name: str) -> bytes:
 def initramfs_entries(busybox: bytes, modules: list[tuple[str, bytes]]) -> list[cpio.Entry]:
     entries = [
         cpio.Entry.directory(d)
-        for d in ("bin", "dev", "etc", "etc/ccvm", "lib", "lib/modules", "proc", "sys", "tmp", "run", "mnt", "root")
+        for d in (
+            "bin",
+            "dev",
+            "etc",
+            "etc/ccvm",
+            "lib",
+            "lib/modules",
+            "proc",
+            "sys",
+            "tmp",
+            "run",
+            "mnt",
+            "root",
+            "ccvm",
+        )
     ]
     entries += [
         cpio.Entry.file("bin/busybox", busybox, 0o755),

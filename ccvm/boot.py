@@ -206,7 +206,7 @@ class CellRunner:
 
 def _log_text(log_dir: Path) -> str:
     parts = []
-    for name in ("console.log", "agent.log", "qemu.log"):
+    for name in ("console.log", "agent.log", "control.log", "qemu.log"):
         path = log_dir / name
         if path.is_file():
             parts.append(f"--- {name} ---\n{path.read_text(errors='replace')}")

@@ -5,6 +5,7 @@ Each target is built as ``<flake>#packages.<system>.<attr>``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ccvm.axes import Arch, suggestion
@@ -14,6 +15,7 @@ from ccvm.yamlsrc import Mapping, Sequence, expect_mapping
 SYSTEMS = tuple(arch.nix_system for arch in Arch)  # x86_64-linux, aarch64-linux
 DEFAULT_FLAKE = "."
 DEFAULT_TIMEOUT_S = 3600.0
+MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: anything longer is a typo, and inf/nan never end
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -61,12 +63,15 @@ def _item_error(items: Sequence, index: int, message: str) -> ConfigError:
 
 
 def _timeout(doc: Mapping) -> float:
+    raw = doc["timeout"]
     try:
-        value = float(doc["timeout"])
+        value = float(raw) if not isinstance(raw, bool) else 0.0
     except (TypeError, ValueError):
         value = 0.0
-    if value <= 0:
-        raise doc.error("timeout", f"timeout must be a positive number of seconds, not {doc['timeout']!r}")
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
+        raise doc.error(
+            "timeout", f"timeout must be a positive number of seconds, at most {MAX_TIMEOUT_S:g} (7 days), not {raw!r}"
+        )
     return value
 
 

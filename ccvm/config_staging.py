@@ -9,6 +9,7 @@ printed).  A missing file is simply not staged.
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 from ccvm.errors import UsageError
@@ -20,15 +21,22 @@ GUEST_DIR = ".claude"
 
 
 def _readable(path: Path) -> bool:
-    if not path.exists():
+    """True for a readable regular file, False when there is none; anything
+    else (a FIFO, a directory, no permission) is a one-line error.  The type
+    is checked before opening, so a FIFO cannot block the launcher."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot look at it ({exc.strerror}); fix the permissions or move it away") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{path}: not a regular file; move it away")
     try:
         with path.open("rb"):
             pass
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror}); fix its permissions or move it away") from None
-    if not path.is_file():
-        raise UsageError(f"{path}: not a regular file; move it away")
     return True
 
 
@@ -44,7 +52,13 @@ def _check_settings(path: Path) -> None:
 
 
 def home_files(config_dir: Path) -> tuple[HomeFile, ...]:
-    if config_dir.exists() and not config_dir.is_dir():
+    if str(config_dir) in ("", "."):
+        raise UsageError("the config directory is empty (CCVM_CONFIG_DIR or --config-dir); name a directory")
+    try:
+        is_other = config_dir.exists() and not config_dir.is_dir()
+    except OSError as exc:
+        raise UsageError(f"{config_dir}: cannot look at it ({exc.strerror})") from None
+    if is_other:
         raise UsageError(f"{config_dir}: the config directory is not a directory (set CCVM_CONFIG_DIR or --config-dir)")
     found = []
     settings = config_dir / SETTINGS

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ccvm.egress import CONNECT_TIMEOUT_S, preflight
 from ccvm.nix import (
+    QUERY_TIMEOUT_S,
     Nix,
     error_summary,
     failed_derivations,
@@ -93,34 +94,43 @@ def parse_check_output(stderr: str) -> CheckOutput:
     return parsed
 
 
-def list_checks(nix: Nix, flake: str) -> tuple[dict[str, list[str]], str]:
-    """{system: [check names]} and '', or {} and the evaluation error."""
+def list_checks(nix: Nix, flake: str, timeout_s: float = QUERY_TIMEOUT_S) -> tuple[dict[str, list[str]], str, str]:
+    """{system: [check names]}, '', ''; or {}, why the listing failed (one line) and Nix's output.
+
+    The timeout is the command's: on a cold machine evaluation may first fetch nixpkgs.
+    """
     args = ("eval", "--json", f"{flake}#checks", "--apply", LIST_CHECKS)
-    result = nix.run(*args)
+    result = nix.run(*args, timeout_s=timeout_s)
     if not result.ok and result.returncode is not None and "does not provide attribute" not in result.stderr:
-        result = nix.run_uncached(*args)  # the real error, not one the evaluation cache remembered
+        result = nix.run_uncached(*args, timeout_s=timeout_s)  # the real error, not one the evaluation cache remembered
+    if result.returncode is None:
+        return {}, f"listing the flake's checks timed out after {timeout_s:g}s and was stopped", result.stderr
     if result.ok:
         try:
-            return json.loads(result.stdout), ""
+            return json.loads(result.stdout), "", ""
         except json.JSONDecodeError as exc:
-            return {}, f"nix eval printed something that is not JSON: {exc}"
+            return {}, f"nix eval printed something that is not JSON: {exc}", result.stdout
     if "does not provide attribute" in result.stderr:
-        return {}, ""  # a flake without checks
-    return {}, result.stderr
+        return {}, "", ""  # a flake without checks
+    return {}, f"the flake does not evaluate: {error_summary(result.stderr)}", result.stderr
 
 
-def check_derivations(nix: Nix, flake: str, system: str, names: list[str]) -> dict[str, str | None]:
+def check_derivations(
+    nix: Nix, flake: str, system: str, names: list[str], timeout_s: float = QUERY_TIMEOUT_S
+) -> dict[str, str | None]:
     """{name: drvPath, or None when the check does not evaluate}."""
-    result = nix.run("eval", "--json", f"{flake}#checks.{system}", "--apply", DRV_PATHS)
+    result = nix.run("eval", "--json", f"{flake}#checks.{system}", "--apply", DRV_PATHS, timeout_s=timeout_s)
     if result.ok:
         try:
             return json.loads(result.stdout)
         except json.JSONDecodeError:
             pass
+    if result.returncode is None:
+        return dict.fromkeys(names)  # one at a time would only wait that long again for each check
     # An error tryEval cannot catch (a missing attribute, a type error): one check at a time.
     drvs: dict[str, str | None] = {}
     for name in names:
-        one = nix.run("eval", "--raw", f"{flake}#checks.{system}.{name}.drvPath")
+        one = nix.run("eval", "--raw", f"{flake}#checks.{system}.{name}.drvPath", timeout_s=timeout_s)
         drvs[name] = one.stdout.strip() if one.ok else None
     return drvs
 
@@ -196,7 +206,7 @@ def _blocked_cases(nix: Nix, drvs: dict[str, str | None], options: CheckOptions)
     for name, drv in drvs.items():
         if drv is None:
             continue
-        check = preflight(nix, drv, options.connect_timeout_s)
+        check = preflight(nix, drv, options.connect_timeout_s, eval_timeout_s=options.timeout_s)
         if check.blocked:
             blocked[name] = _fail(check.blocked[0].message, "\n".join(b.message for b in check.blocked))
     return blocked
@@ -210,20 +220,20 @@ def run_flake_check(nix: Nix | None, options: CheckOptions, progress: Progress) 
     started = time.monotonic()
     system = host_platforms(nix).system
     progress.started(FLAKE_SUITE, f"nix flake check {options.flake}")
-    checks, list_error = list_checks(nix, options.flake)
+    checks, list_error, list_details = list_checks(nix, options.flake, options.timeout_s)
     if list_error:
         case = Case(
             name="nix-flake-check",
             outcome=Outcome.FAIL,
             seconds=time.monotonic() - started,
-            message=f"the flake does not evaluate: {error_summary(list_error)}",
-            details=list_error,
+            message=list_error,
+            details=list_details,
         )
         suite = _flake_suite(case, options.flake)
         progress.finished(suite, case.seconds)
         return [suite]
     local = checks.get(system, [])
-    drvs = check_derivations(nix, options.flake, system, local) if local else {}
+    drvs = check_derivations(nix, options.flake, system, local, options.timeout_s) if local else {}
     blocked = _blocked_cases(nix, drvs, options) if options.egress_check else {}
     if blocked:
         return _report_blocked(checks, system, blocked, options, started, progress)

@@ -140,20 +140,28 @@ def _nix_skipped(files: tuple[str, ...]) -> Suite:
     return _suite("fmt.nixfmt", [Case(name=f, outcome=Outcome.SKIP, message=reason) for f in files], "missing", 0.0)
 
 
+FORMATTERS = ("shfmt", "nixfmt")
+
+
 def run_fmt(
-    root: Path, fix: bool = False, *, progress: Progress | None = None, files: SourceFiles | None = None
+    root: Path,
+    fix: bool = False,
+    *,
+    progress: Progress | None = None,
+    files: SourceFiles | None = None,
+    tools: tuple[str, ...] = FORMATTERS,
 ) -> list[Suite]:
     """Check (or with ``fix``, rewrite) the formatting of every shell script
     and Nix file of the project at ``root``.  One suite per tool; a tool with
-    no files to look at gives no suite."""
+    no files to look at gives no suite.  ``tools`` narrows it to some formatters."""
     files = files or discover(root)
     suites = []
-    if files.shell:
+    if files.shell and "shfmt" in tools:
         shfmt = require_tool("shfmt")
         suites.append(
             _run_per_file("fmt.shfmt", files.shell, lambda f: shfmt_case(shfmt, root, f, fix=fix), shfmt, progress)
         )
-    if files.nix:
+    if files.nix and "nixfmt" in tools:
         nixfmt = find_tool("nixfmt", path_only=True)
         if nixfmt is None:
             suite = _nix_skipped(files.nix)

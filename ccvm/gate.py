@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm import attest, gitchange, processes
+from ccvm.errors import UsageError
 from ccvm.gate_rules import TTY_ATTESTATION, CheckDef, GateRules
 from ccvm.results import Case, Outcome, Suite
 
@@ -195,8 +196,11 @@ def _write_log(log_path: Path, argv: list[str], done: processes.Completed, secon
     status = "timed out" if done.returncode is None else f"exit status {done.returncode}"
     header = f"$ {' '.join(argv)}\n# {status} after {seconds:.1f}s\n"
     text = f"{header}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text(text, encoding="utf-8", errors="replace")
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(text, encoding="utf-8", errors="replace")
+    except OSError as exc:  # raised in a worker; run_plan re-raises it on the main thread, which stops the rest
+        raise UsageError(f"--reports: cannot write the check log {log_path}: {exc.strerror or exc}") from None
     return done.stdout + done.stderr
 
 

@@ -22,6 +22,7 @@ to the repository root, always with ``/``:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ from ccvm.yamlsrc import Mapping, Sequence, expect_mapping, expect_sequence
 
 DEFAULT_BASE = "main"
 DEFAULT_TIMEOUT_S = 1800.0
+MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: anything longer is a typo, and inf/nan never end
 TTY_ATTESTATION = "tty-attestation"  # the requirement a person meets with `ccvm attest tty`
 _CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -135,7 +137,11 @@ def compile_glob(text: str) -> PathGlob:
             parts.append((".*" if index == 0 else ".+") if last else "(?:.*/)?")
         else:
             parts.append(_segment_regex(segment) + ("" if last else "/"))
-    return PathGlob(text=text, regex=re.compile("".join(parts), re.DOTALL))
+    try:
+        regex = re.compile("".join(parts), re.DOTALL)
+    except re.error as exc:  # e.g. a reversed range [z-a]
+        raise ValueError(f"path glob {text!r} is not a valid glob: {exc.msg}") from None
+    return PathGlob(text=text, regex=regex)
 
 
 # --- gate.yaml ----------------------------------------------------------------------------------------------------
@@ -169,8 +175,13 @@ def _parse_check(name: str, value: object, checks: Mapping) -> CheckDef:
     if not isinstance(reproduce, str) or not reproduce.strip():
         raise doc.error("reproduce", "reproduce must be the command a person runs, as one string")
     timeout = doc.get("timeout", DEFAULT_TIMEOUT_S)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise doc.error("timeout", "timeout must be a positive number of seconds")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_TIMEOUT_S
+    ):
+        raise doc.error("timeout", f"timeout must be a positive number of seconds, at most {MAX_TIMEOUT_S:g} (7 days)")
     junit = doc.get("junit", "")
     if not isinstance(junit, str):
         raise doc.error("junit", "junit must be a path relative to the repository root")

@@ -34,6 +34,7 @@ JSON_GENERATED = HEADER.removeprefix("generated ")  # JSON outputs say {"generat
 WORKFLOWS_DIR = ".github/workflows"
 TEMPLATE_SUFFIX = ".j2"
 JOB_SETUP_MINUTES = 20  # a job's budget for .ci/setup, the nox venv, Nix and the guest assets
+MAX_JOB_S = 7 * 24 * 3600.0  # the longest job ccvm will generate; longer is a typo in a timeout
 _HEADER_LINES = 5  # the header must appear within a file's first lines
 
 
@@ -75,13 +76,20 @@ def flake_checks(matrix: Matrix) -> list[dict[str, object]]:
 
     Only boot cells: nix/mk-check.nix runs each command in an empty output
     directory, where the source-tree checks (lint, fmt, docs, host) have
-    nothing to look at.
+    nothing to look at.  A kvm cell's check requires KVM: on a builder whose
+    KVM probe fails it must fail, not pass with the cell skipped.
     """
     return [
         {
             "name": f"boot-{cell.id}",
             "system": cell.arch.nix_system,
-            "command": ["ccvm", "boot", "--cell", cell.id],
+            "command": [
+                "ccvm",
+                "boot",
+                "--cell",
+                cell.id,
+                *(["--require-accel", "kvm"] if cell.accel is Accel.KVM else []),
+            ],
             "features": ["kvm"] if cell.accel is Accel.KVM else [],
         }
         for cell in matrix.cells
@@ -116,12 +124,21 @@ def _build_minutes(matrix: Matrix) -> int:
     for target in matrix.builds.targets:
         per_system[target.system] = per_system.get(target.system, 0) + 1
     worst_s = max(per_system.values(), default=0) * matrix.builds.timeout_s
-    return JOB_SETUP_MINUTES + math.ceil(worst_s / 60)
+    return _job_minutes(worst_s, matrix.root / "builds.yaml", "a build job (timeout x targets of one system)")
 
 
-def _boot_minutes(cells: tuple[Cell, ...]) -> int:
-    worst_s = max(cell.settings.timeout_s * (cell.settings.retries + 1) for cell in cells)
-    return JOB_SETUP_MINUTES + math.ceil(worst_s / 60)
+def _boot_minutes(matrix: Matrix) -> int:
+    worst_s = max(cell.settings.timeout_s * (cell.settings.retries + 1) for cell in matrix.cells)
+    return _job_minutes(worst_s, matrix.root / "boot.yaml", "a boot job (timeout x (retries + 1))")
+
+
+def _job_minutes(seconds: float, source: Path, what: str) -> int:
+    """A job's timeout-minutes: its setup plus the work; never inf, nan or an absurd number of digits."""
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_JOB_S:
+        raise ConfigError(
+            source, None, f"{what} would need {seconds:g}s; it must be finite and at most {MAX_JOB_S:g}s (7 days)"
+        )
+    return JOB_SETUP_MINUTES + math.ceil(seconds / 60)
 
 
 def template_context(matrix: Matrix) -> dict[str, object]:
@@ -133,7 +150,7 @@ def template_context(matrix: Matrix) -> dict[str, object]:
         "excluded": _excluded(matrix.cells),
         "build_systems": _build_systems(matrix),
         "build_minutes": _build_minutes(matrix),
-        "boot_minutes": _boot_minutes(matrix.cells),
+        "boot_minutes": _boot_minutes(matrix),
         "runners": {str(arch): label for arch, label in matrix.actions.runners.items()},
         "python": matrix.actions.python,
         "flake_checks": flake_checks(matrix),
@@ -210,10 +227,10 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
-def _template_error(templates: Path, name: str, exc: Exception) -> ConfigError:
+def _template_error(templates: Path, name: str, exc: Exception, *, kind: str = "") -> ConfigError:
     line = getattr(exc, "lineno", None) or _template_line(exc, str(templates / name))
     message = getattr(exc, "message", None) or str(exc)
-    return ConfigError(templates / name, line, f"template error: {message}")
+    return ConfigError(templates / name, line, f"template error: {f'{kind}: ' if kind else ''}{message}")
 
 
 def _check_parses(text: str, template: Path, out: str) -> None:
@@ -252,6 +269,8 @@ def render_all(matrix: Matrix, templates: Path) -> tuple[Output, ...]:
             text = env.get_template(name).render(context)
         except jinja2.TemplateError as exc:
             raise _template_error(templates, name, exc) from None
+        except Exception as exc:  # a template runs expressions ([[ 1/0 ]]) and may hold bytes that are not UTF-8
+            raise _template_error(templates, name, exc, kind=type(exc).__name__) from None
         text = text.rstrip("\n") + "\n"
         _check_parses(text, templates / name, out)
         if not _has_header(text, out):
@@ -264,8 +283,9 @@ def render_all(matrix: Matrix, templates: Path) -> tuple[Output, ...]:
 
 
 def _read(path: Path) -> str | None:
+    """The file's text exactly as stored: no newline translation, so CRLF line ends count as drift."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:

@@ -89,45 +89,40 @@ class KvmProbe:
         static = kvm_static_reason(arch)
         if static:
             return ProbeResult(usable=False, reason=static)
-        info = qemu_info(arch)
-        if info.path is None:
-            return ProbeResult(usable=False, reason=info.missing_reason)
-        from ccvm.guestrun import run_guest  # late: guestrun imports the launcher stack
+        return probe_guest(arch, Accel.KVM, self._assets_for(arch), log_root=self._log_root, timeout_s=self._timeout_s)
 
-        started = time.monotonic()
-        share = Path(tempfile.mkdtemp(prefix="ccvm-probe-"))
-        request = GuestRequest(
-            arch=arch,
-            accel=Accel.KVM,
-            machine=PROBE_MACHINE[arch],
-            memory_mib=256,
-            cores=1,
-            program=("true",),
-            share_dir=share,
-        )
-        try:
-            probe_run = run_guest(
-                request, self._assets_for(arch), log_dir=self._log_root / f"kvm-probe-{arch}", timeout_s=self._timeout_s
-            )
-        except (GuestFailure, LaunchError) as exc:
-            return ProbeResult(
-                usable=False,
-                reason="KVM probe guest failed: "
-                + _qemu_reason(exc, self._log_root / f"kvm-probe-{arch}", self._timeout_s),
-                seconds=time.monotonic() - started,
-            )
-        finally:
-            shutil.rmtree(share, ignore_errors=True)
-        if probe_run.status != 0:
-            return ProbeResult(
-                usable=False, reason=f"KVM probe program exited {probe_run.status}", seconds=probe_run.seconds
-            )
+
+def probe_guest(arch: Arch, accel: Accel, assets: GuestAssets, *, log_root: Path, timeout_s: float) -> ProbeResult:
+    """Boot the probe guest (the stub guest running ``true``) under ``accel``."""
+    info = qemu_info(arch)
+    if info.path is None:
+        return ProbeResult(usable=False, reason=info.missing_reason)
+    from ccvm.guestrun import run_guest  # late: guestrun imports the launcher stack
+
+    label = str(accel).upper()
+    log_dir = log_root / f"{accel}-probe-{arch}"
+    started = time.monotonic()
+    share = Path(tempfile.mkdtemp(prefix="ccvm-probe-"))
+    request = GuestRequest(
+        arch=arch, accel=accel, machine=PROBE_MACHINE[arch], memory_mib=256, cores=1, program=("true",), share_dir=share
+    )
+    try:
+        probe_run = run_guest(request, assets, log_dir=log_dir, timeout_s=timeout_s)
+    except (GuestFailure, LaunchError) as exc:
+        reason = f"{label} probe guest failed: {_qemu_reason(exc, log_dir, timeout_s, accel)}"
+        return ProbeResult(usable=False, reason=reason, seconds=time.monotonic() - started)
+    finally:
+        shutil.rmtree(share, ignore_errors=True)
+    if probe_run.status != 0:
         return ProbeResult(
-            usable=True, reason=f"a probe guest booted under KVM in {probe_run.seconds:.1f}s", seconds=probe_run.seconds
+            usable=False, reason=f"{label} probe program exited {probe_run.status}", seconds=probe_run.seconds
         )
+    return ProbeResult(
+        usable=True, reason=f"a probe guest booted under {label} in {probe_run.seconds:.1f}s", seconds=probe_run.seconds
+    )
 
 
-def _qemu_reason(exc: Exception, log_dir: Path, timeout_s: float) -> str:
+def _qemu_reason(exc: Exception, log_dir: Path, timeout_s: float, accel: Accel) -> str:
     """The failure in one line, with QEMU's own last error line when there is one."""
     reason = str(getattr(exc, "reason", None) or exc).splitlines()[0]
     try:
@@ -139,5 +134,6 @@ def _qemu_reason(exc: Exception, log_dir: Path, timeout_s: float) -> str:
     except OSError:
         lines = []
     if "timed out" in reason:
-        return f"no boot within {timeout_s:g}s (/dev/kvm opens, but the guest hangs)"
+        hint = " (/dev/kvm opens, but the guest hangs)" if accel is Accel.KVM else ""
+        return f"no boot within {timeout_s:g}s{hint}"
     return f"{reason}: {lines[-1].strip()}" if lines else reason

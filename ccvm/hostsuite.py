@@ -89,13 +89,17 @@ def make_sandbox(parent: Path, wrapper: tuple[str, ...], matrix: Path) -> Sandbo
     return box
 
 
-def plan_of(result: Completed) -> dict:
+def plan_of(result: Completed, *, keep_scratch: bool = False) -> dict:
     expect(result.returncode == 0, f"dry run exited {result.returncode}: {_last(result.stderr)}")
     try:
         plan = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
         raise CaseFailed(f"dry run did not print a JSON plan ({exc.msg} at line {exc.lineno})") from None
     expect(isinstance(plan, dict) and "qemu_argv" in plan, "the plan has no qemu_argv")
+    scratch = plan.get("scratch") if isinstance(plan.get("scratch"), dict) else {}
+    if scratch.get("kept") and not keep_scratch:
+        # Debug mode keeps the scratch (staged credentials included): remove what we caused.
+        shutil.rmtree(str(scratch.get("path", "")), ignore_errors=True)
     return plan
 
 
@@ -183,7 +187,7 @@ def staging_cases(box: Sandbox) -> dict[str, Callable[[], None]]:
         return check
 
     def private_scratch():
-        plan = plan_of(box.launch("ccvm-stub", env={"CCVM_DEBUG": "1"}))
+        plan = plan_of(box.launch("ccvm-stub", env={"CCVM_DEBUG": "1"}), keep_scratch=True)
         scratch = Path(plan["scratch"]["path"])
         try:
             expect(scratch.is_dir(), "debug mode did not keep the scratch directory")

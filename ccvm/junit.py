@@ -13,6 +13,7 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from ccvm.cache import write_atomic
+from ccvm.errors import UsageError
 from ccvm.results import Outcome, Suite
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
@@ -51,5 +52,9 @@ def to_xml(suites: list[Suite]) -> str:
     return to_xml_report_string(junit_suites, prettyprint=True, encoding="utf-8")
 
 
-def write_junit(path: Path, suites: list[Suite]) -> None:
-    write_atomic(path, to_xml(suites).encode("utf-8"))
+def write_junit(path: Path, suites: list[Suite], *, option: str = "--junit") -> None:
+    """Write the file; a path that cannot be written is a UsageError naming the option that gave it."""
+    try:
+        write_atomic(path, to_xml(suites).encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write the JUnit file: {exc.strerror or exc}") from None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ccvm.assets import GuestAssets
 from ccvm.axes import Accel, Arch, Machine
+from ccvm.errors import UsageError
 from ccvm.qemu import NULL, STDIO, Channel, LaunchSpec
 
 FW_CFG_PREFIX = "opt/ccvm/"
@@ -109,12 +110,27 @@ def staged_files(scratch: Path) -> list[StagedFile]:
     return found
 
 
+GUEST_RESERVED = ("/ccvm", "/proc", "/sys", "/dev", "/bin", "/lib", "/etc/ccvm")
+
+
+def check_share_path(guest_cwd: str) -> None:
+    """The share is mounted in the guest at the host path; it must not cover
+    the guest's own system directories or ccvm's guest-side state."""
+    covers = guest_cwd in ("/", "/etc") or any(guest_cwd == r or guest_cwd.startswith(r + "/") for r in GUEST_RESERVED)
+    if covers:
+        raise UsageError(
+            f"the working directory {guest_cwd} cannot be shared: the guest needs that path for itself; "
+            "run from a project directory"
+        )
+
+
 def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSpec:
     """Write the fw_cfg files into ``scratch`` (mode 0700) and return the spec."""
     os.chmod(scratch, 0o700)
     guest_cwd = str(request.share_dir.resolve())
+    check_share_path(guest_cwd)
     files = {
-        "config.sh": config_script(request, guest_cwd).encode(),
+        "config.sh": config_script(request, guest_cwd).encode("utf-8", "surrogateescape"),
         "env.sh": env_script(request.env).encode("utf-8", "surrogateescape"),
         "argv.sh": argv_script(request.program).encode("utf-8", "surrogateescape"),
     }
@@ -132,6 +148,7 @@ def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSp
         initrd=assets.initrd,
         serial=NULL if interactive else Channel.socket(scratch / "serial.sock"),
         agent=STDIO if interactive else Channel.socket(scratch / "agent.sock"),
+        control=NULL if interactive else Channel.socket(scratch / "control.sock"),
         share_dir=request.share_dir.resolve(),
         share_writable=request.share_writable,
         fw_cfg=fw_cfg,

@@ -66,24 +66,24 @@ class Matrix:
 SETTING_KEYS = ["memory", "cores", "timeout", "retries"]
 
 
-def _whole(value: object, key: str, minimum: int) -> int:
+def _whole(value: object, key: str, minimum: int, maximum: int = 1000) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{key} must be a whole number, not {value!r}")
-    if value < minimum:
-        raise ValueError(f"{key} must be {minimum} or more")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{key} must be from {minimum} to {maximum}")
     return value
 
 
 def _seconds(value: object, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{key} must be a number of seconds above 0, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 7 * 24 * 3600:
+        raise ValueError(f"{key} must be a number of seconds above 0 and at most 604800 (7 days), not {value!r}")
     return float(value)
 
 
 def _parse_settings(doc: Mapping, base: BootSettings) -> BootSettings:
     parsers = {
         "memory": ("memory_mib", parse_mib),
-        "cores": ("cores", lambda v: _whole(v, "cores", 1)),
+        "cores": ("cores", lambda v: _whole(v, "cores", 1, 512)),
         "timeout": ("timeout_s", lambda v: _seconds(v, "timeout")),
         "retries": ("retries", lambda v: _whole(v, "retries", 0)),
     }

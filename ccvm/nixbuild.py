@@ -63,7 +63,7 @@ def _preflight_failure(check: Preflight) -> Case:
             name=CASE_NAME,
             outcome=Outcome.FAIL,
             seconds=check.seconds,
-            message=f"does not evaluate: {check.eval_error}",
+            message=check.message,
             details=error_text(check.eval_details),
         )
     return Case(
@@ -103,7 +103,9 @@ def _out_paths(stdout: str) -> str:
 def build_one(nix: Nix, target: BuildTarget, options: BuildOptions) -> Suite:
     installable = target.installable(options.flake)
     started = time.monotonic()
-    check = preflight(nix, installable, options.connect_timeout_s, probe=options.egress_check)
+    check = preflight(
+        nix, installable, options.connect_timeout_s, probe=options.egress_check, eval_timeout_s=options.timeout_s
+    )
     if not check.ok:
         return _suite(target, _preflight_failure(check), installable)
     result = nix.run("build", "--no-link", "--json", "--keep-going", installable, timeout_s=options.timeout_s)

@@ -25,6 +25,7 @@ KILL_GRACE_S = 5.0  # after SIGKILL, before we give up waiting to reap
 
 _PR_SET_PDEATHSIG = 1
 _live: set[subprocess.Popen] = set()
+_own_group: set[int] = set()  # pids that lead their own process group (pgid == pid)
 _live_lock = threading.Lock()
 
 
@@ -53,15 +54,20 @@ def spawn(argv: Sequence[str], *, own_session: bool = True, **kwargs) -> subproc
     proc = subprocess.Popen(list(argv), start_new_session=own_session, preexec_fn=_die_with_parent, **kwargs)
     with _live_lock:
         _live.add(proc)
+        if own_session:
+            _own_group.add(proc.pid)
     return proc
 
 
 def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    """Signal the child's whole group, even after the leader itself is gone
+    (its pgid is its pid, recorded at spawn); a child sharing our group is
+    signalled alone."""
     try:
-        if os.getpgid(proc.pid) == proc.pid:
+        if proc.pid in _own_group:
             os.killpg(proc.pid, signum)
-        else:
-            proc.send_signal(signum)  # shares our group: signal the child alone
+        elif proc.poll() is None:
+            proc.send_signal(signum)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -84,15 +90,20 @@ def stop(proc: subprocess.Popen, *, term_grace_s: float = TERM_GRACE_S) -> int |
         except subprocess.TimeoutExpired:
             return None
     finally:
-        with _live_lock:
-            _live.discard(proc)
+        if proc.poll() is not None:  # only forget what was reaped
+            _unregister(proc)
+
+
+def _unregister(proc: subprocess.Popen) -> None:
+    with _live_lock:
+        _live.discard(proc)
+        _own_group.discard(proc.pid)
 
 
 def forget(proc: subprocess.Popen) -> None:
     """Drop a child that exited on its own from the registry (after reaping it)."""
     _signal_group(proc, signal.SIGKILL)  # stragglers in its group, if any
-    with _live_lock:
-        _live.discard(proc)
+    _unregister(proc)
 
 
 def stop_all() -> None:

@@ -70,7 +70,8 @@ class LaunchSpec:
     kernel: Path
     initrd: Path
     serial: Channel
-    agent: Channel
+    agent: Channel  # the program's terminal: hvc0
+    control: Channel  # init's protocol lines (INIT/FAIL/EXIT): hvc1, never the program's
     share_dir: Path
     share_writable: bool
     fw_cfg: tuple[tuple[str, Path], ...]
@@ -106,6 +107,7 @@ def qemu_argv(spec: LaunchSpec) -> list[str]:
     argv += ["-chardev", spec.serial.chardev("serial0"), "-serial", "chardev:serial0"]
     argv += ["-device", "virtio-serial-pci,id=vser0"]
     argv += ["-chardev", spec.agent.chardev("agent0"), "-device", "virtconsole,bus=vser0.0,chardev=agent0"]
+    argv += ["-chardev", spec.control.chardev("ctl0"), "-device", "virtconsole,bus=vser0.0,chardev=ctl0"]
     argv += _share_args(spec)
     for name, path in spec.fw_cfg:
         argv += ["-fw_cfg", f"name={name},file={opt_value(path)}"]

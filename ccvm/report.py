@@ -83,10 +83,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:300]
 
 
+def _headline(summaries: list[SuiteSummary], failed: list[SuiteSummary]) -> str:
+    if failed:
+        return f"{len(failed)} suite(s) failed"
+    skipped = sum(len(s.skipped) for s in summaries)
+    if skipped:
+        return f"no failures, {skipped} skipped (skipped is not passed)"
+    return "all green"
+
+
 def markdown(summaries: list[SuiteSummary]) -> str:
     failed = [s for s in summaries if s.failures]
     lines = [
-        f"## ccvm: {'all green' if not failed else f'{len(failed)} suite(s) failed'}",
+        f"## ccvm: {_headline(summaries, failed)}",
         "",
         "| suite | result | tests | failed | skipped |",
         "| --- | --- | --- | --- | --- |",
@@ -112,8 +121,14 @@ def junit_files(directory: Path) -> list[Path]:
 def write_report(files: list[Path], junit: Path, summary: Path | None) -> list[SuiteSummary]:
     merged, summaries = merge(files)
     ET.indent(merged)
-    write_atomic(junit, ET.tostring(merged, encoding="utf-8", xml_declaration=True))
+    try:
+        write_atomic(junit, ET.tostring(merged, encoding="utf-8", xml_declaration=True))
+    except OSError as exc:
+        raise UsageError(f"--junit {junit}: cannot write the merged JUnit file: {exc.strerror or exc}") from None
     if summary is not None:
-        with summary.open("a", encoding="utf-8") as handle:
-            handle.write(markdown(summaries))
+        try:
+            with summary.open("a", encoding="utf-8") as handle:
+                handle.write(markdown(summaries))
+        except OSError as exc:
+            raise UsageError(f"--summary {summary}: cannot append the summary: {exc.strerror or exc}") from None
     return summaries

@@ -16,4 +16,6 @@ def parse_mib(text: object) -> int:
     mib = number * 1024 if unit == "G" else number
     if mib < 64:
         raise ValueError(f"{text!r} is too small; the guest needs at least 64M")
+    if mib > 1 << 20:
+        raise ValueError(f"{text!r} is more than 1024G; QEMU would refuse it")
     return mib

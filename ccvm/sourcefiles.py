@@ -63,14 +63,20 @@ def is_python_file(path: Path) -> bool:
 
 
 def _git_files(root: Path) -> list[str] | None:
-    """Tracked files under root, relative to it; None when root is not in a git work tree."""
+    """Files git knows under root (tracked, plus untracked ones it does not
+    ignore: the same set the gate treats as the change), relative to root;
+    None when root is not in a git work tree."""
     git = shutil.which("git")
     if git is None:
         return None
     probe = processes.run([git, "rev-parse", "--is-inside-work-tree"], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
     if not probe.ok or probe.stdout.strip() != "true":
         return None
-    listing = processes.run([git, "ls-files", "-z", "--cached", "--", "."], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
+    listing = processes.run(
+        [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+        timeout_s=GIT_TIMEOUT_S,
+        cwd=str(root),
+    )
     if not listing.ok:
         return None
     return sorted({name for name in listing.stdout.split("\0") if name})

@@ -21,8 +21,8 @@ from ccvm.qemu import LaunchSpec, qemu_argv
 CONNECT_TIMEOUT_S = 15.0  # QEMU creating its sockets
 POWEROFF_GRACE_S = 5.0  # the guest powering off after its EXIT line
 
-EXIT_LINE = re.compile(r"CCVM:EXIT (\d+)")
-INIT_LINE = re.compile(r"CCVM:INIT channel")
+EXIT_LINE = re.compile(r"^CCVM:EXIT (\d+)\r?$", re.M)
+INIT_LINE = re.compile(r"^CCVM:INIT channel\r?$", re.M)
 
 
 class LaunchError(Exception):
@@ -75,7 +75,10 @@ class VM:
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         serial = self._connect(self.spec.serial.path, deadline)
         agent = self._connect(self.spec.agent.path, deadline)
-        self.console = Console(serial=serial, agent=agent, log_dir=self.log_dir, qemu_alive=self.alive, **self.mirrors)
+        control = self._connect(self.spec.control.path, deadline)
+        self.console = Console(
+            serial=serial, agent=agent, control=control, log_dir=self.log_dir, qemu_alive=self.alive, **self.mirrors
+        )
 
     def _connect(self, path: Path, deadline: float) -> socket.socket:
         while True:
@@ -129,7 +132,7 @@ class VM:
         self.console.wait_for(INIT_LINE, deadline=deadline, what="the guest init")
         match = self.console.wait_for(EXIT_LINE, deadline=deadline, what="the program's exit line")
         self.exited_cleanly = True
-        return int(match.group(1)), self.console.agent.before
+        return int(match.group(1)), self.console.program_output()
 
 
 __all__ = ["VM", "LaunchError", "GuestFailure"]

@@ -106,8 +106,8 @@ def _cores(text: object) -> int:
         value = int(str(text))
     except ValueError:
         raise ValueError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise ValueError("must be 1 or more")
+    if not 1 <= value <= 512:
+        raise ValueError("must be from 1 to 512")
     return value
 
 
@@ -130,6 +130,8 @@ def resolve(flags: argparse.Namespace, env: Mapping[str, str], matrix: Matrix, h
     shell, sources["shell"] = _switch("shell", _pick("shell", flags, env))
     debug, sources["debug"] = _switch("debug", _pick("debug", flags, env))
     config = _pick("config_dir", flags, env)
+    if config is not None and not str(config[0]).strip():
+        raise UsageError(f"{_where('config_dir', config[1])} is empty: name a directory (or leave it unset)")
     config_dir, sources["config_dir"] = (Path(str(config[0])), config[1]) if config else (home / ".claude", "default")
     mode = Mode.SHELL if shell else Mode.DEBUG if debug else Mode.RUN
     return VmOptions(

@@ -63,7 +63,7 @@ def load_yaml(path: Path) -> object:
         raise ConfigError(path, line, f"malformed YAML: {problem}") from None
     if node is None:
         return Mapping_at(path, 1)
-    return _convert(node, path)
+    return _convert(node, path, set())
 
 
 def Mapping_at(path: Path, line: int) -> Mapping:  # noqa: N802 - a constructor
@@ -72,8 +72,16 @@ def Mapping_at(path: Path, line: int) -> Mapping:  # noqa: N802 - a constructor
     return mapping
 
 
-def _convert(node: yaml.Node, path: Path) -> object:
+def _convert(node: yaml.Node, path: Path, seen: set[int]) -> object:
     line = node.start_mark.line + 1
+    if isinstance(node, yaml.CollectionNode):
+        # An alias makes the composer hand back the same node twice; refusing
+        # it keeps a cyclic or exponential (billion laughs) file from hanging us.
+        if id(node) in seen:
+            raise ConfigError(
+                path, line, "YAML anchors and aliases (&name, *name) are not supported here; write the values out"
+            )
+        seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         mapping = Mapping_at(path, line)
         for key_node, value_node in node.value:
@@ -83,11 +91,11 @@ def _convert(node: yaml.Node, path: Path) -> object:
             key = str(_SCALARS.construct_object(key_node))
             if key in mapping:
                 raise ConfigError(path, key_line, f"duplicate key {key!r} (first at line {mapping.key_lines[key]})")
-            mapping[key] = _convert(value_node, path)
+            mapping[key] = _convert(value_node, path, seen)
             mapping.key_lines[key] = key_line
         return mapping
     if isinstance(node, yaml.SequenceNode):
-        sequence = Sequence(_convert(item, path) for item in node.value)
+        sequence = Sequence(_convert(item, path, seen) for item in node.value)
         sequence.path, sequence.line = path, line
         sequence.item_lines = [item.start_mark.line + 1 for item in node.value]
         return sequence

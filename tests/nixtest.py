@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,20 @@ def host_system() -> str:
 
 def other_system(system: str) -> str:
     return "aarch64-linux" if system == "x86_64-linux" else "x86_64-linux"
+
+
+@contextmanager
+def slow_eval_flake(tmp_path: Path) -> Iterator[str]:
+    """The slow-eval fixture flake: its evaluation downloads from a loopback server that
+    accepts the connection and never answers, so it waits until it is stopped."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # never accepted: the kernel completes the handshake, then nothing is sent
+        flake = flake_copy(tmp_path, "slow-eval")
+        nix_file = Path(flake.removeprefix("path:")) / "flake.nix"
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/nixpkgs.tar.gz"
+        nix_file.write_text(nix_file.read_text().replace("@URL@", url))
+        yield flake
 
 
 def flake_copy(tmp_path: Path, name: str) -> str:

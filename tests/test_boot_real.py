@@ -25,9 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {"argv-verbatim", "share-overlay", "exit-status", "share-writable"}
 
 
-def ccvm(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def ccvm(*args: str, timeout: float = 600, tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ccvm; with ``tmpdir`` its scratch and share directories (and so
+    every QEMU command line it starts) carry that unique path."""
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir else None
     return subprocess.run(
-        [sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
@@ -136,7 +139,8 @@ def test_kernel_panic_fails_fast_with_the_console_tail(tmp_path):
 
 
 def test_timeout_kills_qemu_and_reports(tmp_path):
-    marker = tmp_path / "reports"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     result = ccvm(
         "boot",
         "--cell",
@@ -146,15 +150,18 @@ def test_timeout_kills_qemu_and_reports(tmp_path):
         "--junit",
         str(tmp_path / "j.xml"),
         "--reports",
-        str(marker),
+        str(tmp_path / "reports"),
+        tmpdir=scratch,
     )
     assert result.returncode == 1
     assert "timed out waiting for" in (tmp_path / "j.xml").read_text()
-    assert qemu_processes_mentioning("ccvm-share-") == []
+    assert qemu_processes_mentioning(str(scratch)) == []
 
 
 def test_sigterm_stops_every_qemu(tmp_path):
     reports = tmp_path / "reports"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -174,20 +181,19 @@ def test_sigterm_stops_every_qemu(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(reports.glob("boot/*/attempt-1/overlay/console.log")):
+    while time.monotonic() < deadline and len(qemu_processes_mentioning(str(scratch))) < 2:
         time.sleep(0.2)
-    time.sleep(1.0)
-    assert qemu_processes_mentioning("ccvm-share-"), "QEMU should be running by now"
+    assert len(qemu_processes_mentioning(str(scratch))) == 2, "both cells' QEMU should be running by now"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
     # What was running is reported, failed with the reason, not lost.
     assert "interrupted by signal 15" in (tmp_path / "j.xml").read_text()
-    time.sleep(0.5)
-    assert qemu_processes_mentioning("ccvm-share-") == []
+    assert qemu_processes_mentioning(str(scratch)) == []
 
 
 def test_warm_run_downloads_and_builds_nothing(tmp_path):

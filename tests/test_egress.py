@@ -4,12 +4,21 @@ seconds, naming the host.  Only loopback addresses are ever contacted."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
-from nixtest import flake_copy, host_system, offline_env, read_junit, require_nix, run_ccvm
+from nixtest import flake_copy, host_system, offline_env, read_junit, require_nix, run_ccvm, slow_eval_flake
 
-from ccvm.egress import Endpoint, Fetch, check_fetch, derivations_to_build, endpoint, preflight
+from ccvm.egress import (
+    Endpoint,
+    Fetch,
+    check_fetch,
+    derivations_to_build,
+    endpoint,
+    preflight,
+    unreachable_reason,
+)
 from ccvm.nix import find_nix
 
 FAST_S = 20.0  # the preflight takes well under a second; Nix's own retries take far longer
@@ -153,3 +162,77 @@ def test_without_the_preflight_nix_itself_fails_on_the_download(tmp_path, system
     assert case.message == "builder for agent-vendor.tar.gz failed"
     assert "unable to download 'http://127.0.0.2:9/agent/vendor.tar.gz'" in case.details
     assert "allowlist" not in case.details
+
+
+def test_a_dry_run_past_its_timeout_is_reported_as_timed_out_not_as_an_evaluation_error(tmp_path, monkeypatch):
+    require_nix()
+    monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
+    with slow_eval_flake(tmp_path) as flake:
+        started = time.monotonic()
+        result = preflight(find_nix(), f"{flake}#packages.{host_system()}.waits", eval_timeout_s=2)
+    assert time.monotonic() - started < FAST_S  # the command's timeout, not a fixed 120s
+    assert not result.ok and result.timed_out
+    assert result.message.startswith("nix build --dry-run timed out after 2s")
+    assert "does not evaluate" not in result.message
+
+
+def test_a_failed_preflight_says_does_not_evaluate_only_for_an_evaluation_error(tmp_path, monkeypatch):
+    require_nix()
+    monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
+    result = preflight(find_nix(), f"{flake_copy(tmp_path, 'eval-fails')}#packages.{host_system()}.unevaluable")
+    assert not result.timed_out
+    assert result.message == "does not evaluate: fixture package deliberately does not evaluate"
+
+
+@pytest.fixture
+def hung_resolver(monkeypatch):
+    """A resolver that never answers.  Mocked: this machine's DNS cannot be made slow on purpose;
+    the probe's own code (the bounded lookup, the connect) runs for real."""
+    release = threading.Event()
+
+    def never_answers(*_args, **_kwargs):
+        release.wait(60)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", never_answers)
+    yield
+    release.set()
+
+
+def test_a_name_lookup_that_hangs_is_bounded_by_the_timeout(hung_resolver):
+    started = time.monotonic()
+    reason = unreachable_reason(Endpoint(host="cache.example.org", port=443), timeout_s=1)
+    assert time.monotonic() - started < 3
+    assert reason == "cache.example.org:443: name did not resolve within 1s"
+
+
+@pytest.fixture
+def full_listener():
+    """A loopback port whose accept queue is full: a further connect gets no answer and hangs."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):  # enough to fill the queue; the kernel drops further SYNs
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+                fillers.append(filler)
+            time.sleep(0.2)
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_every_address_of_a_name_shares_one_timeout(full_listener, monkeypatch):
+    # Mocked: a name resolving to several addresses that all hang; this machine has no such name.
+    # The connections are real, to a loopback port whose queue is full.
+    address = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", full_listener))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *_a, **_k: [address] * 4)
+    started = time.monotonic()
+    reason = unreachable_reason(Endpoint(host="mirror.example.org", port=full_listener), timeout_s=1)
+    assert time.monotonic() - started < 2.5  # not 1s for each of the four addresses
+    assert reason == f"mirror.example.org:{full_listener}: no answer within 1s"

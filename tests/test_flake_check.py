@@ -6,7 +6,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from nixtest import flake_copy, host_system, offline_env, other_system, read_junit, require_nix, run_ccvm
+from nixtest import (
+    flake_copy,
+    host_system,
+    offline_env,
+    other_system,
+    read_junit,
+    require_nix,
+    run_ccvm,
+    slow_eval_flake,
+)
 
 from ccvm.flakecheck import error_blocks, parse_check_output, whole_run_case
 
@@ -146,3 +155,31 @@ def test_unexplained_nix_failure_fails_the_evaluate_case():
     assert case.message == "nix flake check exited 1: something Nix has never printed before"
     assert whole_run_case(0, "", parse_check_output(""), 1.0, 60.0).outcome == "pass"
     assert "timed out" in whole_run_case(None, "", parse_check_output(""), 1.0, 60.0).message
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--timeout", "nan", "'nan' is not a finite number of seconds"),
+        ("--timeout", "inf", "'inf' is not a finite number of seconds"),
+        ("--connect-timeout", "nan", "'nan' is not a finite number of seconds"),
+        ("--timeout", "1e300", "must be at most 604800 seconds (7 days)"),
+        ("--timeout", "0", "must be more than 0"),
+    ],
+)
+def test_non_finite_or_huge_timeouts_are_refused_in_one_line(option, value, words):
+    result = run_ccvm("flake-check", option, value)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"argument {option}: {words}" in lines[0]
+
+
+def test_listing_checks_past_the_timeout_is_reported_as_timed_out(tmp_path):
+    require_nix()
+    junit = tmp_path / "fc.xml"
+    with slow_eval_flake(tmp_path) as flake:
+        result = run_ccvm("flake-check", "--flake", flake, "--timeout", "3", "--junit", str(junit))
+    assert result.returncode == 1, result.stderr
+    case = read_junit(junit)["flake-check.evaluate"]
+    assert case.outcome == "fail"
+    assert case.message == "listing the flake's checks timed out after 3s and was stopped"

@@ -88,7 +88,8 @@ def test_kvm_checks_require_the_kvm_feature_and_run_their_cell():
         for name, check in checks_for(system).items():
             cell = name.removeprefix("boot-")
             assert check["features"] == (["kvm"] if "-kvm-" in cell else [])
-            assert check["command"] == ["ccvm", "boot", "--cell", cell]
+            require = ["--require-accel", "kvm"] if "-kvm-" in cell else []
+            assert check["command"] == ["ccvm", "boot", "--cell", cell, *require]
 
 
 def test_a_check_missing_a_field_is_an_evaluation_error_naming_the_fix(tmp_path):

@@ -66,10 +66,12 @@ def test_walk_outside_git_skips_tool_directories(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_in_git_only_tracked_files_count_and_fixtures_never(tmp_path):
+def test_in_git_tracked_and_untracked_files_count_ignored_ones_and_fixtures_never(tmp_path):
     project = make_project(tmp_path, "clean.sh", "tool", "misformatted.sh")
+    shutil.copy(SHELL / "misformatted.sh", project / "ignored.sh")
     (project / "tests" / "fixtures" / "static").mkdir(parents=True)
     shutil.copy(SHELL / "misformatted.sh", project / "tests" / "fixtures" / "static" / "bad.sh")
+    (project / ".gitignore").write_text("ignored.sh\n")
 
     def git(*argv: str) -> None:
         subprocess.run(["git", "-C", str(project), *argv], check=True, capture_output=True, timeout=30)
@@ -78,7 +80,8 @@ def test_in_git_only_tracked_files_count_and_fixtures_never(tmp_path):
     git("add", "clean.sh", "tool", "tests/fixtures/static/bad.sh")  # misformatted.sh stays untracked
     files = discover(project)
     assert files.from_git
-    assert files.shell == ("clean.sh", "tool")
+    # An untracked file is part of the change the gate judges, so it is checked too.
+    assert files.shell == ("clean.sh", "misformatted.sh", "tool")
 
 
 def test_clean_scripts_pass(tmp_path):

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from test_gitchange import GitRepo, isolated_git_env
 
-from ccvm import gitchange
-from ccvm.errors import ConfigError
+from ccvm import gitchange, processes
+from ccvm.errors import ConfigError, UsageError
 from ccvm.gate import (
     Requirement,
     Status,
+    _write_log,
     check_env,
     junit_verdict,
     plan_change,
@@ -106,7 +107,7 @@ def test_globs_agree_with_git_check_ignore(tmp_path):
         assert (done.returncode == 0) is expected, f"git disagrees on {glob!r} vs {path!r}"
 
 
-@pytest.mark.parametrize("bad", ["", "/", "a//b", "!docs/**", "file[.txt"])
+@pytest.mark.parametrize("bad", ["", "/", "a//b", "!docs/**", "file[.txt", "[z-a]", "src/x[9-0].py"])
 def test_malformed_globs_are_refused(bad):
     with pytest.raises(ValueError):
         compile_glob(bad)
@@ -176,6 +177,16 @@ def test_defaults(matrix_dir):
             2,
             "timeout must be a positive number",
         ),
+        *(
+            (
+                MINIMAL.replace('reproduce: "nox -s lint"', f'reproduce: "nox -s lint", timeout: {value}'),
+                2,
+                "timeout must be a positive number of seconds, at most 604800 (7 days)",
+            )
+            for value in (".inf", ".nan", "-.inf", "604801")
+        ),
+        (MINIMAL.replace('paths: ["docs/**"]', 'paths: ["docs/[z-a]"]'), 5, "bad character range z-a"),
+        (MINIMAL + "terminal: [ok, '[z-a]']\n", 7, "path glob '[z-a]' is not a valid glob"),
         (
             MINIMAL.replace('{run: [sh, -c, "exit 0"], reproduce: "nox -s lint"}', "{run: [sh]}"),
             2,
@@ -224,7 +235,7 @@ def test_project_arch_specific_change_adds_the_aarch64_cell():
 
 
 def test_project_nix_change_adds_the_build():
-    assert project_plan("flake.nix") == [*CODE_SET[:5], "build", "flake-check", CODE_SET[5]]
+    assert project_plan("flake.nix") == [*CODE_SET[:2], "nixfmt", *CODE_SET[2:5], "build", "flake-check", CODE_SET[5]]
     assert "build" in project_plan("nix/guest/default.nix")
 
 
@@ -311,13 +322,13 @@ def test_junit_verdict_reads_what_ccvm_boot_writes():
 class GateRepo(GitRepo):
     marks: Path
 
-    def gate(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return self.ccvm("gate", *args, **env)
+    def gate(self, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+        return self.ccvm("gate", *args, cwd=cwd, **env)
 
-    def ccvm(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+    def ccvm(self, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "ccvm", *args],
-            cwd=self.path,
+            cwd=cwd or self.path,
             capture_output=True,
             text=True,
             env={**isolated_git_env(), "GATE_MARKS": str(self.marks), **env},
@@ -440,6 +451,42 @@ def test_junit_goes_where_asked(repo, tmp_path):
     done = repo.gate("--junit", str(tmp_path / "out" / "g.xml"))
     assert done.returncode == 0
     assert junit_cases(tmp_path / "out" / "g.xml") == {"drift": "pass", "docs": "pass"}
+
+
+def test_gate_from_a_subdirectory_writes_reports_at_the_root_and_keeps_the_attestation(repo):
+    repo.write(".gitignore", "/reports/\n")  # as in the project: only the root's reports/ is ignored
+    repo.write("src/console.py", "TERM = 2\n")
+    assert repo.ccvm("attest", "tty", "--note", "checked").returncode == 0
+    sub = repo.path / "docs"
+    for _ in range(2):  # a reports/ written into docs/ would change the tree and stale the attestation
+        done = repo.gate(cwd=sub)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert not (sub / "reports").exists()
+    assert junit_cases(repo.path / "reports/junit/gate.xml")[TTY_ATTESTATION] == "pass"
+    assert (repo.path / "reports/gate/lint.log").is_file()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--reports", "/proc/nope", "--reports /proc/nope: cannot make /proc/nope/gate: No such file or directory"),
+        ("--junit", "DIR", "--junit {tmp}/DIR: cannot write the JUnit file: Is a directory"),
+    ],
+)
+def test_unwritable_output_paths_stop_the_gate_before_any_check_runs(repo, tmp_path, option, value, words):
+    (tmp_path / "DIR").mkdir()
+    repo.write("src/app.py", "A = 2\n")
+    done = repo.gate(option, value.replace("DIR", str(tmp_path / "DIR")))
+    assert done.returncode == 2
+    assert done.stderr == f"ccvm: error: {words.format(tmp=tmp_path)}\n"
+    assert repo.ran() == set()
+
+
+def test_a_check_log_that_cannot_be_written_is_a_usage_error(tmp_path):
+    done = processes.Completed(argv=("true",), returncode=0, stdout="", stderr="")
+    with pytest.raises(UsageError) as caught:
+        _write_log(Path("/proc/nope/gate/lint.log"), ["true"], done, 0.1)
+    assert str(caught.value).startswith("--reports: cannot write the check log /proc/nope/gate/lint.log: ")
 
 
 def test_a_check_whose_junit_reports_a_skip_is_skipped_and_fails_the_gate(repo):

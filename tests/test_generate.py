@@ -4,7 +4,10 @@ the project so the tests never write into the working copy."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import re
 import shutil
 import subprocess
 import sys
@@ -13,8 +16,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ccvm.builds import Builds, BuildTarget
 from ccvm.cli import main
-from ccvm.generate import HEADER, find_drift, flake_checks, generated_on_disk, output_path, render_all
+from ccvm.errors import ConfigError
+from ccvm.generate import (
+    HEADER,
+    find_drift,
+    flake_checks,
+    generated_on_disk,
+    output_path,
+    render_all,
+    template_context,
+)
 from ccvm.matrix import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +115,16 @@ def test_flake_checks_json_has_the_agreed_shape():
         "features": [],
     }
     assert boot["boot-x86_64-kvm-q35"]["features"] == ["kvm"]
+    # without --require-accel a builder whose KVM probe fails would skip the cell and pass the derivation
+    assert boot["boot-x86_64-kvm-q35"]["command"] == [
+        "ccvm",
+        "boot",
+        "--cell",
+        "x86_64-kvm-q35",
+        "--require-accel",
+        "kvm",
+    ]
+    assert boot["boot-aarch64-kvm-virt"]["command"][-2:] == ["--require-accel", "kvm"]
     assert boot["boot-aarch64-kvm-virt"]["system"] == "aarch64-linux"
     assert boot["boot-aarch64-kvm-virt"]["features"] == ["kvm"]
     assert all(check["name"].startswith("boot-") for check in doc["checks"])
@@ -295,3 +318,85 @@ def test_no_templates_directory(tmp_path, capsys):
 def test_generated_workflow_parses_as_yaml():
     doc = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
     assert set(doc["jobs"]) == {"lint", "host", "build", "boot", "docs", "report", "all-green"}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"# [[ header ]]\nname: x\nvalue: [[ 1/0 ]]\n", ":3: template error: ZeroDivisionError: division by zero"),
+        (b"# [[ header ]]\nname: \xff\xfe\n", ": template error: UnicodeDecodeError: "),
+    ],
+)
+def test_template_errors_that_are_not_jinja_errors_name_the_template(tmp_path, capsys, body, words):
+    matrix, root = make_tree(tmp_path)
+    (root / "ci" / "workflows" / "odd.yml.j2").write_bytes(body)
+    status, _, err = generate(capsys, matrix, root)
+    assert status == 2
+    assert err.startswith(f"ccvm: error: {root / 'ci' / 'workflows' / 'odd.yml.j2'}{words}")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_crlf_line_ends_in_a_generated_file_are_drift(tmp_path, capsys):
+    matrix, root = make_tree(tmp_path)
+    assert generate(capsys, matrix, root)[0] == 0
+    workflow = root / ".github" / "workflows" / "ci.yml"
+    workflow.write_bytes(workflow.read_bytes().replace(b"\n", b"\r\n"))
+    status, _, err = generate(capsys, matrix, root, "--check")
+    assert status == 1 and "stale: .github/workflows/ci.yml" in err
+    assert generate(capsys, matrix, root)[0] == 0
+    assert b"\r" not in workflow.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("builds", "words"),
+    [
+        (Builds(timeout_s=math.inf, targets=(BuildTarget(attr="a", system="x86_64-linux"),)), "would need infs"),
+        (Builds(timeout_s=math.nan, targets=(BuildTarget(attr="a", system="x86_64-linux"),)), "would need nans"),
+        (
+            Builds(timeout_s=7 * 24 * 3600.0, targets=tuple(BuildTarget(attr=a, system="x86_64-linux") for a in "ab")),
+            "would need 1.2096e+06s",
+        ),
+    ],
+)
+def test_job_minutes_are_never_infinite_or_absurd(builds, words):
+    matrix = dataclasses.replace(load_matrix(ROOT / "matrix"), builds=builds)
+    with pytest.raises(ConfigError) as caught:
+        template_context(matrix)
+    assert str(caught.value).startswith(f"{ROOT / 'matrix' / 'builds.yaml'}: a build job") and words in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "1e300"])
+def test_non_finite_or_huge_builds_timeout_is_refused_before_rendering(tmp_path, capsys, value):
+    matrix, root = make_tree(tmp_path)
+    text = (matrix / "builds.yaml").read_text()
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("timeout:"))
+    (matrix / "builds.yaml").write_text(re.sub(r"(?m)^timeout: \d+", f"timeout: {value}", text))
+    status, _, err = generate(capsys, matrix, root)
+    assert status == 2 and f"{matrix / 'builds.yaml'}:{line}: timeout must be a positive number" in err
+    assert len(err.strip().splitlines()) == 1 and not (root / ".github").exists()
+
+
+def test_python_version_must_be_a_quoted_string(tmp_path, capsys):
+    matrix, root = make_tree(tmp_path)
+    text = (matrix / "actions.yaml").read_text()
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("python:"))
+    lines[index] = "python: 3.10"
+    (matrix / "actions.yaml").write_text("\n".join(lines) + "\n")
+    status, _, err = generate(capsys, matrix, root)
+    assert status == 2
+    assert err.startswith(f"ccvm: error: {matrix / 'actions.yaml'}:{index + 1}: ")
+    assert "python must be a quoted version string" in err and "3.1" in err
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "1e300"])
+def test_non_finite_or_huge_boot_timeout_is_refused_before_rendering(tmp_path, capsys, value):
+    matrix, root = make_tree(tmp_path)
+    text = (matrix / "boot.yaml").read_text()
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  timeout:"))
+    (matrix / "boot.yaml").write_text(re.sub(r"(?m)^  timeout: \d+", f"  timeout: {value}", text))
+    status, _, err = generate(capsys, matrix, root)
+    assert status == 2 and f"{matrix / 'boot.yaml'}:{line}: " in err and "at most 604800 (7 days)" in err
+    assert len(err.strip().splitlines()) == 1 and not (root / ".github").exists()

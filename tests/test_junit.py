@@ -1,9 +1,14 @@
 """The JUnit reporter against a golden file, and XML safety of console text."""
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ccvm.junit import clean_text, to_xml
+import pytest
+
+from ccvm.errors import UsageError
+from ccvm.junit import clean_text, to_xml, write_junit
 from ccvm.results import Case, Outcome, Suite
 
 GOLDEN = Path(__file__).parent / "fixtures" / "junit" / "boot-golden.xml"
@@ -50,3 +55,23 @@ def test_skipped_is_never_a_pass():
 
 def test_clean_text_removes_ansi_and_escapes_control():
     assert clean_text("\x1b[1mbold\x1b[0m\x01") == "bold\\x01"
+
+
+def test_a_directory_given_as_the_junit_path_is_a_usage_error_naming_the_option(tmp_path):
+    with pytest.raises(UsageError) as caught:
+        write_junit(tmp_path, sample())
+    assert str(caught.value) == f"--junit {tmp_path}: cannot write the JUnit file: Is a directory"
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_lint_with_a_directory_as_junit_exits_2_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "DIR").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "ccvm", "lint", "--root", str(tmp_path / "empty"), "--junit", str(tmp_path / "DIR")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"ccvm: error: --junit {tmp_path / 'DIR'}: cannot write the JUnit file: Is a directory\n"

@@ -123,3 +123,13 @@ def test_cli_prints_one_line_and_exits_2(matrix_dir, text, line, message):
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert f"boot.yaml:{line}: " in lines[0] and message in lines[0]
+
+
+def test_yaml_aliases_are_refused_not_expanded(matrix_dir):
+    write_boot(matrix_dir, "cells: &c [*c]\n")
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        load_matrix(matrix_dir)
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    write_boot(matrix_dir, laughs + "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ncells: []\n")
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        load_matrix(matrix_dir)

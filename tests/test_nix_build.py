@@ -132,6 +132,10 @@ def matrix_with_builds(tmp_path: Path, text: str) -> Path:
         ("targets:\n  ccvm: [x86_64-linux, x86_64-linux]\n", 2, "listed twice"),
         ("targets:\n  ccvm: x86_64-linux\n", 2, "must list its systems"),
         ("timeout: soon\ntargets:\n  ccvm: [x86_64-linux]\n", 1, "timeout must be a positive number"),
+        *(
+            (f"timeout: {value}\ntargets:\n  ccvm: [x86_64-linux]\n", 1, "at most 604800 (7 days)")
+            for value in (".inf", ".nan", "1e300", "true")
+        ),
         ("flake: .\n", 1, "needs `targets`"),
     ],
 )

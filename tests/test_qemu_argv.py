@@ -17,6 +17,7 @@ def spec(**changes):
         initrd=Path("/k/initrd"),
         serial=Channel.socket(Path("/s/serial.sock")),
         agent=Channel.socket(Path("/s/agent.sock")),
+        control=Channel.socket(Path("/s/control.sock")),
         share_dir=Path("/work/dir"),
         share_writable=False,
         fw_cfg=(("opt/ccvm/argv.sh", Path("/s/argv.sh")),),
@@ -81,8 +82,14 @@ def test_sockets_wait_for_the_runner_so_no_output_is_lost():
 
 
 def test_interactive_channels():
-    argv = qemu_argv(spec(serial=NULL, agent=STDIO))
-    assert option(argv, "-chardev") == ["null,id=serial0", "stdio,id=agent0,signal=off"]
+    argv = qemu_argv(spec(serial=NULL, agent=STDIO, control=NULL))
+    assert option(argv, "-chardev") == ["null,id=serial0", "stdio,id=agent0,signal=off", "null,id=ctl0"]
+
+
+def test_protocol_lines_have_a_channel_of_their_own():
+    devices = option(qemu_argv(spec()), "-device")
+    program, control = "virtconsole,bus=vser0.0,chardev=agent0", "virtconsole,bus=vser0.0,chardev=ctl0"
+    assert devices.index(program) < devices.index(control)  # hvc0 is the program's, hvc1 the protocol's
 
 
 def test_quiet_is_dropped_for_debug():

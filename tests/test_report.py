@@ -3,6 +3,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from ccvm.junit import write_junit
 from ccvm.results import Case, Outcome, Suite
 
@@ -80,3 +82,49 @@ def test_missing_directory_is_one_line(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ccvm", "report", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+
+
+def junit_dir_with(tmp_path: Path, *cases: Case) -> Path:
+    junit_dir = tmp_path / "artifacts"
+    write_junit(junit_dir / "host.xml", [Suite(name="host.argv", cases=list(cases))])
+    return junit_dir
+
+
+def test_all_skipped_is_not_called_green(tmp_path):
+    junit_dir = junit_dir_with(tmp_path, Case(name="spaces", outcome=Outcome.SKIP, message="no QEMU"))
+    result = run_report("--junit-dir", str(junit_dir), "--junit", str(tmp_path / "all.xml"))
+    assert result.returncode == 0, result.stderr
+    assert "## ccvm: no failures, 1 skipped (skipped is not passed)" in result.stdout
+    assert "all green" not in result.stdout
+
+
+def test_all_passed_is_green(tmp_path):
+    junit_dir = junit_dir_with(tmp_path, Case(name="spaces", outcome=Outcome.PASS))
+    result = run_report("--junit-dir", str(junit_dir), "--junit", str(tmp_path / "all.xml"))
+    assert result.returncode == 0 and "## ccvm: all green" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "target", "words"),
+    [
+        ("--summary", "nodir/sum.md", "cannot append the summary"),
+        ("--summary", "/proc/version", "cannot append the summary"),
+        ("--junit", "DIR", "cannot write the merged JUnit file"),
+    ],
+)
+def test_unwritable_output_paths_are_one_line_usage_errors(tmp_path, option, target, words):
+    junit_dir = junit_dir_with(tmp_path, Case(name="spaces", outcome=Outcome.PASS))
+    (tmp_path / "DIR").mkdir()
+    path = target if target.startswith("/") else str(tmp_path / target)
+    args = ["--junit-dir", str(junit_dir)]
+    args += ["--junit", str(tmp_path / "all.xml")] if option != "--junit" else []
+    result = run_report(*args, option, path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"ccvm: error: {option} {path}: {words}")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

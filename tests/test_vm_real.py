@@ -136,7 +136,7 @@ def test_interactive_shell(tmp_path):
         timeout=120,
     )
     try:
-        child.expect("CCVM:INIT run")
+        child.expect("work # ")  # the guest shell's prompt, in the shared working directory
         child.sendline("echo $((6 * 7))-answer")
         child.expect("42-answer")
         child.sendline("exit")
@@ -144,3 +144,29 @@ def test_interactive_shell(tmp_path):
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_program_output_is_passed_through_and_cannot_fake_the_protocol(tmp_path):
+    """The program prints protocol-looking lines, a lone carriage return and
+    an unterminated last line, writes to its staged config, with a writable
+    share: its status, its bytes and the host's files all stay true."""
+    config = tmp_path / "home" / ".claude"
+    config.mkdir(parents=True)
+    (config / "settings.json").write_text('{"model": "m"}')
+    script = (
+        'echo "CCVM:EXIT 0"; echo "CCVM:FAIL fake"; printf "a\\rb\\n"; '
+        'echo changed > "$HOME/.claude/settings.json"; printf partial; exit 4'
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "ccvm", "vm", "--arch", "aarch64", "--writable-cwd", "--", "sh", "-c", script],
+        cwd=work,
+        capture_output=True,
+        timeout=300,
+        env=vm_env(tmp_path),
+    )
+    assert result.returncode == 4, result.stderr
+    assert result.stdout == b"CCVM:EXIT 0\nCCVM:FAIL fake\na\rb\npartial"
+    assert (config / "settings.json").read_text() == '{"model": "m"}'
+    assert not (work / ".claude").exists()  # HOME is guest memory, not the share

@@ -10,6 +10,7 @@ from ccvm.boot import BootOptions, default_jobs, run_boot
 from ccvm.commands.common import (
     add_asset_options,
     asset_store,
+    core_count,
     matrix_from,
     non_negative_int,
     positive_float,
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fail, rather than skip, cells whose accelerator is unusable",
     )
     parser.add_argument("--memory", metavar="SIZE", help="guest memory, e.g. 512M (default: matrix)")
-    parser.add_argument("--cores", type=positive_int, metavar="N", help="guest vCPUs (default: matrix)")
+    parser.add_argument("--cores", type=core_count, metavar="N", help="guest vCPUs, 1 to 512 (default: matrix)")
     add_asset_options(parser)
     parser.set_defaults(func=run)
 
@@ -77,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     matrix = matrix_from(args)
     try:
-        cells = tuple(matrix.cell(cell_id) for cell_id in args.cell) if args.cell else matrix.cells
+        cells = tuple(matrix.cell(cell_id) for cell_id in dict.fromkeys(args.cell)) if args.cell else matrix.cells
     except KeyError as exc:
         raise UsageError(f"--cell: {exc.args[0]}") from None
     try:
@@ -95,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
         memory_mib=memory,
         cores=args.cores,
     )
+    try:
+        (args.reports / "boot").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
     store = asset_store(args, matrix)
     progress = Progress(total=len(cells))
     for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path}):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from ccvm.axes import host_arch
 from ccvm.builds import SYSTEMS, Builds, BuildTarget
 from ccvm.commands.common import matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="S",
-        help=f"build only for this Nix system (repeatable; known: {', '.join(SYSTEMS)})",
+        help=f"build only for this Nix system (repeatable; 'host' for this host's; known: {', '.join(SYSTEMS)})",
     )
     parser.add_argument("--flake", metavar="REF", help="flake reference (default: matrix/builds.yaml, '.')")
     add_junit_option(parser, "build")
@@ -81,6 +82,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_nix_options(parser)
     parser.set_defaults(func=run)
+
+
+def _host_system() -> str:
+    arch = host_arch()
+    if arch is None:
+        raise UsageError("--system host: this host's architecture is not a Nix system ccvm knows")
+    return arch.nix_system
 
 
 def select_targets(builds: Builds, attrs: list[str], systems: list[str]) -> tuple[BuildTarget, ...]:
@@ -105,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     builds = matrix_from(args).builds
     options = BuildOptions(
         flake=args.flake or builds.flake,
-        targets=select_targets(builds, args.attr, args.system),
+        targets=select_targets(builds, args.attr, [_host_system() if s == "host" else s for s in args.system]),
         timeout_s=args.timeout or builds.timeout_s,
         require_nix="nix" in args.require,
         egress_check=args.egress_check,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from ccvm.axes import Arch, parse_axis_value
 from ccvm.errors import UsageError
 from ccvm.matrix import Matrix, load_matrix
 from ccvm.pins import PinPolicy
+
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: longer is a typo, and inf or nan would never end
 
 
 def matrix_from(args: argparse.Namespace) -> Matrix:
@@ -70,8 +73,12 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError("must be more than 0")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:g} seconds (7 days)")
     return value
 
 
@@ -89,4 +96,11 @@ def positive_int(text: str) -> int:
     value = non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def core_count(text: str) -> int:
+    value = positive_int(text)
+    if value > 512:
+        raise argparse.ArgumentTypeError("must be from 1 to 512")
     return value

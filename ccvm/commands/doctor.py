@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from ccvm.axes import Arch, host_arch
+from ccvm.axes import Accel, Arch, host_arch
 from ccvm.cache import cache_root
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from
-from ccvm.hostcaps import KvmProbe, qemu_info
+from ccvm.hostcaps import KvmProbe, probe_guest, qemu_info
 from ccvm.processes import run as run_command
 
+TCG_PROBE_TIMEOUT_S = 120.0
 TOOLS = ("nix", "nixfmt", "shfmt", "shellcheck", "ruff", "mdbook", "mdbook-linkcheck2", "apt-get", "git")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("doctor", help="print the host's capabilities")
-    parser.add_argument("--no-probe", action="store_true", help="do not boot the KVM probe guest")
+    parser.add_argument("--no-probe", action="store_true", help="do not boot the probe guests (TCG and KVM)")
     add_asset_options(parser)
     parser.set_defaults(func=run)
 
@@ -40,18 +41,20 @@ def run(args: argparse.Namespace) -> int:
         info = qemu_info(arch)
         print(f"  {arch}: {info.version + ' (' + info.path + ')' if info.path else info.missing_reason}")
     print("accelerators:")
-    probe = None
+    store = probe = None
+    logs = cache_root() / "probe-logs"
     if not args.no_probe:
-        matrix = matrix_from(args)
-        probe = KvmProbe(asset_store(args, matrix).for_arch, log_root=cache_root() / "probe-logs")
+        store = asset_store(args, matrix_from(args))
+        probe = KvmProbe(store.for_arch, log_root=logs)
     for arch in Arch:
-        tcg = "usable" if qemu_info(arch).path else "unusable (no QEMU)"
-        print(f"  {arch} tcg: {tcg}")
-        if probe is None:
+        if store is None:
+            print(f"  {arch} tcg: {'QEMU present, not probed' if qemu_info(arch).path else 'unusable (no QEMU)'}")
             print(f"  {arch} kvm: not probed")
             continue
+        tcg = probe_guest(arch, Accel.TCG, store.for_arch(arch), log_root=logs, timeout_s=TCG_PROBE_TIMEOUT_S)
+        print(f"  {arch} tcg: {'works' if tcg.usable else 'unusable'}: {tcg.reason}")
         result = probe.result(arch)
-        print(f"  {arch} kvm: {'usable' if result.usable else 'unusable'}: {result.reason}")
+        print(f"  {arch} kvm: {'works' if result.usable else 'unusable'}: {result.reason}")
     print("tools:")
     for tool in TOOLS:
         print(f"  {tool}: {_version(tool)}")

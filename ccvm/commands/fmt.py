@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
-from ccvm.fmt import run_fmt
+from ccvm.fmt import FORMATTERS, run_fmt
 from ccvm.progress import Progress
+from ccvm.results import Outcome
 from ccvm.sourcefiles import SourceFiles, discover
 
 
 def describe_files(files: SourceFiles) -> str:
-    how = "tracked by git" if files.from_git else "found by walking the tree (not a git work tree)"
+    how = (
+        "known to git (tracked, or untracked and not ignored)"
+        if files.from_git
+        else "found by walking the tree (not a git work tree)"
+    )
     return f"{len(files.shell)} shell, {len(files.python)} Python, {len(files.nix)} Nix file(s), {how}"
 
 
@@ -19,10 +24,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "fmt",
         help="check formatting: shfmt on shell scripts, nixfmt on *.nix",
-        description="Check the formatting of every tracked shell script (shfmt, settings from "
+        description="Check the formatting of every shell script git knows (shfmt, settings from "
         ".editorconfig) and Nix file (nixfmt; skipped when nixfmt is not on PATH).",
     )
     parser.add_argument("--fix", action="store_true", help="rewrite the files in place instead of checking")
+    parser.add_argument(
+        "--tool",
+        action="append",
+        choices=FORMATTERS,
+        default=[],
+        help="run only this formatter (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--require",
+        action="append",
+        choices=FORMATTERS,
+        default=[],
+        metavar="TOOL",
+        help="fail, rather than skip, when TOOL is missing (e.g. --require nixfmt)",
+    )
     add_junit_option(parser, "fmt")
     add_root_option(parser)
     parser.set_defaults(func=run)
@@ -33,5 +53,12 @@ def run(args: argparse.Namespace) -> int:
     files = discover(root)
     progress = Progress(total=bool(files.shell) + bool(files.nix))
     progress.note(f"fmt: {describe_files(files)}")
-    suites = run_fmt(root, fix=args.fix, progress=progress, files=files)
+    tools = tuple(args.tool) or FORMATTERS
+    suites = run_fmt(root, fix=args.fix, progress=progress, files=files, tools=tools)
+    for suite in suites:
+        if suite.name.removeprefix("fmt.") in args.require:
+            for case in suite.cases:
+                if case.outcome is Outcome.SKIP:
+                    case.outcome = Outcome.FAIL
+                    case.message = f"{case.message} (required by --require {suite.name.removeprefix('fmt.')})"
     return report(suites, junit=args.junit, what="fmt", first_column="formatter")

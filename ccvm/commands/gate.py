@@ -12,13 +12,14 @@ from pathlib import Path
 
 from ccvm import attest, gate, gitchange
 from ccvm.commands.common import positive_int
-from ccvm.commands.reporting import add_junit_option
 from ccvm.errors import ChecksFailed, UsageError
 from ccvm.junit import write_junit
 from ccvm.matrix import load_matrix
 from ccvm.progress import Progress
 
 HOOK_MARKER = "# ccvm-gate-hook"
+DEFAULT_JUNIT = Path("reports/junit/gate.xml")
+DEFAULT_REPORTS = Path("reports")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,13 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--plan", action="store_true", help="print the required checklist; run nothing")
     parser.add_argument("--json", action="store_true", help="with --plan: machine-readable output")
-    add_junit_option(parser, "gate")
+    # Both default under the repository root, wherever ccvm runs: a reports/ made in a subdirectory would
+    # change the work tree, and with it the tree a tty attestation is for.
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        metavar="PATH",
+        help=f"JUnit XML output (default: {DEFAULT_JUNIT} in the repository root)",
+    )
     parser.add_argument(
         "--reports",
         type=Path,
-        default=Path("reports"),
         metavar="DIR",
-        help="each check's output goes to DIR/gate/NAME.log (default: %(default)s)",
+        help=f"each check's output goes to DIR/gate/NAME.log (default: {DEFAULT_REPORTS} in the repository root)",
     )
     parser.add_argument(
         "--jobs",
@@ -79,7 +86,19 @@ def run(args: argparse.Namespace) -> int:
     plan = gate.plan_for_repo(root, rules, args.base)
     if args.plan:
         return _print_plan(root, plan, as_json=args.json)
+    args.junit = args.junit or root / DEFAULT_JUNIT
+    args.reports = args.reports or root / DEFAULT_REPORTS
     return _run(root, matrix_root, plan, args)
+
+
+def _writable_outputs(junit: Path, log_dir: Path) -> None:
+    """Refuse unwritable output paths before any check runs, not after the last one."""
+    if junit.is_dir():
+        raise UsageError(f"--junit {junit}: cannot write the JUnit file: Is a directory")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--reports {log_dir.parent}: cannot make {log_dir}: {exc.strerror or exc}") from None
 
 
 def _print_plan(root: Path, plan: gate.Plan, *, as_json: bool) -> int:
@@ -104,12 +123,14 @@ def _run(root: Path, matrix_root: Path, plan: gate.Plan, args: argparse.Namespac
         print("nothing required: gate passed")
         write_junit(args.junit, [])
         return 0
+    log_dir = args.reports / "gate"
+    _writable_outputs(args.junit, log_dir)
     names = [r.name for r in plan.requirements if r.check]
     progress = Progress(total=len(names))
     progress.note(f"requires: {', '.join(r.name for r in plan.requirements)}")
     if names:
         progress.note(f"running {len(names)} check(s), up to {args.jobs} at a time")
-    options = gate.RunOptions(root=root, matrix_root=matrix_root, log_dir=args.reports / "gate", jobs=args.jobs)
+    options = gate.RunOptions(root=root, matrix_root=matrix_root, log_dir=log_dir, jobs=args.jobs)
     results = gate.run_plan(plan, options, lambda result: _progress_line(progress, result))
     write_junit(args.junit, gate.to_suites(results))
     print()

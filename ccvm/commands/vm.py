@@ -95,6 +95,10 @@ def _program(args: argparse.Namespace, shell: bool) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     matrix = matrix_from(args)
+    try:
+        cwd = Path.cwd()
+    except OSError as exc:
+        raise UsageError(f"the working directory is gone or unreadable ({exc.strerror}); cd somewhere real") from None
     options = resolve(args, os.environ, matrix, Path.home())
     program = _program(args, options.mode is Mode.SHELL)
     request = GuestRequest(
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         memory_mib=options.memory_mib,
         cores=options.cores,
         program=program,
-        share_dir=Path.cwd(),
+        share_dir=cwd,
         share_writable=options.writable_cwd,
         mode=options.mode,
         home_files=home_files(options.config_dir),
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             plan = launch_plan(
                 request=request, spec=spec, scratch=scratch, sources=options.sources, qemu_env=qemu_environment()
             )
-            print(json.dumps(plan, indent=2, ensure_ascii=False))
+            print(json.dumps(plan, indent=2))  # ASCII: valid JSON whatever bytes argv holds
             return 0
         if keep:
             print(f"ccvm: debug: scratch directory {scratch} (kept)", file=sys.stderr)

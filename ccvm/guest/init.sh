@@ -1,28 +1,33 @@
 #!/bin/sh
 # ccvm guest init (PID 1 of the embedded default guest).
 #
-# Protocol, all on the agent channel /dev/hvc0 (a virtio console, separate
-# from the kernel's serial console):
+# Protocol, on the control channel /dev/hvc1 (a virtio console of its own,
+# separate from the kernel's serial console and from the program's output):
 #   CCVM:INIT <stage>     progress
 #   CCVM:FAIL <reason>    init could not set the guest up; the host fails at once
 #   CCVM:EXIT <status>    the program's exit status, last line before power-off
-# Everything the program prints goes to the same channel.
+# The program's output goes to /dev/hvc0, which carries nothing else, so
+# nothing the program prints can be taken for a protocol line.
 # Configuration arrives out of band through fw_cfg (opt/ccvm/*), never
 # through the kernel command line.
 
 PATH=/bin
 export PATH
 
-/bin/busybox mkdir -p /proc /sys /dev /tmp /run /mnt/lower /etc
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /etc
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
+# ccvm's own guest-side state (overlay layers, HOME) lives under /ccvm, which
+# the launcher never lets the share be mounted over.
+mkdir -p /ccvm
+mount -t tmpfs tmpfs /ccvm
 
 say() {
-	printf 'CCVM:%s\n' "$*" >"$CHANNEL"
+	printf 'CCVM:%s\n' "$*" >"$CONTROL"
 }
 
 fail() {
@@ -40,14 +45,14 @@ while read -r module; do
 done </etc/ccvm/modules
 
 # Wait (bounded) for the agent channel and the fw_cfg entries.
-CHANNEL=/dev/console
+CONTROL=/dev/console
 tries=0
-while [ ! -c /dev/hvc0 ] || [ ! -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ]; do
+while [ ! -c /dev/hvc0 ] || [ ! -c /dev/hvc1 ] || [ ! -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ]; do
 	tries=$((tries + 1))
-	[ "$tries" -gt 200 ] && fail "no agent channel (/dev/hvc0) or fw_cfg after 10s"
+	[ "$tries" -gt 200 ] && fail "no program and control channels (/dev/hvc0, /dev/hvc1) or fw_cfg after 10s"
 	sleep 0.05
 done
-CHANNEL=/dev/hvc0
+CONTROL=/dev/hvc1
 say "INIT channel"
 
 CFG=/sys/firmware/qemu_fw_cfg/by_name/opt/ccvm
@@ -65,11 +70,11 @@ if [ "$CCVM_SHARE" = writable ]; then
 	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ccvm-cwd "$CCVM_CWD" ||
 		fail "cannot mount the 9p share"
 else
-	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro ccvm-cwd /mnt/lower ||
+	mkdir -p /ccvm/lower /ccvm/overlay/upper /ccvm/overlay/work
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro ccvm-cwd /ccvm/lower ||
 		fail "cannot mount the 9p share"
-	mkdir -p /run/overlay/upper /run/overlay/work
 	mount -t overlay overlay \
-		-o lowerdir=/mnt/lower,upperdir=/run/overlay/upper,workdir=/run/overlay/work "$CCVM_CWD" ||
+		-o lowerdir=/ccvm/lower,upperdir=/ccvm/overlay/upper,workdir=/ccvm/overlay/work "$CCVM_CWD" ||
 		fail "cannot mount the overlay over the share"
 fi
 say "INIT share $CCVM_SHARE"
@@ -77,7 +82,9 @@ say "INIT share $CCVM_SHARE"
 cfg env.sh >/etc/ccvm/env.sh || fail "no opt/ccvm/env.sh in fw_cfg"
 cfg argv.sh >/etc/ccvm/argv.sh || fail "no opt/ccvm/argv.sh in fw_cfg"
 
-HOME=/root
+# HOME is guest memory, never inside the share: staged configuration and
+# the program's writes to it cannot reach the host, whatever the share mode.
+HOME=/ccvm/home
 mkdir -p "$HOME"
 export HOME
 # Staged configuration (opt/ccvm/home/<path>) becomes $HOME/<path>, private
@@ -100,12 +107,15 @@ if [ "$CCVM_MODE" = shell ]; then
 	status=$?
 else
 	(
+		# Not a terminal session: the program's bytes pass unchanged (no
+		# \n -> \r\n); this subshell holds hvc0 open, so the setting sticks.
+		stty -F /dev/hvc0 -onlcr 2>/dev/null
 		# shellcheck source=/dev/null # written above from fw_cfg
 		. /etc/ccvm/env.sh
 		# shellcheck source=/dev/null
 		. /etc/ccvm/argv.sh
 		exec "$@"
-	) <>/dev/null >"$CHANNEL" 2>&1
+	) <>/dev/null >/dev/hvc0 2>&1
 	status=$?
 fi
 say "EXIT $status"

@@ -1,0 +1,41 @@
+"""Children die with their run: the whole process group, grandchildren included."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from ccvm.processes import run
+
+
+def alive_with(marker: str) -> list[int]:
+    found = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as handle:
+                    if marker.encode() in handle.read():
+                        found.append(int(proc))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_timeout_kills_grandchildren_that_ignore_sigterm():
+    marker = f"ccvm-test-{uuid.uuid4().hex[:8]}"
+    script = f"(trap '' TERM; exec -a {marker} sleep 300) & trap 'exit 0' TERM; sleep 300 & wait"
+    result = run(["bash", "-c", script], timeout_s=1)
+    assert result.returncode is None and "timed out" in result.stderr
+    time.sleep(0.3)
+    assert alive_with(marker) == []
+
+
+def test_a_background_grandchild_of_a_finished_command_is_killed():
+    marker = f"ccvm-test-{uuid.uuid4().hex[:8]}"
+    result = run(
+        ["bash", "-c", f"(exec -a {marker} sleep 300) >/dev/null 2>&1 </dev/null & echo started"], timeout_s=10
+    )
+    assert result.ok and result.stdout.strip() == "started"
+    time.sleep(0.3)
+    assert alive_with(marker) == []
