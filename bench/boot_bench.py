@@ -16,8 +16,8 @@ printed beside each ratio; the figures go into docs/src/performance.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
+import select
 import socket
 import statistics
 import subprocess
@@ -72,29 +72,25 @@ def _connect(path: Path, proc: subprocess.Popen, deadline: float) -> socket.sock
 
 
 def bare_boot(argv: list[str], scratch: Path) -> float:
-    """The same argv, no ccvm in the loop: drain the serial socket, read the
-    agent socket until the exit line."""
+    """The same argv, no ccvm in the loop: drain the serial and program
+    sockets, read the control socket until the exit line."""
     started = time.monotonic()
     deadline = started + TIMEOUT_S
     proc = processes.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
-        serial = _connect(scratch / "serial.sock", proc, deadline)
-        agent = _connect(scratch / "agent.sock", proc, deadline)
-        serial.setblocking(False)
+        sockets = [_connect(scratch / name, proc, deadline) for name in ("serial.sock", "agent.sock", "control.sock")]
+        control = sockets[2]
         seen = b""
         while b"CCVM:EXIT" not in seen:
             if time.monotonic() > deadline:
                 raise RuntimeError("bare QEMU: no exit line")
-            with contextlib.suppress(BlockingIOError):
-                serial.recv(65536)
-            agent.settimeout(0.2)
-            try:
-                chunk = agent.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                raise RuntimeError("bare QEMU: agent channel closed early")
-            seen += chunk
+            ready, _, _ = select.select(sockets, [], [], 0.2)
+            for sock in ready:
+                chunk = sock.recv(65536)
+                if not chunk and sock is control:
+                    raise RuntimeError("bare QEMU: control channel closed early")
+                if sock is control:
+                    seen += chunk
         return time.monotonic() - started
     finally:
         processes.stop(proc)

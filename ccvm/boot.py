@@ -279,7 +279,7 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
         if pending:
             run.watchdog_expired = run.interrupted is None
             runner.cancelled.set()
-            processes.stop_all()
+            processes.begin_shutdown()
             for future in pending:
                 future.cancel()
             concurrent.futures.wait(pending, timeout=30)  # their QEMUs are gone; let the workers finish

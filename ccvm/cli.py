@@ -47,6 +47,7 @@ def build_parser() -> Parser:
 
 
 def _raise_interrupted(signum: int, _frame) -> None:
+    processes.begin_shutdown()  # every child dies now, and none may start after this
     raise Interrupted(signum)
 
 

@@ -56,6 +56,9 @@ def spawn(argv: Sequence[str], *, own_session: bool = True, **kwargs) -> subproc
         _live.add(proc)
         if own_session:
             _own_group.add(proc.pid)
+    if _shutting_down.is_set():  # lost the race with begin_shutdown: undo at once
+        stop(proc, term_grace_s=0)
+        raise ShuttingDown(f"{argv[0]}: not started, the run is stopping")
     return proc
 
 
@@ -104,6 +107,20 @@ def forget(proc: subprocess.Popen) -> None:
     """Drop a child that exited on its own from the registry (after reaping it)."""
     _signal_group(proc, signal.SIGKILL)  # stragglers in its group, if any
     _unregister(proc)
+
+
+class ShuttingDown(OSError):
+    """A child was started after the run began stopping; it was killed at once."""
+
+
+_shutting_down = threading.Event()
+
+
+def begin_shutdown() -> None:
+    """From now on no child may outlive its start: a worker thread that was
+    about to spawn when the run was stopped gets ShuttingDown instead."""
+    _shutting_down.set()
+    stop_all()
 
 
 def stop_all() -> None:

@@ -70,7 +70,7 @@ class VM:
             self.proc = processes.spawn(
                 self.argv, stdin=subprocess.DEVNULL, env=self.env, stdout=self._qemu_log, stderr=subprocess.STDOUT
             )
-        except OSError as exc:
+        except OSError as exc:  # ShuttingDown included: the run was stopped meanwhile
             raise LaunchError(f"cannot start {self.argv[0]}: {exc}") from None
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         serial = self._connect(self.spec.serial.path, deadline)

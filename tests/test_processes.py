@@ -39,3 +39,17 @@ def test_a_background_grandchild_of_a_finished_command_is_killed():
     assert result.ok and result.stdout.strip() == "started"
     time.sleep(0.3)
     assert alive_with(marker) == []
+
+
+def test_a_spawn_after_shutdown_began_is_killed_at_once(monkeypatch):
+    import pytest
+
+    from ccvm import processes
+
+    marker = f"ccvm-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(processes, "_shutting_down", processes.threading.Event())
+    processes._shutting_down.set()  # as begin_shutdown leaves it, without killing this test's other children
+    with pytest.raises(processes.ShuttingDown):
+        processes.spawn(["bash", "-c", f"exec -a {marker} sleep 300"])
+    time.sleep(0.3)
+    assert alive_with(marker) == []
