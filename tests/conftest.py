@@ -45,3 +45,12 @@ def ccvm_cmd() -> list[str]:
 @pytest.fixture
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_ccvm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set the CCVM_* variables they mean; none leak in from the caller
+    (for example CCVM_MATRIX when the gate runs this suite)."""
+    for key in list(os.environ):
+        if key.startswith("CCVM_"):
+            monkeypatch.delenv(key)
