@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ccvm.errors import AssetError
 from ccvm.pins import Archive
-from ccvm.processes import run
+from ccvm.processes import last_line, run
 
 UPDATE_TIMEOUT_S = 300.0
 DOWNLOAD_TIMEOUT_S = 900.0
@@ -80,7 +80,7 @@ class PrivateApt:
             return
         result = run([self._tool("apt-get"), "-q", *self._options(), "update"], timeout_s=UPDATE_TIMEOUT_S)
         if not result.ok:
-            raise AssetError(f"apt-get update failed: {_last_line(result.stderr or result.stdout)}")
+            raise AssetError(f"apt-get update failed: {last_line(result.stderr or result.stdout)}")
         self._updated = True
 
     def lists_present(self) -> bool:
@@ -109,16 +109,11 @@ class PrivateApt:
             cwd=str(dest),
         )
         if not result.ok:
-            raise AssetError(f"apt-get download {spec} failed: {_last_line(result.stderr or result.stdout)}")
+            raise AssetError(f"apt-get download {spec} failed: {last_line(result.stderr or result.stdout)}")
         files = sorted(dest.glob(f"{entry.package}_*_{entry.debian_arch}.deb"), key=lambda p: p.stat().st_mtime)
         if not files:
             raise AssetError(f"apt-get download {spec} reported success but wrote no .deb in {dest}")
         return files[-1]
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def _parse_stanza(stanza: str, debian_arch: str) -> ArchiveEntry | None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 from ccvm.axes import Arch, suggestion
 from ccvm.errors import ConfigError
+from ccvm.limits import MAX_TIMEOUT_S
 from ccvm.yamlsrc import Mapping, Sequence, expect_mapping
 
 SYSTEMS = tuple(arch.nix_system for arch in Arch)  # x86_64-linux, aarch64-linux
 DEFAULT_FLAKE = "."
 DEFAULT_TIMEOUT_S = 3600.0
-MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: anything longer is a typo, and inf/nan never end
 
 
 @dataclass(frozen=True, kw_only=True, order=True)

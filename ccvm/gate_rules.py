@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 
 from ccvm.axes import suggestion
 from ccvm.errors import ConfigError
+from ccvm.limits import MAX_TIMEOUT_S
 from ccvm.yamlsrc import Mapping, Sequence, expect_mapping, expect_sequence
 
 DEFAULT_BASE = "main"
 DEFAULT_TIMEOUT_S = 1800.0
-MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: anything longer is a typo, and inf/nan never end
 TTY_ATTESTATION = "tty-attestation"  # the requirement a person meets with `ccvm attest tty`
 _CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.cache import cache_root
-from ccvm.processes import Completed, run
+from ccvm.processes import Completed, last_line, run
 from ccvm.results import Case, Outcome, Suite
 from ccvm.scenarios import HARD_ARGS
 
@@ -90,7 +90,7 @@ def make_sandbox(parent: Path, wrapper: tuple[str, ...], matrix: Path) -> Sandbo
 
 
 def plan_of(result: Completed, *, keep_scratch: bool = False) -> dict:
-    expect(result.returncode == 0, f"dry run exited {result.returncode}: {_last(result.stderr)}")
+    expect(result.returncode == 0, f"dry run exited {result.returncode}: {last_line(result.stderr)}")
     try:
         plan = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
@@ -101,11 +101,6 @@ def plan_of(result: Completed, *, keep_scratch: bool = False) -> dict:
         # Debug mode keeps the scratch (staged credentials included): remove what we caused.
         shutil.rmtree(str(scratch.get("path", "")), ignore_errors=True)
     return plan
-
-
-def _last(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 def _one_line_error(result: Completed, naming: str) -> None:
@@ -318,7 +313,7 @@ def script_cases(box: Sandbox, script: Path) -> dict[str, Callable[[], None]]:
         env = box.env()
         env.pop("CCVM_DRYRUN")
         result = run(["sh", str(script), *box.wrapper], timeout_s=CASE_TIMEOUT_S * 4, cwd=str(box.cwd), env=env)
-        expect(result.returncode == 0, f"tests/host.sh failed: {_last(result.stdout + result.stderr)}")
+        expect(result.returncode == 0, f"tests/host.sh failed: {last_line(result.stdout + result.stderr)}")
 
     return {"host.sh": check}
 

@@ -17,6 +17,7 @@ from ccvm.builds import Builds, parse_builds
 from ccvm.errors import ConfigError
 from ccvm.gate_rules import GateRules, parse_gate
 from ccvm.launcher_defaults import LauncherDefaults, parse_launcher
+from ccvm.limits import MAX_CORES, MAX_TIMEOUT_S
 from ccvm.pins import GuestPins, parse_guest
 from ccvm.sizes import parse_mib
 from ccvm.yamlsrc import Mapping, Mapping_at, Sequence, expect_mapping, expect_sequence, load_yaml
@@ -75,15 +76,17 @@ def _whole(value: object, key: str, minimum: int, maximum: int = 1000) -> int:
 
 
 def _seconds(value: object, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 7 * 24 * 3600:
-        raise ValueError(f"{key} must be a number of seconds above 0 and at most 604800 (7 days), not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT_S:
+        raise ValueError(
+            f"{key} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g} (7 days), not {value!r}"
+        )
     return float(value)
 
 
 def _parse_settings(doc: Mapping, base: BootSettings) -> BootSettings:
     parsers = {
         "memory": ("memory_mib", parse_mib),
-        "cores": ("cores", lambda v: _whole(v, "cores", 1, 512)),
+        "cores": ("cores", lambda v: _whole(v, "cores", 1, MAX_CORES)),
         "timeout": ("timeout_s", lambda v: _seconds(v, "timeout")),
         "retries": ("retries", lambda v: _whole(v, "retries", 0)),
     }

@@ -135,6 +135,12 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
+def last_line(text: str) -> str:
+    """The last non-blank line of a command's output, for one-line errors."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Completed:
     argv: tuple[str, ...]

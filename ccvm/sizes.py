@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ccvm.limits import MAX_MEMORY_MIB
+
 _SIZE = re.compile(r"^\s*(\d+)\s*([MmGg])?(?:i?[Bb])?\s*$")
 
 
@@ -16,6 +18,6 @@ def parse_mib(text: object) -> int:
     mib = number * 1024 if unit == "G" else number
     if mib < 64:
         raise ValueError(f"{text!r} is too small; the guest needs at least 64M")
-    if mib > 1 << 20:
+    if mib > MAX_MEMORY_MIB:
         raise ValueError(f"{text!r} is more than 1024G; QEMU would refuse it")
     return mib

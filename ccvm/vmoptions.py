@@ -14,6 +14,7 @@ from pathlib import Path
 from ccvm.axes import MACHINES_FOR_ARCH, Accel, Arch, Machine, host_arch, parse_axis_value
 from ccvm.errors import UsageError
 from ccvm.launch import Mode
+from ccvm.limits import MAX_CORES
 from ccvm.matrix import Matrix
 from ccvm.sizes import parse_mib
 
@@ -106,8 +107,8 @@ def _cores(text: object) -> int:
         value = int(str(text))
     except ValueError:
         raise ValueError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 512:
-        raise ValueError("must be from 1 to 512")
+    if not 1 <= value <= MAX_CORES:
+        raise ValueError(f"must be from 1 to {MAX_CORES}")
     return value
 
 

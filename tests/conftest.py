@@ -47,6 +47,19 @@ def project_root() -> Path:
     return ROOT
 
 
+@pytest.fixture
+def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    """git in this test sees neither the caller's repository nor its configuration."""
+    from gitrepo import isolated_git_env  # tests/ is on sys.path, as for every test module
+
+    from ccvm import gitchange
+
+    for key, value in isolated_git_env().items():
+        monkeypatch.setenv(key, value)
+    for key in gitchange.REPO_LOCATION_VARS:
+        monkeypatch.delenv(key, raising=False)
+
+
 @pytest.fixture(autouse=True)
 def _no_inherited_ccvm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests set the CCVM_* variables they mean; none leak in from the caller

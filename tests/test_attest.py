@@ -8,18 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from test_gitchange import GitRepo, isolated_git_env
+from gitrepo import GitRepo, isolated_git_env
 
 from ccvm import attest, gitchange
 from ccvm.errors import UsageError
 
-
-@pytest.fixture(autouse=True)
-def _isolated_git(monkeypatch):
-    for key, value in isolated_git_env().items():
-        monkeypatch.setenv(key, value)
-    for key in gitchange.REPO_LOCATION_VARS:
-        monkeypatch.delenv(key, raising=False)
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_gitchange import GitRepo, isolated_git_env
+from gitrepo import GitRepo, isolated_git_env
 
 from ccvm import gitchange, processes
 from ccvm.errors import ConfigError, UsageError

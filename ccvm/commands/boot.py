@@ -16,6 +16,7 @@ from ccvm.commands.common import (
     positive_float,
     positive_int,
 )
+from ccvm.commands.reporting import add_junit_option
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.hostcaps import qemu_info
 from ccvm.junit import write_junit
@@ -32,13 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "argv, share visibility and exit status on each.",
     )
     parser.add_argument("--cell", action="append", default=[], metavar="ID", help="run only this cell (repeatable)")
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/boot.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "boot")
     parser.add_argument(
         "--reports",
         type=Path,

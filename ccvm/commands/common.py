@@ -10,10 +10,9 @@ from pathlib import Path
 from ccvm.assets import AssetStore, Overrides
 from ccvm.axes import Arch, parse_axis_value
 from ccvm.errors import UsageError
+from ccvm.limits import MAX_CORES, MAX_TIMEOUT_S
 from ccvm.matrix import Matrix, load_matrix
 from ccvm.pins import PinPolicy
-
-MAX_SECONDS = 7 * 24 * 3600.0  # a week: longer is a typo, and inf or nan would never end
 
 
 def matrix_from(args: argparse.Namespace) -> Matrix:
@@ -77,8 +76,8 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError("must be more than 0")
-    if value > MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:g} seconds (7 days)")
+    if value > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT_S:g} seconds (7 days)")
     return value
 
 
@@ -101,6 +100,6 @@ def positive_int(text: str) -> int:
 
 def core_count(text: str) -> int:
     value = positive_int(text)
-    if value > 512:
-        raise argparse.ArgumentTypeError("must be from 1 to 512")
+    if value > MAX_CORES:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CORES}")
     return value

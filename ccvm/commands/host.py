@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ccvm.commands.common import matrix_from
+from ccvm.commands.reporting import add_junit_option
 from ccvm.errors import ChecksFailed, UsageError
 from ccvm.hostsuite import default_wrapper, run_host_suite
 from ccvm.junit import write_junit
@@ -30,13 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="an executable honouring CCVM_DRYRUN with the same plan schema (default: ccvm vm)",
     )
-    parser.add_argument(
-        "--junit",
-        type=Path,
-        default=Path("reports/junit/host.xml"),
-        metavar="PATH",
-        help="JUnit XML output (default: %(default)s)",
-    )
+    add_junit_option(parser, "host")
     parser.add_argument(
         "--script",
         type=Path,
