@@ -29,14 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ccvm import cpio, processes  # noqa: E402
-from ccvm.assets import AssetStore  # noqa: E402
-from ccvm.axes import Accel, Arch, Machine  # noqa: E402
-from ccvm.console import GuestFailure  # noqa: E402
-from ccvm.guestrun import run_guest  # noqa: E402
-from ccvm.launch import GuestRequest, stage  # noqa: E402
-from ccvm.matrix import load_matrix  # noqa: E402
-from ccvm.qemu import qemu_argv  # noqa: E402
+from ccvm import processes  # noqa: E402
+from ccvm.guest import cpio  # noqa: E402
+from ccvm.guest.assets import AssetStore  # noqa: E402
+from ccvm.matrix.axes import Accel, Arch, Machine  # noqa: E402
+from ccvm.matrix.model import load_matrix  # noqa: E402
+from ccvm.qemu.argv import qemu_argv  # noqa: E402
+from ccvm.qemu.console import GuestFailure  # noqa: E402
+from ccvm.qemu.guestrun import run_guest  # noqa: E402
+from ccvm.qemu.launch import GuestRequest, stage  # noqa: E402
 
 MACHINE = {Arch.X86_64: Machine.Q35, Arch.AARCH64: Machine.VIRT}
 TIMEOUT_S = 180.0

@@ -135,12 +135,6 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
-def last_line(text: str) -> str:
-    """The last non-blank line of a command's output, for one-line errors."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
-
-
 @dataclass(frozen=True, kw_only=True)
 class Completed:
     argv: tuple[str, ...]
@@ -182,3 +176,8 @@ def run(argv: Sequence[str], *, timeout_s: float, cwd: str | None = None, env: d
             stop(proc, term_grace_s=0)
         forget(proc)
     return Completed(argv=tuple(argv), returncode=returncode, stdout=out or "", stderr=err or "")
+
+
+def default_jobs() -> int:
+    """How many children to run at once by default: the cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)))

@@ -52,7 +52,7 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     """git in this test sees neither the caller's repository nor its configuration."""
     from gitrepo import isolated_git_env  # tests/ is on sys.path, as for every test module
 
-    from ccvm import gitchange
+    from ccvm.ci import gitchange
 
     for key, value in isolated_git_env().items():
         monkeypatch.setenv(key, value)

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from ccvm import gitchange
+from ccvm.ci import gitchange
 
 
 def isolated_git_env() -> dict[str, str]:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from gitrepo import GitRepo, isolated_git_env
 
-from ccvm import attest, gitchange
+from ccvm.ci import attest, gitchange
 from ccvm.errors import UsageError
 
 pytestmark = pytest.mark.usefixtures("isolated_git")

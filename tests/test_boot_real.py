@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ccvm import cpio
-from ccvm.matrix import load_matrix
+from ccvm.guest import cpio
+from ccvm.matrix.model import load_matrix
 
 pytestmark = pytest.mark.boot
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +197,7 @@ def test_sigterm_stops_every_qemu(tmp_path):
 
 
 def test_warm_run_downloads_and_builds_nothing(tmp_path):
-    from ccvm.cache import cache_root
+    from ccvm.files import cache_root
 
     before = {p: p.stat().st_mtime_ns for p in cache_root().rglob("*") if p.is_file() and "boot-times" not in p.name}
     result = ccvm("boot", "--cell", "aarch64-tcg-virt", "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path))
@@ -207,8 +207,8 @@ def test_warm_run_downloads_and_builds_nothing(tmp_path):
 
 
 def test_kernel_modules_and_busybox_by_path_replace_the_pins(tmp_path):
-    from ccvm.assets import AssetStore
-    from ccvm.axes import Arch
+    from ccvm.guest.assets import AssetStore
+    from ccvm.matrix.axes import Arch
 
     guest = load_matrix(ROOT / "matrix").guest
     pinned = AssetStore(guest).for_arch(Arch.AARCH64)

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from ccvm import cpio
+from ccvm.guest import cpio
 
 
 def _archive(entries):

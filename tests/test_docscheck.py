@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ccvm.docscheck import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
+from ccvm.checks.docs import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
 from ccvm.errors import ConfigError, UsageError
-from ccvm.results import Outcome
+from ccvm.report.results import Outcome
 
 STATIC = Path(__file__).resolve().parent / "fixtures" / "static"
 GOOD = STATIC / "project-good"

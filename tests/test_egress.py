@@ -10,7 +10,7 @@ import time
 import pytest
 from nixtest import flake_copy, host_system, offline_env, read_junit, require_nix, run_ccvm, slow_eval_flake
 
-from ccvm.egress import (
+from ccvm.checks.nix.egress import (
     Endpoint,
     Fetch,
     check_fetch,
@@ -19,7 +19,7 @@ from ccvm.egress import (
     preflight,
     unreachable_reason,
 )
-from ccvm.nix import find_nix
+from ccvm.checks.nix.tool import find_nix
 
 FAST_S = 20.0  # the preflight takes well under a second; Nix's own retries take far longer
 

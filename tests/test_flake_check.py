@@ -17,7 +17,7 @@ from nixtest import (
     slow_eval_flake,
 )
 
-from ccvm.flakecheck import error_blocks, parse_check_output, whole_run_case
+from ccvm.checks.nix.flake_check import error_blocks, parse_check_output, whole_run_case
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from ccvm.checks.fmt import run_fmt
+from ccvm.checks.sourcefiles import discover, find_tool, is_shell_script
 from ccvm.errors import HostError
-from ccvm.fmt import run_fmt
-from ccvm.results import Outcome
-from ccvm.sourcefiles import discover, find_tool, is_shell_script
+from ccvm.report.results import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "fixtures" / "static"

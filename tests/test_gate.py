@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from gitrepo import GitRepo, isolated_git_env
 
-from ccvm import gitchange, processes
-from ccvm.errors import ConfigError, UsageError
-from ccvm.gate import (
+from ccvm import processes
+from ccvm.ci import gitchange
+from ccvm.ci.gate import (
     Requirement,
     Status,
     _write_log,
@@ -26,8 +26,9 @@ from ccvm.gate import (
     required_checks,
     resolve_argv,
 )
-from ccvm.gate_rules import TTY_ATTESTATION, compile_glob
-from ccvm.matrix import load_matrix
+from ccvm.errors import ConfigError, UsageError
+from ccvm.matrix.gate_rules import TTY_ATTESTATION, compile_glob
+from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gate"

@@ -16,10 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ccvm.builds import Builds, BuildTarget
-from ccvm.cli import main
-from ccvm.errors import ConfigError
-from ccvm.generate import (
+from ccvm.ci.generate import (
     HEADER,
     find_drift,
     flake_checks,
@@ -28,7 +25,10 @@ from ccvm.generate import (
     render_all,
     template_context,
 )
-from ccvm.matrix import load_matrix
+from ccvm.cli import main
+from ccvm.errors import ConfigError
+from ccvm.matrix.builds import Builds, BuildTarget
+from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "generate"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gitrepo import GitRepo
 
-from ccvm import gitchange
+from ccvm.ci import gitchange
 from ccvm.errors import UsageError
 
 pytestmark = pytest.mark.usefixtures("isolated_git")

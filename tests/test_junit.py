@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ccvm.errors import UsageError
-from ccvm.junit import clean_text, to_xml, write_junit
-from ccvm.results import Case, Outcome, Suite
+from ccvm.report.junit import to_xml, write_junit
+from ccvm.report.results import Case, Outcome, Suite
+from ccvm.text import clean_text
 
 GOLDEN = Path(__file__).parent / "fixtures" / "junit" / "boot-golden.xml"
 

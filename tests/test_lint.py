@@ -7,8 +7,8 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ccvm.lint import run_lint
-from ccvm.results import Outcome
+from ccvm.checks.lint import run_lint
+from ccvm.report.results import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "fixtures" / "static"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from ccvm.axes import Accel, Arch, Machine
 from ccvm.errors import ConfigError
-from ccvm.matrix import Cell, load_matrix
+from ccvm.matrix.axes import Accel, Arch, Machine
+from ccvm.matrix.model import Cell, load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ccvm.assets import AssetStore
-from ccvm.axes import Arch
 from ccvm.errors import AssetError
-from ccvm.matrix import load_matrix
-from ccvm.pins import PinPolicy
+from ccvm.guest.assets import AssetStore
+from ccvm.matrix.axes import Arch
+from ccvm.matrix.model import load_matrix
+from ccvm.matrix.pins import PinPolicy
 
 pytestmark = pytest.mark.boot
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ccvm.axes import Accel, Arch, Machine
-from ccvm.qemu import NULL, STDIO, Channel, LaunchSpec, kernel_cmdline, qemu_argv
+from ccvm.matrix.axes import Accel, Arch, Machine
+from ccvm.qemu.argv import NULL, STDIO, Channel, LaunchSpec, kernel_cmdline, qemu_argv
 
 
 def spec(**changes):

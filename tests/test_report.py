@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ccvm.junit import write_junit
-from ccvm.results import Case, Outcome, Suite
+from ccvm.report.junit import write_junit
+from ccvm.report.results import Case, Outcome, Suite
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccvm.axes import Accel, Arch, Machine
-from ccvm.boot import BootOptions, CellRunner
-from ccvm.matrix import BootSettings, Cell
-from ccvm.results import Case, Outcome, Suite
+from ccvm.checks.boot.runner import BootOptions, CellRunner
+from ccvm.matrix.axes import Accel, Arch, Machine
+from ccvm.matrix.model import BootSettings, Cell
+from ccvm.report.results import Case, Outcome, Suite
 
 CELL = Cell(arch=Arch.X86_64, accel=Accel.TCG, machine=Machine.Q35, settings=BootSettings(retries=2))
 

@@ -19,12 +19,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ghmatrix
 import pytest
 import yaml
 
-from ccvm import ghmatrix
-from ccvm.generate import apply, render_all
-from ccvm.matrix import load_matrix
+from ccvm.ci.generate import apply, render_all
+from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"

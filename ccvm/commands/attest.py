@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ccvm import attest, gitchange
+from ccvm.ci import attest, gitchange
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccvm.axes import Accel, parse_axis_value
-from ccvm.boot import BootOptions, default_jobs, run_boot
+from ccvm.checks.boot.runner import BootOptions, run_boot
 from ccvm.commands.common import (
     add_asset_options,
     asset_store,
@@ -18,11 +17,13 @@ from ccvm.commands.common import (
 )
 from ccvm.commands.reporting import add_junit_option
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
-from ccvm.hostcaps import qemu_info
-from ccvm.junit import write_junit
-from ccvm.progress import Progress, table
-from ccvm.results import overall_ok
-from ccvm.sizes import parse_mib
+from ccvm.matrix.axes import Accel, parse_axis_value
+from ccvm.matrix.sizes import parse_mib
+from ccvm.processes import default_jobs
+from ccvm.qemu.probe import qemu_info
+from ccvm.report.junit import write_junit
+from ccvm.report.progress import Progress, table
+from ccvm.report.results import overall_ok
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import re
 
-from ccvm.axes import host_arch
-from ccvm.builds import SYSTEMS, Builds, BuildTarget
+from ccvm.checks.nix.build import BuildOptions, run_builds
+from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S
+from ccvm.checks.nix.tool import Nix, find_nix
 from ccvm.commands.common import matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
-from ccvm.egress import CONNECT_TIMEOUT_S
 from ccvm.errors import UsageError
-from ccvm.nix import Nix, find_nix
-from ccvm.nixbuild import BuildOptions, run_builds
-from ccvm.progress import Progress
+from ccvm.matrix.axes import host_arch
+from ccvm.matrix.builds import SYSTEMS, Builds, BuildTarget
+from ccvm.report.progress import Progress
 
 _SYSTEM = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")
 

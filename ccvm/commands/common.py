@@ -7,12 +7,12 @@ import math
 import os
 from pathlib import Path
 
-from ccvm.assets import AssetStore, Overrides
-from ccvm.axes import Arch, parse_axis_value
 from ccvm.errors import UsageError
-from ccvm.limits import MAX_CORES, MAX_TIMEOUT_S
-from ccvm.matrix import Matrix, load_matrix
-from ccvm.pins import PinPolicy
+from ccvm.guest.assets import AssetStore, Overrides
+from ccvm.matrix.axes import Arch, parse_axis_value
+from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
+from ccvm.matrix.model import Matrix, load_matrix
+from ccvm.matrix.pins import PinPolicy
 
 
 def matrix_from(args: argparse.Namespace) -> Matrix:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ccvm.checks.docs import CHECKERS, external_links, run_docs
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
-from ccvm.docscheck import CHECKERS, external_links, run_docs
-from ccvm.progress import Progress
+from ccvm.report.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from ccvm.axes import Accel, Arch, host_arch
-from ccvm.cache import cache_root
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from
-from ccvm.hostcaps import KvmProbe, probe_guest, qemu_info
+from ccvm.files import cache_root
+from ccvm.matrix.axes import Accel, Arch, host_arch
 from ccvm.processes import run as run_command
+from ccvm.qemu.probe import KvmProbe, probe_guest, qemu_info
 
 TCG_PROBE_TIMEOUT_S = 120.0
 TOOLS = ("nix", "nixfmt", "shfmt", "shellcheck", "ruff", "mdbook", "mdbook-linkcheck2", "apt-get", "git")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ccvm.checks.nix.flake_check import CheckOptions, run_flake_check
 from ccvm.commands.build import add_nix_options, nix_from
 from ccvm.commands.common import positive_float
 from ccvm.commands.reporting import add_junit_option, report
-from ccvm.flakecheck import CheckOptions, run_flake_check
-from ccvm.progress import Progress
+from ccvm.report.progress import Progress
 
 DEFAULT_TIMEOUT_S = 3600.0
 

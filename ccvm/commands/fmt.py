@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ccvm.checks.fmt import FORMATTERS, run_fmt
+from ccvm.checks.sourcefiles import SourceFiles, discover
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
-from ccvm.fmt import FORMATTERS, run_fmt
-from ccvm.progress import Progress
-from ccvm.results import Outcome
-from ccvm.sourcefiles import SourceFiles, discover
+from ccvm.report.progress import Progress
+from ccvm.report.results import Outcome
 
 
 def describe_files(files: SourceFiles) -> str:

@@ -10,12 +10,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from ccvm import attest, gate, gitchange
+from ccvm.ci import attest, gate, gitchange
 from ccvm.commands.common import positive_int
 from ccvm.errors import ChecksFailed, UsageError
-from ccvm.junit import write_junit
-from ccvm.matrix import load_matrix
-from ccvm.progress import Progress
+from ccvm.matrix.model import load_matrix
+from ccvm.processes import default_jobs
+from ccvm.report.junit import write_junit
+from ccvm.report.progress import Progress
 
 HOOK_MARKER = "# ccvm-gate-hook"
 DEFAULT_JUNIT = Path("reports/junit/gate.xml")
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--jobs",
         type=positive_int,
-        default=gate.default_jobs(),
+        default=default_jobs(),
         metavar="N",
         help="checks run at once (default: cores, %(default)s)",
     )

@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from ccvm.ci.generate import DriftKind, apply, find_drift, render_all
 from ccvm.errors import ChecksFailed
-from ccvm.generate import DriftKind, apply, find_drift, render_all
-from ccvm.matrix import load_matrix
+from ccvm.matrix.model import load_matrix
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,13 +8,13 @@ import shutil
 import time
 from pathlib import Path
 
+from ccvm.checks.host import default_wrapper, run_host_suite
 from ccvm.commands.common import matrix_from
 from ccvm.commands.reporting import add_junit_option
 from ccvm.errors import ChecksFailed, UsageError
-from ccvm.hostsuite import default_wrapper, run_host_suite
-from ccvm.junit import write_junit
-from ccvm.progress import table
-from ccvm.results import Outcome, overall_ok
+from ccvm.report.junit import write_junit
+from ccvm.report.progress import table
+from ccvm.report.results import Outcome, overall_ok
 
 HOST_SCRIPT = Path("tests/host.sh")
 

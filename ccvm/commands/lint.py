@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ccvm.checks.lint import lint_suite_count, run_lint
+from ccvm.checks.sourcefiles import discover
 from ccvm.commands.fmt import describe_files
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
-from ccvm.lint import lint_suite_count, run_lint
-from ccvm.progress import Progress
-from ccvm.sourcefiles import discover
+from ccvm.report.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:

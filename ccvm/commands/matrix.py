@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ccvm.axes import Accel
-from ccvm.cache import cache_root
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from
-from ccvm.hostcaps import KvmProbe, kvm_static_reason, qemu_info
-from ccvm.matrix import Cell
+from ccvm.files import cache_root
+from ccvm.matrix.axes import Accel
+from ccvm.matrix.model import Cell
+from ccvm.qemu.probe import KvmProbe, kvm_static_reason, qemu_info
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ccvm.errors import ChecksFailed
-from ccvm.report import junit_files, write_report
+from ccvm.report.markdown import junit_files, write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     files = [p for p in junit_files(args.junit_dir) if p.resolve() != args.junit.resolve()]
     summaries = write_report(files, args.junit, args.summary)
     if args.summary is None:
-        from ccvm.report import markdown
+        from ccvm.report.markdown import markdown
 
         print(markdown(summaries), end="")
     print(f"merged {len(files)} JUnit file(s), {len(summaries)} suite(s) into {args.junit}")

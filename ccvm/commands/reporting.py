@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 from ccvm.errors import ChecksFailed, UsageError
-from ccvm.junit import write_junit
-from ccvm.progress import table
-from ccvm.results import Outcome, Suite, overall_ok
+from ccvm.report.junit import write_junit
+from ccvm.report.progress import table
+from ccvm.report.results import Outcome, Suite, overall_ok
 
 DETAILS_MAX_LINES = 60  # per failed case on the terminal; JUnit keeps all of it
 

@@ -15,18 +15,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ccvm import interactive
-from ccvm.axes import Accel, Arch, Machine
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from, positive_float
-from ccvm.config_staging import home_files
-from ccvm.console import GuestFailure
 from ccvm.errors import GuestNoExitStatus, HostError, UsageError
-from ccvm.guestrun import run_guest
-from ccvm.launch import GuestRequest, Mode, stage
-from ccvm.plan import launch_plan
-from ccvm.qemu_env import qemu_environment
-from ccvm.vm import LaunchError
-from ccvm.vmoptions import ENV, resolve
+from ccvm.matrix.axes import Accel, Arch, Machine
+from ccvm.qemu import interactive
+from ccvm.qemu.config_staging import home_files
+from ccvm.qemu.console import GuestFailure
+from ccvm.qemu.env import qemu_environment
+from ccvm.qemu.guestrun import run_guest
+from ccvm.qemu.launch import GuestRequest, Mode, stage
+from ccvm.qemu.options import ENV, resolve
+from ccvm.qemu.plan import launch_plan
+from ccvm.qemu.vm import LaunchError
 
 DEFAULT_TIMEOUT_S = 3600.0
 EPILOG = """\

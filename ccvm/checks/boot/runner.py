@@ -1,0 +1,301 @@
+"""The boot matrix: boot the stub guest on every selected cell, in
+parallel (bounded by --jobs), longest first, under a whole-run watchdog."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ccvm import processes
+from ccvm.checks.boot.scenarios import BootPlan, boot_plans, check_argv, check_share, check_status, prepare_share
+from ccvm.errors import Interrupted
+from ccvm.files import cache_root, write_atomic
+from ccvm.guest.assets import AssetStore
+from ccvm.matrix.axes import Accel
+from ccvm.matrix.model import Cell, Matrix
+from ccvm.qemu.console import GuestFailure
+from ccvm.qemu.guestrun import GuestRun, run_guest
+from ccvm.qemu.launch import GuestRequest
+from ccvm.qemu.probe import KvmProbe, qemu_info
+from ccvm.qemu.vm import LaunchError
+from ccvm.report.progress import Progress
+from ccvm.report.results import Case, Outcome, Suite
+
+# Rough first-run estimates (seconds) for ordering, before any history exists.
+DEFAULT_ESTIMATE = {"tcg": 25.0, "kvm": 5.0}
+ALL_CASES = ("argv-verbatim", "share-overlay", "exit-status", "share-writable")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BootOptions:
+    cells: tuple[Cell, ...]
+    jobs: int
+    reports: Path
+    timeout_s: float | None = None  # per boot attempt; None: the cell's setting
+    retries: int | None = None  # None: the cell's setting
+    require_accel: frozenset[Accel] = frozenset()
+    run_timeout_s: float | None = None  # whole-run watchdog; None: computed
+    memory_mib: int | None = None
+    cores: int | None = None
+
+
+@dataclass(kw_only=True)
+class BootRun:
+    suites: list[Suite] = field(default_factory=list)
+    watchdog_expired: bool = False
+    interrupted: Interrupted | None = None  # the signal that stopped the run, re-raised after reporting
+
+
+def suite_name(cell: Cell) -> str:
+    return f"boot.{cell.id}"
+
+
+def _skipped(cell: Cell, reason: str, required: bool) -> Suite:
+    outcome = Outcome.FAIL if required else Outcome.SKIP
+    message = f"required accelerator unavailable: {reason}" if required else reason
+    return Suite(
+        name=suite_name(cell),
+        cases=[Case(name=n, outcome=outcome, message=message) for n in ALL_CASES],
+        properties={"accel": "none"},
+    )
+
+
+class CellRunner:
+    def __init__(self, matrix: Matrix, options: BootOptions, store: AssetStore, probe: KvmProbe) -> None:
+        self.matrix, self.options, self.store, self.probe = matrix, options, store, probe
+        self.cancelled = threading.Event()  # set by the watchdog or a signal: start no new boot
+
+    def unavailable(self, cell: Cell) -> str | None:
+        info = qemu_info(cell.arch)
+        if info.path is None:
+            return info.missing_reason
+        if cell.accel is Accel.KVM:
+            result = self.probe.result(cell.arch)
+            if not result.usable:
+                return result.reason
+        return None
+
+    def run(self, cell: Cell) -> Suite:
+        shutil.rmtree(self.options.reports / "boot" / cell.id, ignore_errors=True)  # no stale attempts
+        reason = self.unavailable(cell)
+        if reason:
+            return _skipped(cell, reason, required=cell.accel in self.options.require_accel)
+        retries = self.options.retries if self.options.retries is not None else cell.settings.retries
+        failures: list[str] = []
+        for attempt in range(1, retries + 2):
+            suite = self._attempt(cell, attempt)
+            if suite.outcome is Outcome.PASS or attempt == retries + 1 or self.cancelled.is_set():
+                break
+            failures.append(f"attempt {attempt}: {suite.reason}")
+        suite.properties["attempts"] = str(attempt)
+        if failures:
+            history = "earlier attempts failed:\n" + "\n".join(failures)
+            for case in suite.cases:
+                case.output = f"{history}\n{case.output}".strip()
+            suite.flaky = suite.outcome is Outcome.PASS
+            if suite.flaky:
+                suite.properties["flaky"] = "true"
+        return suite
+
+    def _request(self, cell: Cell, plan: BootPlan, share: Path) -> GuestRequest:
+        return GuestRequest(
+            arch=cell.arch,
+            accel=cell.accel,
+            machine=cell.machine,
+            memory_mib=self.options.memory_mib or cell.settings.memory_mib,
+            cores=self.options.cores or cell.settings.cores,
+            program=plan.program,
+            env=plan.env,
+            share_dir=share,
+            share_writable=plan.writable,
+        )
+
+    def _attempt(self, cell: Cell, attempt: int) -> Suite:
+        assets = self.store.for_arch(cell.arch)
+        log_root = self.options.reports / "boot" / cell.id / f"attempt-{attempt}"
+        shutil.rmtree(log_root, ignore_errors=True)
+        timeout = self.options.timeout_s or cell.settings.timeout_s
+        suite = Suite(
+            name=suite_name(cell),
+            log_path=str(log_root / "overlay" / "console.log"),
+            properties={
+                "accel": str(cell.accel),
+                "machine": str(cell.machine),
+                "kernel": assets.kernel_source.what,
+                "kernel_sha256": assets.kernel_source.sha256,
+            },
+        )
+        if assets.notes:
+            suite.properties["asset_notes"] = "; ".join(assets.notes)
+        token = secrets.token_hex(8)
+        for plan in boot_plans(token):
+            share = Path(tempfile.mkdtemp(prefix=f"ccvm-share-{cell.id}-"))
+            probe_text = f"host probe {token} ✓"
+            try:
+                prepare_share(share, probe_text)
+                request = self._request(cell, plan, share)
+                suite.cases += self._boot(request, plan, share, probe_text, log_root / plan.name, timeout, suite)
+            finally:
+                shutil.rmtree(share, ignore_errors=True)
+        return suite
+
+    def _boot(
+        self,
+        request: GuestRequest,
+        plan: BootPlan,
+        share: Path,
+        probe_text: str,
+        log_dir: Path,
+        timeout: float,
+        suite: Suite,
+    ) -> list[Case]:
+        started = time.monotonic()
+        if self.cancelled.is_set():
+            return [
+                Case(name=n, outcome=Outcome.FAIL, message=f"{plan.name} boot: run stopped before it started")
+                for n in plan.checks
+            ]
+        try:
+            run = run_guest(request, self.store.for_arch(request.arch), log_dir=log_dir, timeout_s=timeout)
+        except (GuestFailure, LaunchError) as exc:
+            seconds = time.monotonic() - started
+            reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+            details = getattr(exc, "tail", "") or str(exc)
+            return [
+                Case(
+                    name=n,
+                    outcome=Outcome.FAIL,
+                    seconds=seconds,
+                    message=f"{plan.name} boot: {reason}",
+                    details=details,
+                    output=_log_text(log_dir),
+                )
+                for n in plan.checks
+            ]
+        if plan.name == "overlay":
+            suite.properties["qemu_argv"] = json.dumps(list(run.qemu_argv))
+            suite.properties["boot_seconds"] = f"{run.seconds:.1f}"
+        return [self._check(name, run, plan, share, probe_text, log_dir) for name in plan.checks]
+
+    @staticmethod
+    def _check(name: str, run: GuestRun, plan: BootPlan, share: Path, probe_text: str, log_dir: Path) -> Case:
+        if name == "argv-verbatim":
+            problem = check_argv(run, plan)
+        elif name == "exit-status":
+            problem = check_status(run)
+        else:
+            problem = check_share(run, plan, share, probe_text)
+        return Case(
+            name=name,
+            outcome=Outcome.FAIL if problem else Outcome.PASS,
+            seconds=run.seconds,
+            message=problem or "",
+            details=run.agent_text if problem else "",
+            output=run.agent_text,
+        )
+
+
+def _log_text(log_dir: Path) -> str:
+    parts = []
+    for name in ("console.log", "agent.log", "control.log", "qemu.log"):
+        path = log_dir / name
+        if path.is_file():
+            parts.append(f"--- {name} ---\n{path.read_text(errors='replace')}")
+    return "\n".join(parts)
+
+
+# -- ordering and history -----------------------------------------------------
+
+
+def _history_path() -> Path:
+    return cache_root() / "boot-times.json"
+
+
+def _load_history() -> dict[str, float]:
+    try:
+        data = json.loads(_history_path().read_text())
+        return {str(k): float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _save_history(history: dict[str, float]) -> None:
+    with contextlib.suppress(OSError):  # ordering is an optimisation; never fail a run over it
+        write_atomic(_history_path(), json.dumps(history, sort_keys=True).encode())
+
+
+def longest_first(cells: tuple[Cell, ...], history: dict[str, float]) -> list[Cell]:
+    return sorted(cells, key=lambda c: -history.get(c.id, DEFAULT_ESTIMATE[str(c.accel)]))
+
+
+def default_run_timeout(options: BootOptions) -> float:
+    """Enough for every attempt of every cell run one after another, plus probes."""
+    total = 0.0
+    for cell in options.cells:
+        retries = options.retries if options.retries is not None else cell.settings.retries
+        total += (options.timeout_s or cell.settings.timeout_s) * 2 * (retries + 1)
+    return total + 120.0
+
+
+def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: Progress) -> BootRun:
+    probe = KvmProbe(store.for_arch, log_root=options.reports / "boot")
+    runner = CellRunner(matrix, options, store, probe)
+    history = _load_history()
+    ordered = longest_first(options.cells, history)
+    watchdog = options.run_timeout_s or default_run_timeout(options)
+    deadline = time.monotonic() + watchdog
+    results: dict[str, Suite] = {}
+    run = BootRun()
+
+    def work(cell: Cell) -> Suite:
+        progress.started(suite_name(cell), "booting")
+        began = time.monotonic()
+        suite = runner.run(cell)
+        progress.finished(suite, time.monotonic() - began)
+        if suite.outcome is Outcome.PASS and "boot_seconds" in suite.properties:
+            history[cell.id] = time.monotonic() - began
+        return suite
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs), thread_name_prefix="ccvm-cell")
+    futures = {pool.submit(work, cell): cell for cell in ordered}
+    stopped_because = f"run watchdog expired after {watchdog:g}s"
+    try:
+        try:
+            done, pending = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        except Interrupted as exc:
+            run.interrupted = exc
+            stopped_because = str(exc)
+            done = {f for f in futures if f.done()}  # what finished before the signal stands
+            pending = set(futures) - done
+        if pending:
+            run.watchdog_expired = run.interrupted is None
+            runner.cancelled.set()
+            processes.begin_shutdown()
+            for future in pending:
+                future.cancel()
+            concurrent.futures.wait(pending, timeout=30)  # their QEMUs are gone; let the workers finish
+        for future, cell in futures.items():
+            if future in done and future.exception() is None:
+                results[cell.id] = future.result()
+            elif future in done and not isinstance(future.exception(), Interrupted):
+                raise future.exception()  # a bug in a worker surfaces here
+            else:
+                results[cell.id] = Suite(
+                    name=suite_name(cell),
+                    cases=[Case(name=n, outcome=Outcome.FAIL, message=stopped_because) for n in ALL_CASES],
+                )
+    finally:
+        runner.cancelled.set()
+        processes.stop_all()
+        pool.shutdown(wait=False, cancel_futures=True)
+    _save_history(history)
+    run.suites = [results[cell.id] for cell in options.cells]
+    return run
