@@ -4,6 +4,7 @@
 #   sh tests/host.sh                          # checks `ccvm vm`
 #   sh tests/host.sh ./result/bin/ccvm vm     # checks another build of it
 #   sh tests/host.sh /path/to/wrapper         # any wrapper with the same contract
+#   CCVM=/path/to/wrapper sh tests/host.sh    # the same (what ccvm host does)
 #
 # The wrapper must print its launch plan as JSON when CCVM_DRYRUN=1.  Run
 # from the project root (CCVM_MATRIX defaults to ./matrix there).  Needs
@@ -12,7 +13,9 @@
 
 set -u
 
-if [ "$#" -eq 0 ]; then
+if [ "$#" -eq 0 ] && [ -n "${CCVM:-}" ]; then
+	set -- "$CCVM" # ccvm host sets CCVM to the launcher with its dry-run hook on
+elif [ "$#" -eq 0 ]; then
 	set -- ccvm vm
 fi
 case $1 in

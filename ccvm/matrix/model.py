@@ -16,6 +16,8 @@ from ccvm.matrix.actions import CiPins, parse_actions
 from ccvm.matrix.axes import AXES, MACHINES_FOR_ARCH, Accel, Arch, Machine, parse_axis_value, suggestion
 from ccvm.matrix.builds import Builds, parse_builds
 from ccvm.matrix.gate_rules import GateRules, parse_gate
+from ccvm.matrix.launcher import EMBEDDED, Launcher, load_launcher
+from ccvm.matrix.launcher import FILE as LAUNCHER_FILE
 from ccvm.matrix.launcher_defaults import LauncherDefaults, parse_launcher
 from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
 from ccvm.matrix.pins import GuestPins, parse_guest
@@ -55,6 +57,8 @@ class Matrix:
     builds: Builds = field(default_factory=Builds)
     gate: GateRules = field(default_factory=GateRules)
     actions: CiPins = field(default_factory=CiPins)
+    # The launcher under test (matrix/launcher.yaml); ccvm's own `ccvm vm` when none is declared.
+    under_test: Launcher = EMBEDDED
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -148,6 +152,7 @@ def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
 
 
 SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml")
+OPTIONAL_SECTIONS = (LAUNCHER_FILE,)
 
 
 def default_root() -> Path:
@@ -160,11 +165,12 @@ def load_matrix(root: Path | None = None) -> Matrix:
     if not root.is_dir():
         raise ConfigError(root, None, "matrix directory not found; run from the project root or set CCVM_MATRIX")
     for path in sorted(root.glob("*.y*ml")):
-        if path.name not in SECTIONS:
+        known = [*SECTIONS, *OPTIONAL_SECTIONS]
+        if path.name not in known:
             raise ConfigError(
                 path,
                 None,
-                f"unknown matrix file{suggestion(path.name, list(SECTIONS))}; known files: {', '.join(SECTIONS)}",
+                f"unknown matrix file{suggestion(path.name, known)}; known files: {', '.join(known)}",
             )
     docs = {}
     for name in SECTIONS:
@@ -186,4 +192,5 @@ def load_matrix(root: Path | None = None) -> Matrix:
         builds=parse_builds(docs["builds.yaml"]),
         gate=parse_gate(docs["gate.yaml"]),
         actions=parse_actions(docs["actions.yaml"]),
+        under_test=load_launcher(root) or EMBEDDED,
     )
