@@ -21,6 +21,7 @@ python3Packages.buildPythonApplication {
     pexpect
     junit-xml
     markdown-it-py
+    tappy # PyPI tap.py
   ];
 
   doCheck = false;
