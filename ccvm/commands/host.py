@@ -99,11 +99,12 @@ def _scripts(args: argparse.Namespace, launcher: Launcher, root: Path) -> tuple[
             paths.append(path)
         return tuple(paths)
     paths = tuple((root / name).resolve() for name in launcher.host_scripts)
+    if not launcher.declared:  # ccvm's own convention, tests/host.sh, where there is one
+        return tuple(path for path in paths if path.is_file())
     for name, path in zip(launcher.host_scripts, paths, strict=True):
         if not path.is_file():
-            where = f"{launcher.source}" if launcher.source else "ccvm vm's default script"
             raise UsageError(
-                f"{where}: host script {name} not found under {root}; fix host_scripts or pass --script none"
+                f"{launcher.source}: host script {name} not found under {root}; fix host_scripts or pass --script none"
             )
     return paths
 
