@@ -86,7 +86,8 @@ def _detect_style(box: Sandbox) -> tuple[DryRunStyle | None, str]:
             why = str(exc)
         except json.JSONDecodeError:
             continue
-    if not declared and result.returncode == 0 and result.stdout.strip():
+    looks_like_a_path = last_line(result.stdout).startswith("/")
+    if not declared and result.returncode == 0 and result.stdout.strip() and not looks_like_a_path:
         why = f"it printed neither a JSON plan nor an existing directory (last line: {last_line(result.stdout)!r})"
     return None, box.markers.redact(why)
 

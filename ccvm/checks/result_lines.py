@@ -38,12 +38,14 @@ class ResultLine:
     message: str = ""  # why it failed or was skipped
     line: str = ""  # as printed
     stream: str = "stdout"
+    tap: bool = True  # a TAP line (counted against the plan), else the common form
 
 
 @dataclass(frozen=True, kw_only=True)
 class ParsedOutput:
     results: tuple[ResultLine, ...] = ()
     plan: int | None = None  # TAP 1..N
+    plan_stream: str = "stdout"  # the plan counts the TAP results of its own stream
     plan_skip: str | None = None  # 1..0 # SKIP reason
     summary: tuple[int, int] | None = None  # (passed, failed) from the last "N passed, M failed"
     bail: str | None = None
@@ -65,10 +67,15 @@ def _from_common(match: re.Match[str], text: str, stream: str) -> ResultLine:
     word = " ".join(match["word"].lower().split())
     name = match["name"]
     if word in _PASSING:
-        return ResultLine(name=name, outcome=Outcome.PASS, line=text, stream=stream)
+        return ResultLine(name=name, outcome=Outcome.PASS, line=text, stream=stream, tap=False)
     name, _, why = name.partition(": ")
     return ResultLine(
-        name=name.strip(), outcome=Outcome.FAIL, message=why.strip() or text.strip(), line=text, stream=stream
+        name=name.strip(),
+        outcome=Outcome.FAIL,
+        message=why.strip() or text.strip(),
+        line=text,
+        stream=stream,
+        tap=False,
     )
 
 
@@ -82,7 +89,7 @@ def parse_output(stdout: str, stderr: str) -> ParsedOutput:
             if isinstance(line, Result):
                 results.append(_from_tap(line, raw, stream))
             elif isinstance(line, Plan):
-                found["plan"] = line.expected_tests
+                found["plan"], found["plan_stream"] = line.expected_tests, stream
                 if line.skip:
                     found["plan_skip"] = line.directive.reason or "skipped"
             elif isinstance(line, Bail):

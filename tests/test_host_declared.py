@@ -1,0 +1,343 @@
+"""ccvm host against a seed-style project (tests/fixtures/seed-project): its
+own bash wrapper whose dry run prints a scratch directory, declared in its
+matrix/launcher.yaml, and its own TAP host script.  Everything here runs
+the real wrapper and the real `ccvm host`; nothing is mocked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = Path(__file__).resolve().parent / "fixtures" / "seed-project"
+SEED_WRAPPER = SEED / "bin" / "ccvm"
+SEED_SCRIPTS = [
+    SEED / "bin" / "ccvm",
+    SEED / "bin" / "ccvm-leaky",
+    SEED / "stub" / "claude",
+    SEED / "tests" / "host.sh",
+]
+
+
+def ccvm_host(cwd: Path, tmp_path: Path, *extra: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, dict]:
+    junit = tmp_path / "host.xml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ccvm", "host", "--junit", str(junit), *extra],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    cases = {}
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            cases[f"{case.get('classname')}/{case.get('name')}"] = case
+    return result, cases
+
+
+def outcome(case: ET.Element) -> str:
+    if case.find("failure") is not None or case.find("error") is not None:
+        return "fail"
+    return "skip" if case.find("skipped") is not None else "pass"
+
+
+def by_outcome(cases: dict, wanted: str) -> set[str]:
+    return {name for name, case in cases.items() if outcome(case) == wanted}
+
+
+def message(case: ET.Element) -> str:
+    node = case.find("failure") if case.find("failure") is not None else case.find("skipped")
+    return "" if node is None else node.get("message", "")
+
+
+def test_the_clean_wrapper_keeps_the_contract(tmp_path):
+    result, cases = ccvm_host(SEED, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert by_outcome(cases, "fail") == set()
+    passed = by_outcome(cases, "pass")
+    assert "host.dry-run/prints-a-report" in passed
+    # Read from the declared NUL-separated argv file, byte for byte.
+    for name in ("spaces", "quotes", "newline", "empty-string", "non-ascii", "all-at-once"):
+        assert f"host.argv/{name}" in passed
+    for name in ("not-in-plan-or-output", "not-in-staged-files", "not-in-working-directory-or-reports"):
+        assert f"host.secrets/{name}" in passed
+    for name in ("settings-staged-0600", "credentials-staged-0600", "scratch-private-0700", "host-config-untouched"):
+        assert f"host.staging/{name}" in passed
+    # Both declared switches of the writable share change what the dry run stages.
+    assert {"host.modes/share-writable-flag", "host.modes/share-writable-variable"} <= passed
+    # The project's TAP script ran under bash (it uses pipefail and mapfile): six testcases.
+    script = {name for name in cases if name.startswith("host.script.tests.host.sh/")}
+    assert len(script) == 6 and script <= passed
+    # What the style cannot show is skipped with its reason, never passed.
+    skipped = by_outcome(cases, "skip")
+    assert "host.secrets/not-in-qemu-argv" in skipped
+    assert "only a JSON plan" in message(cases["host.secrets/not-in-qemu-argv"])
+    assert "host.staging/malformed-settings-rejected" in skipped
+
+
+def test_the_leaky_twin_fails_naming_the_file_not_the_secret(tmp_path):
+    result, cases = ccvm_host(SEED, tmp_path, "--wrapper", "bin/ccvm-leaky", "--script", "none")
+    assert result.returncode == 1, result.stdout + result.stderr
+    leak = cases["host.secrets/not-in-staged-files"]
+    assert outcome(leak) == "fail"
+    assert "debug.log" in message(leak)
+    assert "~/.claude/.credentials.json" in message(leak) or "$ANTHROPIC_API_KEY" in message(leak)
+    # The same declaration, only the argv replaced: argv handling still passes.
+    assert not any(name.startswith("host.argv/") for name in by_outcome(cases, "fail"))
+    report = (tmp_path / "host.xml").read_text() + result.stdout + result.stderr
+    assert "ccvm-planted-" not in report
+
+
+def test_wrapper_and_script_work_without_a_matrix(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    assert not (project / "matrix").exists()
+    result, cases = ccvm_host(
+        project, tmp_path, "--wrapper", str(SEED / "bin" / "ccvm"), "--script", str(SEED / "tests" / "host.sh")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "prints scratch-dir" in message(cases["host.dry-run/prints-a-report"])
+        or outcome(cases["host.dry-run/prints-a-report"]) == "pass"
+    )
+    # Nothing declares where the argv lands: those cases are skipped, saying so.
+    spaces = cases["host.argv/spaces"]
+    assert outcome(spaces) == "skip" and "argv_file" in message(spaces)
+    assert len([n for n in cases if n.startswith("host.script.host.sh/")]) == 6
+    assert "host.secrets/not-in-staged-files" in by_outcome(cases, "pass")
+
+
+def write_script(path: Path, text: str, mode: int = 0o755) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    return root
+
+
+def test_a_missing_wrapper_is_one_error_line(project, tmp_path):
+    result, _ = ccvm_host(project, tmp_path, "--wrapper", str(project / "nope"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not an executable file" in result.stderr
+
+
+def test_a_wrapper_that_is_not_executable_is_one_error_line(project, tmp_path):
+    wrapper = write_script(project / "wrapper", "#!/bin/sh\necho /tmp\n", mode=0o644)
+    result, _ = ccvm_host(project, tmp_path, "--wrapper", str(wrapper))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not an executable file" in result.stderr
+
+
+def test_a_declared_argv_that_is_missing_names_its_line(project, tmp_path):
+    (project / "matrix").mkdir()
+    (project / "matrix" / "launcher.yaml").write_text("name: x\nargv: [result/bin/ccvm]\n")
+    result, _ = ccvm_host(project, tmp_path, "--script", "none")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "launcher.yaml:2:" in result.stderr and "result/bin/ccvm" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("exec sleep 600\n", "did not finish within 2s"),
+        ("exit 0\n", "printed nothing"),
+        ("echo /no/such/scratch/dir\n", "not an existing directory"),
+        ("echo 'not a plan {'\n", "neither a JSON plan nor an existing directory"),
+        ("echo broken >&2; exit 3\n", "exited 3: broken"),
+    ],
+    ids=["hangs", "prints-nothing", "missing-path", "garbage", "fails"],
+)
+def test_a_broken_dry_run_is_one_clear_failing_case(project, tmp_path, body, says):
+    wrapper = write_script(project / "wrapper", "#!/bin/sh\n" + body)
+    started = time.monotonic()
+    result, cases = ccvm_host(project, tmp_path, "--wrapper", str(wrapper), "--timeout", "2", timeout=120)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    preflight = cases["host.dry-run/prints-a-report"]
+    assert outcome(preflight) == "fail" and says in message(preflight), message(preflight)
+    # Every other case is skipped, pointing at that one: none passes.
+    others = {name for name in cases if not name.startswith("host.dry-run/")}
+    assert others and others == by_outcome(cases, "skip")
+
+
+def run_script(project: Path, tmp_path: Path, script: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    result, cases = ccvm_host(project, tmp_path, "--wrapper", str(SEED_WRAPPER), "--script", str(script), *extra)
+    prefix = f"host.script.{script.name}/"
+    return result, {name.removeprefix(prefix): case for name, case in cases.items() if name.startswith(prefix)}
+
+
+def test_tap_and_ok_fail_lines_each_become_a_testcase(project, tmp_path):
+    script = write_script(
+        project / "checks.sh",
+        """#!/usr/bin/env bash
+set -o pipefail
+echo "TAP version 13"
+echo "1..4"
+echo "ok 1 - tap passes"
+echo "not ok 2 - tap fails"
+echo "ok 3 - tap skips # SKIP no network"
+echo "not ok 4 - tap todo # TODO later"
+echo "ok - common passes" >&2
+echo "FAIL   -   common fails: it broke" >&2
+echo "PASS: automake style"
+echo "Ok: mixed case"
+echo "[ \\"$CCVM\\" ] and HOME=$HOME" >/dev/null
+exit 1
+""",
+    )
+    result, cases = run_script(project, tmp_path, script)
+    assert result.returncode == 1
+    assert {name: outcome(case) for name, case in cases.items()} == {
+        "tap passes": "pass",
+        "tap fails": "fail",
+        "tap skips": "skip",
+        "tap todo": "skip",
+        "common passes": "pass",
+        "common fails": "fail",
+        "automake style": "pass",
+        "mixed case": "pass",
+    }
+    assert message(cases["tap skips"]) == "SKIP no network"
+    assert message(cases["common fails"]) == "it broke"
+    assert "TODO later" in message(cases["tap todo"])
+
+
+def test_the_script_runs_with_its_shebang_from_the_project_root_with_ccvm_set(project, tmp_path):
+    script = write_script(
+        project / "env.sh",
+        """#!/usr/bin/env bash
+set -euo pipefail
+[ "$PWD" = "$EXPECTED_ROOT" ] && echo "ok - runs from the project root" || echo "FAIL - runs from $PWD"
+dir=$("$CCVM" 'a b')
+[ -d "$dir" ] && echo "ok - CCVM is the dry-run wrapper" || echo "FAIL - CCVM printed $dir"
+[ -f "$HOME/.claude/.credentials.json" ] && echo "ok - the fixture home has credentials" || echo "FAIL - no creds"
+echo "3 passed, 0 failed"
+""",
+        mode=0o644,  # not executable: ccvm runs the interpreter its #! names
+    )
+    env_root = str(project.resolve())
+    junit = tmp_path / "host.xml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccvm",
+            "host",
+            "--junit",
+            str(junit),
+            "--wrapper",
+            str(SEED_WRAPPER),
+            "--script",
+            str(script),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}, "EXPECTED_ROOT": env_root},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {
+        c.get("name"): outcome(c) for c in ET.parse(junit).getroot().iter("testcase") if "env.sh" in c.get("classname")
+    }
+    assert names == {
+        "runs from the project root": "pass",
+        "CCVM is the dry-run wrapper": "pass",
+        "the fixture home has credentials": "pass",
+    }
+
+
+def test_a_non_zero_exit_without_a_failing_line_is_one_failing_case(project, tmp_path):
+    script = write_script(
+        project / "dies.sh", "#!/bin/sh\necho 'ok - first'\necho 'something went wrong' >&2\nexit 4\n"
+    )
+    _, cases = run_script(project, tmp_path, script)
+    assert outcome(cases["first"]) == "pass"
+    exit_case = cases["exit-status"]
+    assert outcome(exit_case) == "fail" and "exited 4" in message(exit_case)
+    assert "something went wrong" in exit_case.find("failure").text
+
+
+def test_a_closing_summary_is_checked_against_the_lines(project, tmp_path):
+    script = write_script(
+        project / "lies.sh", "#!/bin/sh\necho 'ok - one'\necho 'ok - two'\necho '3 passed, 0 failed'\n"
+    )
+    result, cases = run_script(project, tmp_path, script)
+    assert result.returncode == 1
+    assert outcome(cases["summary"]) == "fail" and "2 passed, 0 failed" in message(cases["summary"])
+
+
+def test_a_tap_plan_that_does_not_match_fails(project, tmp_path):
+    script = write_script(project / "short.sh", "#!/bin/sh\necho 1..3\necho 'ok 1 - only one'\n")
+    _, cases = run_script(project, tmp_path, script)
+    assert outcome(cases["tap-plan"]) == "fail" and "1..3" in message(cases["tap-plan"])
+
+
+def test_a_script_without_a_shebang_is_a_failing_case(project, tmp_path):
+    script = write_script(project / "plain.sh", "echo 'ok - never run'\n")
+    result, cases = run_script(project, tmp_path, script)
+    assert result.returncode == 1
+    assert set(cases) == {"interpreter"}
+    assert "no #! line" in message(cases["interpreter"])
+
+
+def test_a_script_that_never_ends_is_killed_with_its_group(project, tmp_path):
+    pidfile = project / "child.pid"
+    script = write_script(
+        project / "forever.sh",
+        f"#!/bin/sh\necho 'ok - started'\nsleep 600 &\necho $! >{pidfile}\nwait\n",
+    )
+    started = time.monotonic()
+    result, cases = run_script(project, tmp_path, script, "--script-timeout", "2")
+    assert time.monotonic() - started < 90
+    assert result.returncode == 1
+    assert outcome(cases["started"]) == "pass"
+    assert outcome(cases["timeout"]) == "fail" and "did not finish within 2s" in message(cases["timeout"])
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{child}").exists(), "the script's background child outlived it"
+
+
+@pytest.mark.parametrize("tool", ["shellcheck", "shfmt"])
+def test_the_fixture_scripts_are_clean(tool):
+    binary = Path(sys.executable).parent / tool
+    assert binary.exists(), f"{tool} comes from the lint extra"
+    args = [str(binary), *(str(p) for p in SEED_SCRIPTS)]
+    if tool == "shfmt":
+        args[1:1] = ["-ci", "-d"]  # the fixtures are outside .editorconfig's reach: its settings, given here
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_fixture_needs_bash_not_sh():
+    """The project script relies on bash (pipefail, mapfile): under sh it fails, so passing proves the shebang."""
+    dash = shutil.which("dash")
+    if dash is None:
+        pytest.skip("dash is not installed: nothing to contrast bash with")
+    result = subprocess.run(
+        [dash, str(SEED / "tests" / "host.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CCVM": str(SEED / "bin" / "ccvm")},
+    )
+    assert result.returncode != 0
