@@ -40,7 +40,7 @@ TOP_KEYS = [
     "host_scripts",
     "boot",
 ]
-_NIX_SYSTEM = re.compile(r"^[a-z0-9_]+-(linux|darwin)$")
+_NIX_SYSTEM = re.compile(r"^(x86_64|aarch64|i686|armv7l|riscv64|powerpc64le)-(linux|darwin)$")
 
 
 class DryRunStyle(enum.StrEnum):

@@ -1,0 +1,145 @@
+"""matrix/launcher.yaml: the declared launcher under test, parsed with
+file:line for every mistake; absent, it is ccvm's embedded `ccvm vm`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccvm.errors import ConfigError
+from ccvm.matrix.launcher import EMBEDDED, ArgvFormat, DryRunStyle, load_launcher
+from ccvm.matrix.model import load_matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = Path(__file__).resolve().parent / "fixtures" / "seed-project"
+
+
+def test_the_seed_fixture_declaration_parses():
+    launcher = load_launcher(SEED / "matrix")
+    assert launcher is not None and launcher.declared and not launcher.embedded
+    assert launcher.argv == ("bin/ccvm",)
+    assert launcher.dry_run.prints is DryRunStyle.SCRATCH_DIR
+    assert launcher.dry_run.argv_file == "argv" and launcher.dry_run.argv_format is ArgvFormat.NUL
+    assert launcher.cell_env(arch="aarch64", accel="tcg", machine="virt") == {
+        "CCVM_ARCH": "aarch64",
+        "CCVM_ACCEL": "tcg",
+        "CCVM_MACHINE": "virt",
+    }
+    writable = launcher.share_switch("writable")
+    assert writable.flag == "--writable-cwd" and writable.variable == "CCVM_WRITABLE_CWD"
+    assert launcher.share_switch("overlay").is_default
+    assert launcher.secrets.files == ("~/.claude/.credentials.json",)
+    assert launcher.secrets.variables == ("ANTHROPIC_API_KEY",)
+    assert launcher.host_scripts == ("tests/host.sh",)
+    overlay, writable_boot = launcher.boot.scenarios
+    assert overlay.args == ("two words", "it's", "", "--flag") and overlay.exit_status == 7
+    assert overlay.must_not_exist == ("stub-wrote.txt",) and overlay.prepare == {"probe.txt": "from-host"}
+    assert any(p.search("ARGC:4") for p in overlay.expect)
+    assert writable_boot.share == "writable" and writable_boot.must_exist == ("stub-wrote.txt",)
+
+
+def test_no_declaration_is_the_embedded_launcher():
+    matrix = load_matrix(ROOT / "matrix")
+    assert matrix.under_test is EMBEDDED
+    assert EMBEDDED.dry_run.prints is DryRunStyle.PLAN and EMBEDDED.dry_run.variable == "CCVM_DRYRUN"
+
+
+def test_a_full_matrix_loads_its_declaration(tmp_path):
+    matrix = tmp_path / "matrix"
+    shutil.copytree(ROOT / "matrix", matrix)
+    shutil.copy(SEED / "matrix" / "launcher.yaml", matrix / "launcher.yaml")
+    assert load_matrix(matrix).under_test.name == "seed-ccvm"
+
+
+def test_a_build_per_system(tmp_path):
+    path = tmp_path / "launcher.yaml"
+    path.write_text(
+        "argv: [./result/bin/ccvm]\n"
+        "build:\n"
+        "  x86_64-linux: {flake: '.#ccvm'}\n"
+        "  aarch64-linux: {command: [make, wrapper]}\n"
+    )
+    launcher = load_launcher(tmp_path)
+    assert launcher.build_for("x86_64-linux").flake == ".#ccvm"
+    assert launcher.build_for("aarch64-linux").command == ("make", "wrapper")
+    assert launcher.dry_run.prints is None  # not said: found out from the first dry run
+
+
+BAD = {
+    "unknown-key": ("argv: [x]\ndry_rn: {}\n", 2, "unknown key 'dry_rn'", "did you mean 'dry_run'"),
+    "no-argv": ("name: x\n", 1, "needs `argv`", ""),
+    "placeholder": (
+        "argv: [x]\nenv:\n  CCVM_ACCEL: '{acel}'\n",
+        3,
+        "unknown placeholder {acel}",
+        "did you mean 'accel'",
+    ),
+    "prints": ("argv: [x]\ndry_run:\n  prints: scratch\n", 3, "unknown prints 'scratch'", "scratch-dir"),
+    "argv-file-with-plan": ("argv: [x]\ndry_run:\n  prints: plan\n  argv_file: argv\n", 4, "argv_file goes with", ""),
+    "share-mode": ("argv: [x]\nshare:\n  writeable: {flag: --w}\n", 3, "unknown key 'writeable'", "writable"),
+    "share-no-switch": ("argv: [x]\nshare:\n  writable: {}\n", 3, "default: true", ""),
+    "two-defaults": (
+        "argv: [x]\nshare:\n  overlay: {default: true}\n  writable: {default: true}\n",
+        3,
+        "only one mode",
+        "",
+    ),
+    "build-both": ("argv: [x]\nbuild:\n  x86_64-linux: {flake: a, command: [b]}\n", 3, "exactly one of", ""),
+    "build-system": ("argv: [x]\nbuild:\n  x86-linux: {flake: a}\n", 3, "not a Nix system", ""),
+    "secret-path": ("argv: [x]\nsecrets:\n  files: [/etc/key]\n", 3, "under the home directory", ""),
+    "script-path": ("argv: [x]\nhost_scripts: [../up.sh]\n", 2, "relative to the project root", ""),
+    "bad-regex": (
+        "argv: [x]\nshare: {overlay: {default: true}}\nboot:\n  scenarios:\n    - name: a\n      share: overlay\n"
+        "      expect: ['ok', '(unclosed']\n",
+        7,
+        "bad regular expression",
+        "",
+    ),
+    "scenario-share": (
+        "argv: [x]\nshare: {overlay: {default: true}}\nboot:\n  scenarios:\n    - name: a\n      share: writable\n",
+        6,
+        "unknown share 'writable'",
+        "overlay",
+    ),
+    "scenario-status": (
+        "argv: [x]\nshare: {overlay: {default: true}}\nboot:\n  scenarios:\n"
+        "    - {name: a, share: overlay, exit_status: 300}\n",
+        5,
+        "exit_status must be a whole number from 0 to 255",
+        "",
+    ),
+    "host-file-escapes": (
+        "argv: [x]\nshare: {overlay: {default: true}}\nboot:\n  scenarios:\n    - name: a\n      share: overlay\n"
+        "      host_files: {exist: [../../etc/passwd]}\n",
+        7,
+        "inside the shared directory",
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_bad_declaration_names_file_and_line(tmp_path, name):
+    text, line, says, hint = BAD[name]
+    (tmp_path / "launcher.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_launcher(tmp_path)
+    error = str(caught.value)
+    assert error.startswith(f"{tmp_path / 'launcher.yaml'}:{line}: "), error
+    assert says in error and hint in error, error
+    assert "\n" not in error
+
+
+def test_ccvm_host_reports_a_bad_declaration_as_one_line(tmp_path):
+    (tmp_path / "matrix").mkdir()
+    (tmp_path / "matrix" / "launcher.yaml").write_text("argv: [x]\nshare:\n  writeable: {flag: --w}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ccvm", "host"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "launcher.yaml:3:" in result.stderr
+    assert "did you mean 'writable'" in result.stderr and "Traceback" not in result.stderr
