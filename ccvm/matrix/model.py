@@ -20,6 +20,7 @@ from ccvm.matrix.launcher_defaults import LauncherDefaults, parse_launcher
 from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
 from ccvm.matrix.pins import GuestPins, parse_guest
 from ccvm.matrix.sizes import parse_mib
+from ccvm.matrix.style import STYLE_FILE, Style, load_style
 from ccvm.matrix.yamlsrc import Mapping, Mapping_at, Sequence, expect_mapping, expect_sequence, load_yaml
 
 
@@ -55,6 +56,7 @@ class Matrix:
     builds: Builds = field(default_factory=Builds)
     gate: GateRules = field(default_factory=GateRules)
     actions: CiPins = field(default_factory=CiPins)
+    style: Style = field(default_factory=Style)
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -148,6 +150,7 @@ def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
 
 
 SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml")
+OPTIONAL_SECTIONS = (STYLE_FILE,)  # read by ccvm.matrix.style when present
 
 
 def default_root() -> Path:
@@ -160,11 +163,10 @@ def load_matrix(root: Path | None = None) -> Matrix:
     if not root.is_dir():
         raise ConfigError(root, None, "matrix directory not found; run from the project root or set CCVM_MATRIX")
     for path in sorted(root.glob("*.y*ml")):
-        if path.name not in SECTIONS:
+        if path.name not in SECTIONS + OPTIONAL_SECTIONS:
+            known = [*SECTIONS, *OPTIONAL_SECTIONS]
             raise ConfigError(
-                path,
-                None,
-                f"unknown matrix file{suggestion(path.name, list(SECTIONS))}; known files: {', '.join(SECTIONS)}",
+                path, None, f"unknown matrix file{suggestion(path.name, known)}; known files: {', '.join(known)}"
             )
     docs = {}
     for name in SECTIONS:
@@ -186,4 +188,5 @@ def load_matrix(root: Path | None = None) -> Matrix:
         builds=parse_builds(docs["builds.yaml"]),
         gate=parse_gate(docs["gate.yaml"]),
         actions=parse_actions(docs["actions.yaml"]),
+        style=load_style(root),
     )
