@@ -46,9 +46,8 @@ def evaluate(root: Path) -> tuple[FlakeFacts | None, str]:
     nix = find_nix()
     if nix is None:
         return None, "nix is not installed"
-    done = nix.run(
-        "flake", "show", "--json", "--offline", "--no-write-lock-file", f"path:{root}", timeout_s=EVAL_TIMEOUT_S
-    )
+    # The directory as a flake reference: in a git work tree nix takes only the files git knows (not a .venv).
+    done = nix.run("flake", "show", "--json", "--offline", "--no-write-lock-file", str(root), timeout_s=EVAL_TIMEOUT_S)
     if done.returncode is None:
         return None, f"nix flake show took longer than {EVAL_TIMEOUT_S:g}s"
     try:
