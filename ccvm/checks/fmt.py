@@ -3,9 +3,10 @@
 Each file is one case; a file that is not formatted fails with the diff
 as its details.  With ``fix`` the tools rewrite the files in place.
 
-shfmt takes no formatting flags here: it reads them from the .editorconfig
-at the project root (tabs, indented ``case`` arms), so editors and CI use
-the same settings.  nixfmt has no Python or Debian package: it is taken
+shfmt's options and the files each tool takes come from matrix/style.yaml
+(``ccvm.matrix.style``; ``ccvm init`` writes it from the project's treefmt
+or .editorconfig settings).  Given no formatting flags, shfmt reads the
+.editorconfig itself, as it does when run by hand.  nixfmt has no Python or Debian package: it is taken
 from PATH, and when it is missing every Nix file is reported skipped.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from ccvm import processes
 from ccvm.checks.sourcefiles import SourceFiles, discover, find_tool
 from ccvm.errors import HostError
+from ccvm.matrix.style import Style
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import first_line
@@ -50,9 +52,9 @@ def _timed(check: Callable[[], Case]) -> Case:
     return case
 
 
-def shfmt_case(shfmt: str, root: Path, relpath: str, *, fix: bool) -> Case:
-    """One shell script through shfmt: -d (diff) to check, -l -w to fix."""
-    argv = [shfmt, "-l", "-w", relpath] if fix else [shfmt, "-d", relpath]
+def shfmt_case(shfmt: str, root: Path, relpath: str, *, fix: bool, options: tuple[str, ...] = ()) -> Case:
+    """One shell script through shfmt (with the project's options): -d (diff) to check, -l -w to fix."""
+    argv = [shfmt, *options, "-l", "-w", relpath] if fix else [shfmt, *options, "-d", relpath]
     done = processes.run(argv, timeout_s=TOOL_TIMEOUT_S, cwd=str(root), env=_quiet_env())
     if done.returncode is None:
         return Case(name=relpath, outcome=Outcome.FAIL, message="shfmt timed out", details=done.stderr)
@@ -64,7 +66,7 @@ def shfmt_case(shfmt: str, root: Path, relpath: str, *, fix: bool) -> Case:
             name=relpath,
             outcome=Outcome.FAIL,
             details=done.stdout,
-            message=f"{relpath}: not formatted; run ccvm fmt --fix (or shfmt -w {relpath})",
+            message=f"{relpath}: not formatted; run ccvm fmt --fix (or shfmt {' '.join([*options, '-w', relpath])})",
         )
     return Case(
         name=relpath,
@@ -147,28 +149,32 @@ def run_fmt(
     progress: Progress | None = None,
     files: SourceFiles | None = None,
     tools: tuple[str, ...] = FORMATTERS,
+    style: Style | None = None,
 ) -> list[Suite]:
     """Check (or with ``fix``, rewrite) the formatting of every shell script
-    and Nix file of the project at ``root``.  One suite per tool; a tool with
-    no files to look at gives no suite.  ``tools`` narrows it to some formatters."""
+    and Nix file of the project at ``root`` that ``style`` selects.  One suite
+    per tool; a tool with no files to look at gives no suite.  ``tools``
+    narrows it to some formatters."""
     files = files or discover(root)
+    style = style or Style()
+    shell, nix = style.fileset("shfmt").select(files.shell), style.fileset("nixfmt").select(files.nix)
     suites = []
-    if files.shell and "shfmt" in tools:
+    if shell and "shfmt" in tools:
         shfmt = require_tool("shfmt")
-        suites.append(
-            _run_per_file("fmt.shfmt", files.shell, lambda f: shfmt_case(shfmt, root, f, fix=fix), shfmt, progress)
-        )
-    if files.nix and "nixfmt" in tools:
+
+        def one(relpath: str) -> Case:
+            return shfmt_case(shfmt, root, relpath, fix=fix, options=style.shfmt_options)
+
+        suites.append(_run_per_file("fmt.shfmt", shell, one, shfmt, progress))
+    if nix and "nixfmt" in tools:
         nixfmt = find_tool("nixfmt", path_only=True)
         if nixfmt is None:
-            suite = _nix_skipped(files.nix)
+            suite = _nix_skipped(nix)
             if progress:
                 progress.finished(suite, 0.0)
             suites.append(suite)
         else:
             suites.append(
-                _run_per_file(
-                    "fmt.nixfmt", files.nix, lambda f: nixfmt_case(nixfmt, root, f, fix=fix), nixfmt, progress
-                )
+                _run_per_file("fmt.nixfmt", nix, lambda f: nixfmt_case(nixfmt, root, f, fix=fix), nixfmt, progress)
             )
     return suites

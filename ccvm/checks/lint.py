@@ -1,6 +1,11 @@
 """Lint: shellcheck on every shell script, ruff (rules and formatting) on
 every Python file.  One case per file; a finding fails its file's case
-with ``file:line:column: code message`` lines."""
+with ``file:line:column: code message`` lines.
+
+Which scripts shellcheck takes, and at what severity, come from
+matrix/style.yaml (``ccvm.matrix.style``).  shellcheck runs from the project
+root with paths relative to it, so it finds the project's .shellcheckrc
+(it looks in each script's directory and upward) as it does when run by hand."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from pathlib import Path
 from ccvm import processes
 from ccvm.checks.fmt import require_tool
 from ccvm.checks.sourcefiles import SourceFiles, discover
+from ccvm.matrix.style import Style
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import first_line
@@ -58,9 +64,11 @@ def _tool_broke(files: tuple[str, ...], tool: str, done: processes.Completed) ->
     return [Case(name=relpath, outcome=Outcome.FAIL, message=message, details=done.stderr) for relpath in files]
 
 
-def shellcheck_cases(shellcheck: str, root: Path, files: tuple[str, ...]) -> list[Case]:
+def shellcheck_cases(shellcheck: str, root: Path, files: tuple[str, ...], *, severity: str = "") -> list[Case]:
     """All shell scripts in one shellcheck run (json1), split per file."""
-    argv = [shellcheck, "--format=json1", "--external-sources", "--source-path=SCRIPTDIR", *files]
+    argv = [shellcheck, "--format=json1", "--external-sources", "--source-path=SCRIPTDIR"]
+    argv += [f"--severity={severity}"] if severity else []
+    argv += ["--", *files]
     done = processes.run(argv, timeout_s=BATCH_TIMEOUT_S, cwd=str(root), env=_env())
     try:
         comments = json.loads(done.stdout)["comments"]
@@ -156,24 +164,29 @@ def _batch_suite(
     return suite
 
 
-def lint_suite_count(files: SourceFiles) -> int:
-    return (1 if files.shell else 0) + (2 if files.python else 0)
+def lint_suite_count(files: SourceFiles, style: Style | None = None) -> int:
+    shell = (style or Style()).fileset("shellcheck").select(files.shell)
+    return (1 if shell else 0) + (2 if files.python else 0)
 
 
-def run_lint(root: Path, *, progress: Progress | None = None, files: SourceFiles | None = None) -> list[Suite]:
-    """shellcheck on the shell scripts, ruff check and ruff format --diff on
-    the Python files of the project at ``root``.  A tool with no files to
-    look at gives no suite."""
+def run_lint(
+    root: Path, *, progress: Progress | None = None, files: SourceFiles | None = None, style: Style | None = None
+) -> list[Suite]:
+    """shellcheck on the shell scripts ``style`` selects, ruff check and ruff
+    format --diff on the Python files of the project at ``root``.  A tool
+    with no files to look at gives no suite."""
     files = files or discover(root)
+    style = style or Style()
+    shell = style.fileset("shellcheck").select(files.shell)
     suites = []
-    if files.shell:
+    if shell:
         shellcheck = require_tool("shellcheck")
         suites.append(
             _batch_suite(
                 "lint.shellcheck",
                 shellcheck,
-                files.shell,
-                lambda: shellcheck_cases(shellcheck, root, files.shell),
+                shell,
+                lambda: shellcheck_cases(shellcheck, root, shell, severity=style.shellcheck_severity),
                 progress,
             )
         )

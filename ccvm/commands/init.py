@@ -1,0 +1,55 @@
+"""ccvm init: adopt ccvm in an existing repository (matrix/, a noxfile, a generated workflow)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ccvm.adopt.write import Adoption, adopt
+from ccvm.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "init",
+        help="adopt ccvm here: write matrix/, a noxfile and .github/workflows/ccvm.yml from what the repo has",
+        description="Read the repository (the flake's systems, checks and packages, docs/book.toml, host test "
+        "scripts under tests/, shell and Nix files, treefmt / treefmt-nix / .editorconfig settings) and write "
+        "matrix/*.yaml, noxfile.py (only if there is none) and the generated workflow .github/workflows/ccvm.yml. "
+        "No file the project has is changed. Refuses to run again without --force.",
+    )
+    parser.add_argument("--force", action="store_true", help="write ccvm's matrix files again over an existing matrix/")
+    parser.add_argument(
+        "--root", type=Path, default=Path("."), metavar="DIR", help="the repository (default: the current directory)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _print(adoption: Adoption) -> None:
+    findings = adoption.findings
+    flake = findings.flake
+    print(f"found: {len(findings.shell)} shell, {len(findings.nix)} Nix file(s)", end="")
+    print(f"; book: {findings.book or 'none'}; host tests: {', '.join(findings.host_tests) or 'none'}")
+    if flake:
+        checks = sorted({name for names in flake.checks.values() for name in names})
+        print(
+            f"flake ({flake.how}): systems {', '.join(flake.systems) or 'none'}; checks {', '.join(checks) or 'none'}"
+        )
+    print(f"shfmt: {' '.join(findings.shfmt.options) or 'no options'} ({findings.shfmt.source})")
+    for path in adoption.wrote:
+        print(f"wrote {path}")
+    for what in adoption.left_alone:
+        print(f"left alone: {what}")
+    for guess in adoption.guesses:
+        print(f"guessed: {guess}")
+    print("next: ccvm matrix --no-probe; ccvm gate --plan; commit matrix/ and the workflow")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.matrix:
+        raise UsageError("ccvm init writes ROOT/matrix; drop --matrix (use --root DIR)")
+    if not args.root.is_dir():
+        raise UsageError(f"--root {args.root}: not a directory")
+    _print(adopt(Path(os.path.abspath(args.root)), force=args.force))
+    return 0

