@@ -10,11 +10,10 @@ from pathlib import Path
 
 from ccvm.checks.host import default_wrapper, run_host_suite
 from ccvm.commands.common import matrix_from
-from ccvm.commands.reporting import add_junit_option
+from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError
-from ccvm.report.junit import write_junit
-from ccvm.report.progress import table
 from ccvm.report.results import Outcome, overall_ok
+from ccvm.report.table import table
 
 HOST_SCRIPT = Path("tests/host.sh")
 
@@ -65,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
         for case in suite.cases:
             if case.outcome is Outcome.FAIL:
                 print(f"    FAIL {case.name}: {case.message}")
-    write_junit(args.junit, suites)
-    print()
-    print(table(suites, first_column="group"))
-    print(f"\nhost suite: {time.monotonic() - started:.1f}s; JUnit: {args.junit}")
-    if not overall_ok(suites):
-        raise ChecksFailed("the launcher broke its contract; see the failures above")
-    return 0
+    failure = None if overall_ok(suites) else ChecksFailed("the launcher broke its contract; see the failures above")
+    lines = [
+        "",
+        table(suites, first_column="group"),
+        f"\nhost suite: {time.monotonic() - started:.1f}s; JUnit: {args.junit}",
+    ]
+    return end(suites, junit=args.junit, lines=lines, failure=failure)
