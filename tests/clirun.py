@@ -22,8 +22,10 @@ def run_ccvm(
     env: dict[str, str] | None = None,
     timeout: float = 120,
     input: str | None = None,
+    text: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run ``ccvm ARGS`` to completion (text, captured); ``timeout`` only stops a hang."""
+    """Run ``ccvm ARGS`` to completion, output captured (as text unless ``text=False``);
+    ``timeout`` only stops a hang."""
     return subprocess.run(
-        ccvm_argv(*args), cwd=cwd, env=env, input=input, capture_output=True, text=True, timeout=timeout
+        ccvm_argv(*args), cwd=cwd, env=env, input=input, capture_output=True, text=text, timeout=timeout
     )
