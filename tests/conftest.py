@@ -47,6 +47,7 @@ SLOW = {
     "test_flake_check.py::test_failing_check_is_named_from_the_builder_line_with_its_log",
     "test_fmt.py::test_cli_exit_statuses_and_junit",
     "test_docscheck.py::test_cli_exit_statuses_and_junit",
+    "test_console_vm.py::test_a_qemu_ignoring_sigterm_is_killed",
 }
 
 
