@@ -19,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ccvm.errors import ShuttingDown
+
 # Named timeouts for the escalating stop.
 TERM_GRACE_S = 2.0  # after SIGTERM to the group, before SIGKILL
 KILL_GRACE_S = 5.0  # after SIGKILL, before we give up waiting to reap
@@ -107,10 +109,6 @@ def forget(proc: subprocess.Popen) -> None:
     """Drop a child that exited on its own from the registry (after reaping it)."""
     _signal_group(proc, signal.SIGKILL)  # stragglers in its group, if any
     _unregister(proc)
-
-
-class ShuttingDown(OSError):
-    """A child was started after the run began stopping; it was killed at once."""
 
 
 _shutting_down = threading.Event()

@@ -2,7 +2,8 @@
 
 Nix runs offline here: NIX_CONFIG turns the sandbox off (the fixtures'
 builders are /bin/sh) and empties the substituters (no binary cache).
-Without nix the tests skip, except under CI, where they fail.
+A test that runs nix asks for the ``nix_bin`` fixture (tests/conftest.py),
+which puts it in the nix tier: without nix it skips, except under CI, where it fails.
 """
 
 from __future__ import annotations
@@ -12,29 +13,18 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+import clirun
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAKES = ROOT / "tests" / "fixtures" / "flakes"
 OFFLINE_NIX_CONFIG = "sandbox = false\nsubstituters =\n"
 CCVM_TIMEOUT_S = 120  # each run takes a few seconds; this only stops a hang
-
-
-def require_nix() -> str:
-    path = shutil.which("nix")
-    if path is None:
-        message = "nix is not installed (apt-get install nix-bin; .ci/setup installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set: {message}")
-        pytest.skip(message)
-    return path
 
 
 def offline_env(**extra: str) -> dict[str, str]:
@@ -44,9 +34,10 @@ def offline_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def host_system() -> str:
+def host_system(nix: str) -> str:
+    """The system nix (at path ``nix``) builds for here."""
     out = subprocess.run(
-        [require_nix(), "--extra-experimental-features", "nix-command", "show-config", "--json"],
+        [nix, "--extra-experimental-features", "nix-command", "show-config", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,14 +73,8 @@ def flake_copy(tmp_path: Path, name: str) -> str:
 
 
 def run_ccvm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=CCVM_TIMEOUT_S,
-        env=env if env is not None else offline_env(),
-    )
+    """ccvm with Nix offline (unless ``env`` says otherwise)."""
+    return clirun.run_ccvm(*args, env=env if env is not None else offline_env(), timeout=CCVM_TIMEOUT_S)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clirun import run_ccvm
 from gitrepo import GitRepo, isolated_git_env
-from nixtest import FLAKES, offline_env, require_nix
+from nixtest import FLAKES, offline_env
 
 from ccvm.adopt.flake import read_flake, read_text
 from ccvm.adopt.formatters import shfmt_settings
@@ -46,9 +47,7 @@ def seed_repo(tmp_path: Path) -> Path:
 def ccvm(repo: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**isolated_git_env(), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env = {key: value for key, value in env.items() if not key.startswith("CCVM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return run_ccvm(*args, cwd=repo, env=env, timeout=timeout)
 
 
 def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_path):
@@ -140,8 +139,7 @@ def test_the_generated_workflow_passes_the_schema_and_zizmor(tmp_path):
     assert json.loads(zizmor.stdout or "null") == [] and zizmor.returncode == 0, zizmor.stdout
 
 
-def test_a_flake_nix_can_evaluate_offline_is_evaluated(tmp_path, monkeypatch):
-    require_nix()
+def test_a_flake_nix_can_evaluate_offline_is_evaluated(tmp_path, monkeypatch, nix_bin):
     for key, value in offline_env().items():
         monkeypatch.setenv(key, value)
     project = tmp_path / "flake"

@@ -4,10 +4,9 @@ record, when they go stale; and the `ccvm attest` command."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from clirun import run_ccvm
 from gitrepo import GitRepo, isolated_git_env
 
 from ccvm.ci import attest, gitchange
@@ -80,13 +79,8 @@ def test_unknown_kind_is_refused(repo):
 
 
 def test_the_command_records_and_says_where(repo):
-    done = subprocess.run(
-        [sys.executable, "-m", "ccvm", "attest", "tty", "--note", "resized; vim, less, vi-mode ok"],
-        cwd=repo.path,
-        env=isolated_git_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_ccvm(
+        "attest", "tty", "--note", "resized; vim, less, vi-mode ok", cwd=repo.path, env=isolated_git_env(), timeout=120
     )
     assert done.returncode == 0, done.stderr
     tree = gitchange.tree_hash(repo.path)
@@ -95,13 +89,6 @@ def test_the_command_records_and_says_where(repo):
 
 
 def test_the_command_without_a_note_is_a_usage_error(repo):
-    done = subprocess.run(
-        [sys.executable, "-m", "ccvm", "attest", "tty"],
-        cwd=repo.path,
-        env=isolated_git_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_ccvm("attest", "tty", cwd=repo.path, env=isolated_git_env(), timeout=120)
     assert done.returncode == 2
     assert "--note" in done.stderr and "Traceback" not in done.stderr

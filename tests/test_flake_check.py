@@ -12,7 +12,6 @@ from nixtest import (
     offline_env,
     other_system,
     read_junit,
-    require_nix,
     run_ccvm,
     slow_eval_flake,
 )
@@ -21,9 +20,9 @@ from ccvm.checks.nix.flake_check import error_blocks, parse_check_output, whole_
 
 
 @pytest.fixture
-def system() -> str:
-    require_nix()
-    return host_system()
+def system(nix_bin: str) -> str:
+    """The system nix builds for here (asking for nix_bin puts the test in the nix tier)."""
+    return host_system(nix_bin)
 
 
 def flake_check(tmp_path: Path, fixture: str, *args: str, env: dict | None = None):
@@ -174,8 +173,7 @@ def test_non_finite_or_huge_timeouts_are_refused_in_one_line(option, value, word
     assert len(lines) == 1 and f"argument {option}: {words}" in lines[0]
 
 
-def test_listing_checks_past_the_timeout_is_reported_as_timed_out(tmp_path):
-    require_nix()
+def test_listing_checks_past_the_timeout_is_reported_as_timed_out(tmp_path, nix_bin):
     junit = tmp_path / "fc.xml"
     with slow_eval_flake(tmp_path) as flake:
         result = run_ccvm("flake-check", "--flake", flake, "--timeout", "3", "--junit", str(junit))

@@ -10,14 +10,12 @@ the same cells.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 import tomllib
 
 import pytest
+from clirun import run_ccvm
 from nixtest import FLAKES, ROOT, offline_env
 
 UNPARSABLE = FLAKES / "unparsable" / "flake.nix"  # meant not to parse
@@ -27,18 +25,9 @@ NIX_FILES = sorted(
 CHECKS_JSON = ROOT / "ci" / "flake-checks.json"
 
 
-def nix_instantiate() -> str:
-    path = shutil.which("nix-instantiate")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set: nix-instantiate is missing (apt-get install nix-bin)")
-        pytest.skip("nix-instantiate is not installed (apt-get install nix-bin)")
-    return path
-
-
-def evaluate(expr: str) -> object:
+def evaluate(nix_instantiate: str, expr: str) -> object:
     result = subprocess.run(
-        [nix_instantiate(), "--eval", "--strict", "--json", "--expr", expr],
+        [nix_instantiate, "--eval", "--strict", "--json", "--expr", expr],
         capture_output=True,
         text=True,
         timeout=60,
@@ -49,52 +38,49 @@ def evaluate(expr: str) -> object:
 
 
 def boot_cell_ids() -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "ccvm", "matrix", "--no-probe", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    return [cell["id"] for cell in json.loads(out)["cells"]]
+    listed = run_ccvm("matrix", "--no-probe", "--json", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    return [cell["id"] for cell in json.loads(listed.stdout)["cells"]]
 
 
 @pytest.mark.parametrize("path", NIX_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_nix_file_parses(path):
-    result = subprocess.run([nix_instantiate(), "--parse", str(path)], capture_output=True, text=True, timeout=60)
+def test_nix_file_parses(path, nix_instantiate_bin):
+    result = subprocess.run([nix_instantiate_bin, "--parse", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
-def test_the_unparsable_fixture_really_does_not_parse():
-    result = subprocess.run([nix_instantiate(), "--parse", str(UNPARSABLE)], capture_output=True, text=True, timeout=60)
+def test_the_unparsable_fixture_really_does_not_parse(nix_instantiate_bin):
+    result = subprocess.run(
+        [nix_instantiate_bin, "--parse", str(UNPARSABLE)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
 
 
-def checks_for(system: str) -> dict:
+def checks_for(nix_instantiate: str, system: str) -> dict:
     return evaluate(
+        nix_instantiate,
         f"import {ROOT / 'nix' / 'checks.nix'} {{ checksJson = builtins.fromJSON (builtins.readFile {CHECKS_JSON}); "
-        f'system = "{system}"; mkCheck = check: check; }}'
+        f'system = "{system}"; mkCheck = check: check; }}',
     )
 
 
-def test_check_names_are_the_boot_cells_prefixed_boot():
-    x86, arm = checks_for("x86_64-linux"), checks_for("aarch64-linux")
+def test_check_names_are_the_boot_cells_prefixed_boot(nix_instantiate_bin):
+    x86, arm = checks_for(nix_instantiate_bin, "x86_64-linux"), checks_for(nix_instantiate_bin, "aarch64-linux")
     assert sorted([*x86, *arm]) == sorted(f"boot-{cell}" for cell in boot_cell_ids())
     assert all(name.startswith("boot-x86_64-") for name in x86)
     assert all(name.startswith("boot-aarch64-") for name in arm)
 
 
-def test_kvm_checks_require_the_kvm_feature_and_run_their_cell():
+def test_kvm_checks_require_the_kvm_feature_and_run_their_cell(nix_instantiate_bin):
     for system in ("x86_64-linux", "aarch64-linux"):
-        for name, check in checks_for(system).items():
+        for name, check in checks_for(nix_instantiate_bin, system).items():
             cell = name.removeprefix("boot-")
             assert check["features"] == (["kvm"] if "-kvm-" in cell else [])
             require = ["--require-accel", "kvm"] if "-kvm-" in cell else []
             assert check["command"] == ["ccvm", "boot", "--cell", cell, *require]
 
 
-def test_a_check_missing_a_field_is_an_evaluation_error_naming_the_fix(tmp_path):
+def test_a_check_missing_a_field_is_an_evaluation_error_naming_the_fix(tmp_path, nix_instantiate_bin):
     broken = tmp_path / "checks.json"
     broken.write_text(json.dumps({"checks": [{"name": "boot-x", "system": "x86_64-linux", "command": ["ccvm"]}]}))
     expr = (
@@ -102,7 +88,10 @@ def test_a_check_missing_a_field_is_an_evaluation_error_naming_the_fix(tmp_path)
         f'system = "x86_64-linux"; mkCheck = check: check; }}'
     )
     result = subprocess.run(
-        [nix_instantiate(), "--eval", "--strict", "--json", "--expr", expr], capture_output=True, text=True, timeout=60
+        [nix_instantiate_bin, "--eval", "--strict", "--json", "--expr", expr],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "a check lacks features; run `ccvm generate`" in result.stderr
@@ -129,8 +118,8 @@ in
 """
 
 
-def test_flake_outputs_evaluate_with_a_stub_nixpkgs():
-    outputs = evaluate(FLAKE_WITH_STUB)
+def test_flake_outputs_evaluate_with_a_stub_nixpkgs(nix_instantiate_bin):
+    outputs = evaluate(nix_instantiate_bin, FLAKE_WITH_STUB)
     names = {name for checks in outputs["checks"].values() for name in checks}
     assert names == {f"boot-{cell}" for cell in boot_cell_ids()}
     x86 = outputs["checks"]["x86_64-linux"]["boot-x86_64-kvm-q35"]

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.checks.fmt import run_fmt
 from ccvm.checks.sourcefiles import discover, find_tool, is_shell_script
@@ -65,8 +66,7 @@ def test_walk_outside_git_skips_tool_directories(tmp_path):
     assert files.nix == ("default.nix",)
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_in_git_tracked_and_untracked_files_count_ignored_ones_and_fixtures_never(tmp_path):
+def test_in_git_tracked_and_untracked_files_count_ignored_ones_and_fixtures_never(tmp_path, git_bin):
     project = make_project(tmp_path, "clean.sh", "tool", "misformatted.sh")
     shutil.copy(SHELL / "misformatted.sh", project / "ignored.sh")
     (project / "tests" / "fixtures" / "static").mkdir(parents=True)
@@ -74,7 +74,7 @@ def test_in_git_tracked_and_untracked_files_count_ignored_ones_and_fixtures_neve
     (project / ".gitignore").write_text("ignored.sh\n")
 
     def git(*argv: str) -> None:
-        subprocess.run(["git", "-C", str(project), *argv], check=True, capture_output=True, timeout=30)
+        subprocess.run([git_bin, "-C", str(project), *argv], check=True, capture_output=True, timeout=30)
 
     git("init", "-q")
     git("add", "clean.sh", "tool", "tests/fixtures/static/bad.sh")  # misformatted.sh stays untracked
@@ -169,12 +169,10 @@ def test_nixfmt_diff_fix_and_parse_error(tmp_path, monkeypatch):
     assert cases(run_fmt(project), "fmt.nixfmt")["trailing.nix"].outcome is Outcome.PASS
 
 
-def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
+def test_cli_exit_statuses_and_junit(tmp_path):
     bad = make_project(tmp_path, "clean.sh", "misformatted.sh")
     junit = tmp_path / "fmt.xml"
-    run = subprocess.run(
-        [*ccvm_cmd, "fmt", "--root", str(bad), "--junit", str(junit)], capture_output=True, text=True, timeout=120
-    )
+    run = run_ccvm("fmt", "--root", str(bad), "--junit", str(junit), timeout=120)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "FAIL misformatted.sh: not formatted" in run.stdout
     assert "shfmt" in run.stdout and "fail" in run.stdout  # the table
@@ -183,21 +181,12 @@ def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
     assert len(failures) == 1 and "@@" in (failures[0].text or "")
     assert xml.find(".//testcase[@name='clean.sh']/failure") is None
 
-    fixed = subprocess.run(
-        [*ccvm_cmd, "fmt", "--fix", "--root", str(bad), "--junit", str(junit)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    fixed = run_ccvm("fmt", "--fix", "--root", str(bad), "--junit", str(junit), timeout=120)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    again = subprocess.run(
-        [*ccvm_cmd, "fmt", "--root", str(bad), "--junit", str(junit)], capture_output=True, text=True, timeout=120
-    )
+    again = run_ccvm("fmt", "--root", str(bad), "--junit", str(junit), timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
 
-    usage = subprocess.run(
-        [*ccvm_cmd, "fmt", "--root", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60
-    )
+    usage = run_ccvm("fmt", "--root", str(tmp_path / "nowhere"), timeout=60)
     assert usage.returncode == 2 and "not a directory" in usage.stderr
     assert "Traceback" not in usage.stderr
 

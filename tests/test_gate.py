@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 from gitrepo import GitRepo, isolated_git_env
 
 from ccvm import processes
@@ -327,13 +328,8 @@ class GateRepo(GitRepo):
         return self.ccvm("gate", *args, cwd=cwd, **env)
 
     def ccvm(self, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "ccvm", *args],
-            cwd=cwd or self.path,
-            capture_output=True,
-            text=True,
-            env={**isolated_git_env(), "GATE_MARKS": str(self.marks), **env},
-            timeout=300,
+        return run_ccvm(
+            *args, cwd=cwd or self.path, env={**isolated_git_env(), "GATE_MARKS": str(self.marks), **env}, timeout=300
         )
 
     def ran(self) -> set[str]:
@@ -581,14 +577,7 @@ def test_json_without_plan_is_a_usage_error(repo):
 
 
 def test_outside_a_repository(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "ccvm", "gate", "--plan"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=isolated_git_env(),
-        timeout=120,
-    )
+    done = run_ccvm("gate", "--plan", cwd=tmp_path, env=isolated_git_env(), timeout=120)
     assert done.returncode == 2 and "not inside a git work tree" in done.stderr
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clirun import run_ccvm
 
 from ccvm.ci.generate import (
     HEADER,
@@ -142,12 +143,12 @@ def test_flake_boot_checks_follow_matrix_order():
 def test_adding_a_cell_changes_workflow_flake_checks_and_nox_sessions_together(tmp_path):
     """Done means: after a matrix edit the drift check fails with a diff until `ccvm generate` runs."""
     matrix, root = make_tree(tmp_path, X86_ONLY)
-    cli = [sys.executable, "-m", "ccvm", "--matrix", str(matrix), "generate", "--root", str(root)]
-    assert subprocess.run(cli, capture_output=True, text=True, timeout=120).returncode == 0
-    assert subprocess.run([*cli, "--check"], capture_output=True, text=True, timeout=120).returncode == 0
+    cli = ("--matrix", str(matrix), "generate", "--root", str(root))
+    assert run_ccvm(*cli).returncode == 0
+    assert run_ccvm(*cli, "--check").returncode == 0
 
     (matrix / "boot.yaml").write_text(X86_ONLY + "  - {arch: aarch64, accel: tcg, machine: virt}\n")
-    stale = subprocess.run([*cli, "--check"], capture_output=True, text=True, timeout=120)
+    stale = run_ccvm(*cli, "--check")
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert "--- a/.github/workflows/ci.yml" in stale.stdout and "+++ b/.github/workflows/ci.yml" in stale.stdout
     assert "+            cell: aarch64-tcg-virt" in stale.stdout
@@ -156,8 +157,8 @@ def test_adding_a_cell_changes_workflow_flake_checks_and_nox_sessions_together(t
     assert "stale: .github/workflows/ci.yml, ci/flake-checks.json" in stale.stderr
     assert "run `ccvm generate`" in stale.stderr
 
-    assert subprocess.run(cli, capture_output=True, text=True, timeout=120).returncode == 0
-    assert subprocess.run([*cli, "--check"], capture_output=True, text=True, timeout=120).returncode == 0
+    assert run_ccvm(*cli).returncode == 0
+    assert run_ccvm(*cli, "--check").returncode == 0
     listed = subprocess.run(
         [str(NOX), "-f", str(root / "noxfile.py"), "--list", "--json", "-s", "boot_cell"],
         capture_output=True,

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).resolve().parent / "fixtures" / "seed-project"
@@ -29,14 +30,7 @@ SEED_SCRIPTS = [
 def ccvm_host(cwd: Path, tmp_path: Path, *extra: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, dict]:
     junit = tmp_path / "host.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "host", "--junit", str(junit), *extra],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    result = run_ccvm("host", "--junit", str(junit), *extra, cwd=cwd, timeout=timeout, env=env)
     cases = {}
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):

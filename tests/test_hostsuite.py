@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "host"
@@ -17,14 +18,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "host"
 def host_suite(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict[str, ET.Element]]:
     junit = tmp_path / "host.xml"
     env = {**os.environ, "WRAPPER_PYTHON": sys.executable}
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "host", "--junit", str(junit), *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    result = run_ccvm("host", "--junit", str(junit), *extra, cwd=ROOT, env=env, timeout=600)
     cases = {f"{c.get('classname')}/{c.get('name')}": c for c in ET.parse(junit).getroot().iter("testcase")}
     return result, cases
 
@@ -69,13 +63,7 @@ def test_an_argv_mangling_wrapper_fails_the_suite(tmp_path):
 
 
 def test_bad_wrapper_path_is_a_usage_error(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "host", "--wrapper", str(tmp_path / "nope")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_ccvm("host", "--wrapper", str(tmp_path / "nope"), cwd=ROOT, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not an executable" in result.stderr
 

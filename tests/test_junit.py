@@ -1,11 +1,10 @@
 """The JUnit reporter against a golden file, and XML safety of console text."""
 
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.errors import UsageError
 from ccvm.report.junit import to_xml, write_junit
@@ -68,11 +67,6 @@ def test_a_directory_given_as_the_junit_path_is_a_usage_error_naming_the_option(
 def test_lint_with_a_directory_as_junit_exits_2_in_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "DIR").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "lint", "--root", str(tmp_path / "empty"), "--junit", str(tmp_path / "DIR")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_ccvm("lint", "--root", str(tmp_path / "empty"), "--junit", str(tmp_path / "DIR"), timeout=120)
     assert result.returncode == 2
     assert result.stderr == f"ccvm: error: --junit {tmp_path / 'DIR'}: cannot write the JUnit file: Is a directory\n"

@@ -4,11 +4,10 @@ file:line for every mistake; absent, it is ccvm's embedded `ccvm vm`."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.errors import ConfigError
 from ccvm.matrix.launcher import EMBEDDED, ArgvFormat, DryRunStyle, load_launcher
@@ -137,9 +136,7 @@ def test_a_bad_declaration_names_file_and_line(tmp_path, name):
 def test_ccvm_host_reports_a_bad_declaration_as_one_line(tmp_path):
     (tmp_path / "matrix").mkdir()
     (tmp_path / "matrix" / "launcher.yaml").write_text("argv: [x]\nshare:\n  writeable: {flag: --w}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "host"], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    result = run_ccvm("host", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "launcher.yaml:3:" in result.stderr
     assert "did you mean 'writable'" in result.stderr and "Traceback" not in result.stderr

@@ -8,15 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from clirun import run_ccvm
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def dry_run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}
     full_env.update(CCVM_MATRIX=str(ROOT / "matrix"), CCVM_DRYRUN="1", **env)
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", "vm", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=full_env
-    )
+    return run_ccvm("vm", *args, cwd=cwd, env=full_env, timeout=120)
 
 
 def one_line(result: subprocess.CompletedProcess, status: int, text: str) -> None:

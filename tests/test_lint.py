@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from clirun import run_ccvm
 
 from ccvm.checks.lint import run_lint
 from ccvm.report.results import Outcome
@@ -85,22 +86,18 @@ def test_syntax_errors_fail_both_ruff_suites(tmp_path):
     assert cases(suites, "lint.ruff-format")["clean.py"].outcome is Outcome.PASS
 
 
-def test_cli_exit_statuses_and_junit(tmp_path, ccvm_cmd):
+def test_cli_exit_statuses_and_junit(tmp_path):
     project = make_project(tmp_path, shell=("clean.sh", "unquoted.sh"), python=("clean",))
     junit = tmp_path / "lint.xml"
-    run = subprocess.run(
-        [*ccvm_cmd, "lint", "--root", str(project), "--junit", str(junit)], capture_output=True, text=True, timeout=180
-    )
+    run = run_ccvm("lint", "--root", str(project), "--junit", str(junit), timeout=180)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "FAIL unquoted.sh:4:6: SC2086" in run.stdout
     failure = ET.parse(junit).getroot().find(".//testcase[@name='unquoted.sh']/failure")
     assert failure is not None and failure.get("message").startswith("unquoted.sh:4:6")
 
     (project / "unquoted.sh").unlink()
-    clean = subprocess.run(
-        [*ccvm_cmd, "lint", "--root", str(project), "--junit", str(junit)], capture_output=True, text=True, timeout=180
-    )
+    clean = run_ccvm("lint", "--root", str(project), "--junit", str(junit), timeout=180)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
-    usage = subprocess.run([*ccvm_cmd, "lint", "--no-such-option"], capture_output=True, text=True, timeout=60)
+    usage = run_ccvm("lint", "--no-such-option", timeout=60)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr

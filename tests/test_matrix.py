@@ -1,13 +1,13 @@
+import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.errors import ConfigError
 from ccvm.matrix.axes import Accel, Arch, Machine
-from ccvm.matrix.model import Cell, load_matrix
+from ccvm.matrix.model import Cell, load_matrix, matrix_root
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,12 +111,7 @@ def test_bad_pin_sha(matrix_dir):
 @pytest.mark.parametrize(("text", "line", "message"), BAD[:4], ids=[b[2][:30] for b in BAD[:4]])
 def test_cli_prints_one_line_and_exits_2(matrix_dir, text, line, message):
     write_boot(matrix_dir, text)
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "--matrix", str(matrix_dir), "matrix", "--no-probe"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_ccvm("--matrix", str(matrix_dir), "matrix", "--no-probe", timeout=60)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -133,3 +128,26 @@ def test_yaml_aliases_are_refused_not_expanded(matrix_dir):
     write_boot(matrix_dir, laughs + "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ncells: []\n")
     with pytest.raises(ConfigError, match="anchors and aliases"):
         load_matrix(matrix_dir)
+
+
+def test_matrix_root_is_the_option_then_the_environment_then_base_matrix(monkeypatch, tmp_path):
+    monkeypatch.setenv("CCVM_MATRIX", str(tmp_path / "from-env"))
+    assert matrix_root("given", base=tmp_path) == Path("given")
+    assert matrix_root(None, base=tmp_path) == tmp_path / "from-env"
+    monkeypatch.delenv("CCVM_MATRIX")
+    assert matrix_root(None, base=tmp_path) == tmp_path / "matrix"
+    assert matrix_root() == Path("matrix")
+
+
+def test_an_empty_matrix_option_or_variable_means_unset(monkeypatch, tmp_path):
+    monkeypatch.setenv("CCVM_MATRIX", "")
+    assert matrix_root("", base=tmp_path) == tmp_path / "matrix"
+    assert matrix_root() == Path("matrix")
+
+
+@pytest.mark.parametrize(
+    "args", [("matrix", "--no-probe"), ("generate", "--check"), ("gate", "--plan")], ids=lambda a: a[0]
+)
+def test_every_command_reads_an_empty_ccvm_matrix_as_unset(args):
+    result = run_ccvm(*args, env={**os.environ, "CCVM_MATRIX": ""}, timeout=60)
+    assert result.returncode == 0, result.stderr

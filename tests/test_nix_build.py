@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from nixtest import ROOT, flake_copy, host_system, offline_env, other_system, read_junit, require_nix, run_ccvm
+from nixtest import ROOT, flake_copy, host_system, offline_env, other_system, read_junit, run_ccvm
 
 from ccvm.checks.nix.tool import Nix, builder_systems, error_summary, failed_derivations, parse_version, store_name
 from ccvm.commands.build import select_targets
@@ -16,9 +16,9 @@ from ccvm.matrix.model import load_matrix
 
 
 @pytest.fixture
-def system() -> str:
-    require_nix()
-    return host_system()
+def system(nix_bin: str) -> str:
+    """The system nix builds for here (asking for nix_bin puts the test in the nix tier)."""
+    return host_system(nix_bin)
 
 
 def build(tmp_path: Path, fixture: str, *args: str, env: dict | None = None):

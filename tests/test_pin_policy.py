@@ -1,6 +1,6 @@
 """What happens when a pinned package has left the archive: strict fails
 with a re-pin message, newest takes the newest of the series and records
-it.  Real apt against the Debian archive (heavy: selected with --boot)."""
+it.  Real apt against the Debian archive (the network tier: runs with --boot)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ccvm.matrix.axes import Arch
 from ccvm.matrix.model import load_matrix
 from ccvm.matrix.pins import PinPolicy
 
-pytestmark = pytest.mark.boot
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -45,11 +45,12 @@ def test_a_spawn_after_shutdown_began_is_killed_at_once(monkeypatch):
     import pytest
 
     from ccvm import processes
+    from ccvm.errors import ShuttingDown
 
     marker = f"ccvm-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(processes, "_shutting_down", processes.threading.Event())
     processes._shutting_down.set()  # as begin_shutdown leaves it, without killing this test's other children
-    with pytest.raises(processes.ShuttingDown):
+    with pytest.raises(ShuttingDown):
         processes.spawn(["bash", "-c", f"exec -a {marker} sleep 300"])
     time.sleep(0.3)
     assert alive_with(marker) == []

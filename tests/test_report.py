@@ -1,9 +1,9 @@
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.report.junit import write_junit
 from ccvm.report.results import Case, Outcome, Suite
@@ -40,22 +40,15 @@ def test_merges_every_file_and_names_the_reproduce_command(tmp_path):
     )
     summary = tmp_path / "summary.md"
     merged = tmp_path / "all.xml"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ccvm",
-            "report",
-            "--junit-dir",
-            str(junit_dir),
-            "--junit",
-            str(merged),
-            "--summary",
-            str(summary),
-            "--fail-on-failure",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_ccvm(
+        "report",
+        "--junit-dir",
+        str(junit_dir),
+        "--junit",
+        str(merged),
+        "--summary",
+        str(summary),
+        "--fail-on-failure",
         cwd=ROOT,
         timeout=60,
     )
@@ -74,20 +67,12 @@ def test_merges_every_file_and_names_the_reproduce_command(tmp_path):
 
 
 def test_missing_directory_is_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "report", "--junit-dir", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    result = run_ccvm("report", "--junit-dir", str(tmp_path / "nope"), cwd=ROOT, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
 
 
 def run_report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", "report", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    return run_ccvm("report", *args, cwd=ROOT, timeout=60)
 
 
 def junit_dir_with(tmp_path: Path, *cases: Case) -> Path:

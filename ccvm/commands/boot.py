@@ -15,15 +15,15 @@ from ccvm.commands.common import (
     positive_float,
     positive_int,
 )
-from ccvm.commands.reporting import add_junit_option
+from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.matrix.axes import Accel, parse_axis_value
 from ccvm.matrix.sizes import parse_mib
 from ccvm.processes import default_jobs
 from ccvm.qemu.probe import qemu_info
-from ccvm.report.junit import write_junit
-from ccvm.report.progress import Progress, table
+from ccvm.report.progress import Progress
 from ccvm.report.results import overall_ok
+from ccvm.report.table import table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,14 +104,10 @@ def run(args: argparse.Namespace) -> int:
         for note in assets.notes:
             progress.note(f"guest assets for {arch}: {note}")
     result = run_boot(matrix, options, store, progress)
-    write_junit(args.junit, result.suites)
-    if result.interrupted is not None:
-        raise result.interrupted  # after the JUnit file: what finished is reported
-    print()
-    print(table(result.suites, first_column="cell", prefix="boot."))
-    print(f"\nJUnit: {args.junit}")
+    failure = None
     if result.watchdog_expired:
-        raise WatchdogExpired("the whole-run watchdog expired; unfinished cells are reported failed")
-    if not overall_ok(result.suites):
-        raise ChecksFailed("some boot cells failed; see the table above and the console logs")
-    return 0
+        failure = WatchdogExpired("the whole-run watchdog expired; unfinished cells are reported failed")
+    elif not overall_ok(result.suites):
+        failure = ChecksFailed("some boot cells failed; see the table above and the console logs")
+    lines = ["", table(result.suites, first_column="cell", prefix="boot."), f"\nJUnit: {args.junit}"]
+    return end(result.suites, junit=args.junit, lines=lines, failure=failure, stopped=result.interrupted)

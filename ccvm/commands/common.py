@@ -11,12 +11,12 @@ from ccvm.errors import UsageError
 from ccvm.guest.assets import AssetStore, Overrides
 from ccvm.matrix.axes import Arch, parse_axis_value
 from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
-from ccvm.matrix.model import Matrix, load_matrix
+from ccvm.matrix.model import Matrix, load_matrix, matrix_root
 from ccvm.matrix.pins import PinPolicy
 
 
 def matrix_from(args: argparse.Namespace) -> Matrix:
-    return load_matrix(Path(args.matrix) if args.matrix else None)
+    return load_matrix(matrix_root(args.matrix))
 
 
 def add_asset_options(parser: argparse.ArgumentParser) -> None:

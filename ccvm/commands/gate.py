@@ -12,10 +12,10 @@ from pathlib import Path
 
 from ccvm.ci import attest, gate, gitchange
 from ccvm.commands.common import positive_int
+from ccvm.commands.reporting import end
 from ccvm.errors import ChecksFailed, UsageError
-from ccvm.matrix.model import load_matrix
+from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.processes import default_jobs
-from ccvm.report.junit import write_junit
 from ccvm.report.progress import Progress
 
 HOOK_MARKER = "# ccvm-gate-hook"
@@ -68,12 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _matrix_root(args: argparse.Namespace, root: Path) -> Path:
-    if args.matrix:
-        return Path(args.matrix)
-    return Path(os.environ["CCVM_MATRIX"]) if os.environ.get("CCVM_MATRIX") else root / "matrix"
-
-
 def run(args: argparse.Namespace) -> int:
     if args.json and not args.plan:
         raise UsageError("--json goes with --plan; a run's results are in the JUnit file (--junit)")
@@ -82,14 +76,14 @@ def run(args: argparse.Namespace) -> int:
     root = gitchange.repo_root()
     if args.install_hook:
         return install_hook(root, force=args.force)
-    matrix_root = _matrix_root(args, root)
-    rules = load_matrix(matrix_root).gate
+    matrix_dir = matrix_root(args.matrix, base=root)  # --matrix, $CCVM_MATRIX, the repository's matrix/
+    rules = load_matrix(matrix_dir).gate
     plan = gate.plan_for_repo(root, rules, args.base)
     if args.plan:
         return _print_plan(root, plan, as_json=args.json)
     args.junit = args.junit or root / DEFAULT_JUNIT
     args.reports = args.reports or root / DEFAULT_REPORTS
-    return _run(root, matrix_root, plan, args)
+    return _run(root, matrix_dir, plan, args)
 
 
 def _writable_outputs(junit: Path, log_dir: Path) -> None:
@@ -118,12 +112,11 @@ def _progress_line(progress: Progress, result: gate.Result) -> None:
         progress.finished(gate.to_suites([result], prefix="")[0], result.seconds)
 
 
-def _run(root: Path, matrix_root: Path, plan: gate.Plan, args: argparse.Namespace) -> int:
+def _run(root: Path, matrix_dir: Path, plan: gate.Plan, args: argparse.Namespace) -> int:
     print(gate.change_line(plan), flush=True)
     if not plan.requirements:
         print("nothing required: gate passed")
-        write_junit(args.junit, [])
-        return 0
+        return end([], junit=args.junit)
     log_dir = args.reports / "gate"
     _writable_outputs(args.junit, log_dir)
     names = [r.name for r in plan.requirements if r.check]
@@ -131,19 +124,21 @@ def _run(root: Path, matrix_root: Path, plan: gate.Plan, args: argparse.Namespac
     progress.note(f"requires: {', '.join(r.name for r in plan.requirements)}")
     if names:
         progress.note(f"running {len(names)} check(s), up to {args.jobs} at a time")
-    options = gate.RunOptions(root=root, matrix_root=matrix_root, log_dir=log_dir, jobs=args.jobs)
+    options = gate.RunOptions(root=root, matrix_root=matrix_dir, log_dir=log_dir, jobs=args.jobs)
     results = gate.run_plan(plan, options, lambda result: _progress_line(progress, result))
-    write_junit(args.junit, gate.to_suites(results))
-    print()
-    print(gate.checklist(results))
-    print(f"\nJUnit: {args.junit}")
+    return _end(results, args.junit)
+
+
+def _end(results: list[gate.Result], junit: Path) -> int:
+    lines = ["", gate.checklist(results), f"\nJUnit: {junit}"]
     if gate.passed(results):
-        print(f"gate: passed ({len(results)} requirement(s))")
-        return 0
-    print("\nTo reproduce what did not pass:")
-    print("\n".join(gate.reproduce_lines(results)))
+        return end(
+            gate.to_suites(results), junit=junit, lines=[*lines, f"gate: passed ({len(results)} requirement(s))"]
+        )
+    lines += ["\nTo reproduce what did not pass:", "\n".join(gate.reproduce_lines(results))]
     failing = sum(1 for r in results if r.status is not gate.Status.PASS)
-    raise ChecksFailed(f"gate: {failing} of {len(results)} requirement(s) did not pass; see the checklist above")
+    failure = ChecksFailed(f"gate: {failing} of {len(results)} requirement(s) did not pass; see the checklist above")
+    return end(gate.to_suites(results), junit=junit, lines=lines, failure=failure)
 
 
 # --- the pre-push hook -------------------------------------------------------------------------------------------

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from ccvm.ci.generate import DriftKind, apply, conflict_message, find_drift, render_all, templates_dir
 from ccvm.errors import ChecksFailed
-from ccvm.matrix.model import load_matrix
+from ccvm.matrix.model import load_matrix, matrix_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,22 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _matrix_dir(args: argparse.Namespace) -> Path:
-    """--matrix, else $CCVM_MATRIX, else ROOT/matrix."""
-    if args.matrix:
-        return Path(args.matrix)
-    if os.environ.get("CCVM_MATRIX"):
-        return Path(os.environ["CCVM_MATRIX"])
-    return args.root / "matrix"
-
-
 def _summary(drift) -> str:
     by_kind = {kind: [d.path for d in drift if d.kind is kind] for kind in DriftKind}
     return "; ".join(f"{kind}: {', '.join(paths)}" for kind, paths in by_kind.items() if paths)
 
 
 def run(args: argparse.Namespace) -> int:
-    matrix = load_matrix(_matrix_dir(args))
+    matrix = load_matrix(matrix_root(args.matrix, base=args.root))  # --matrix, $CCVM_MATRIX, ROOT/matrix
     outputs = render_all(matrix, templates_dir(args.root, args.templates))
     if args.check:
         drift = find_drift(args.root, outputs)

@@ -11,13 +11,12 @@ from pathlib import Path
 from ccvm.checks.host import HostRun, run_host_suite
 from ccvm.checks.host_scripts import DEFAULT_SCRIPT_TIMEOUT_S
 from ccvm.commands.common import positive_float
-from ccvm.commands.reporting import add_junit_option
+from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError
 from ccvm.matrix.launcher import EMBEDDED, Launcher, given_wrapper, load_launcher
-from ccvm.matrix.model import default_root, load_matrix
-from ccvm.report.junit import write_junit
-from ccvm.report.progress import table
+from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.report.results import Outcome, overall_ok
+from ccvm.report.table import table
 
 NONE = "none"
 
@@ -121,7 +120,7 @@ def _print_results(suites) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    matrix_dir = Path(args.matrix) if args.matrix else default_root()
+    matrix_dir = matrix_root(args.matrix)
     launcher = _launcher(args, matrix_dir)
     root = _project_root(matrix_dir)
     plan = HostRun(
@@ -135,10 +134,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     suites = run_host_suite(plan)
     _print_results(suites)
-    write_junit(args.junit, suites)
-    print()
-    print(table(suites, first_column="group"))
-    print(f"\nhost suite ({launcher.name}): {time.monotonic() - started:.1f}s; JUnit: {args.junit}")
-    if not overall_ok(suites):
-        raise ChecksFailed("the launcher broke its contract; see the failures above")
-    return 0
+    failure = None if overall_ok(suites) else ChecksFailed("the launcher broke its contract; see the failures above")
+    lines = [
+        "",
+        table(suites, first_column="group"),
+        f"\nhost suite ({launcher.name}): {time.monotonic() - started:.1f}s; JUnit: {args.junit}",
+    ]
+    return end(suites, junit=args.junit, lines=lines, failure=failure)

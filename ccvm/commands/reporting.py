@@ -1,16 +1,23 @@
-"""How check commands end: the findings, the table, JUnit and the exit
-status (fmt, lint, docs, build, flake-check share it)."""
+"""How every command that checks something ends: the JUnit file, then the
+findings, the table or checklist and the summary, then the exit status.
+
+``end`` is the one ending (boot, host, gate and, through ``report``, fmt,
+lint, docs, build and flake-check).  The JUnit file is written first, so
+what finished is reported even when the run was stopped or the output
+cannot be printed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from ccvm.errors import ChecksFailed, UsageError
+from ccvm.errors import CcvmError, ChecksFailed, UsageError
 from ccvm.report.junit import write_junit
-from ccvm.report.progress import table
 from ccvm.report.results import Outcome, Suite, overall_ok
+from ccvm.report.table import table
 
 DETAILS_MAX_LINES = 60  # per failed case on the terminal; JUnit keeps all of it
 
@@ -41,32 +48,49 @@ def root_from(args: argparse.Namespace) -> Path:
     return Path(os.path.abspath(args.root))
 
 
-def _print_failure(case_message: str, details: str) -> None:
-    print(f"FAIL {case_message}")
+def end(
+    suites: list[Suite],
+    *,
+    junit: Path,
+    lines: Sequence[str] = (),
+    failure: CcvmError | None = None,
+    stopped: CcvmError | None = None,
+) -> int:
+    """Write JUnit; raise ``stopped`` (the run was interrupted) right after it;
+    print ``lines``; raise ``failure``, else return 0."""
+    write_junit(junit, suites)
+    if stopped is not None:
+        raise stopped
+    for line in lines:
+        print(line)
+    if failure is not None:
+        raise failure
+    return 0
+
+
+def _failure_lines(case_message: str, details: str) -> list[str]:
     lines = details.rstrip().splitlines()
-    for line in lines[:DETAILS_MAX_LINES]:
-        print(f"    {line}")
+    shown = [f"FAIL {case_message}", *(f"    {line}" for line in lines[:DETAILS_MAX_LINES])]
     if len(lines) > DETAILS_MAX_LINES:
-        print(f"    ... {len(lines) - DETAILS_MAX_LINES} more lines in the JUnit file")
+        shown.append(f"    ... {len(lines) - DETAILS_MAX_LINES} more lines in the JUnit file")
+    return shown
 
 
 def report(
     suites: list[Suite], *, junit: Path, what: str, first_column: str = "check", failure: str | None = None
 ) -> int:
-    """Print the findings and the table, write JUnit; ChecksFailed on any failure."""
-    write_junit(junit, suites)
+    """The findings (FAIL lines), the table and a count; ChecksFailed on any failure."""
     failed = [(suite, case) for suite in suites for case in suite.cases if case.outcome is Outcome.FAIL]
-    if failed:
-        print()
+    lines = [""] if failed else []
     for suite, case in failed:
-        _print_failure(case.message or f"{suite.name}: {case.name}", case.details)
+        lines += _failure_lines(case.message or f"{suite.name}: {case.name}", case.details)
     skipped = sum(case.outcome is Outcome.SKIP for suite in suites for case in suite.cases)
     checked = sum(len(suite.cases) for suite in suites)
-    print()
+    lines.append("")
     if suites:
-        print(table(suites, first_column=first_column, prefix=f"{what}."))
-    print(f"\n{what}: {checked} checked, {len(failed)} failed, {skipped} skipped")
-    print(f"JUnit: {junit}")
+        lines.append(table(suites, first_column=first_column, prefix=f"{what}."))
+    lines += [f"\n{what}: {checked} checked, {len(failed)} failed, {skipped} skipped", f"JUnit: {junit}"]
+    problem = None
     if not overall_ok(suites):
-        raise ChecksFailed(failure or f"{what}: {len(failed)} finding(s); see FAIL lines above and {junit}")
-    return 0
+        problem = ChecksFailed(failure or f"{what}: {len(failed)} finding(s); see FAIL lines above and {junit}")
+    return end(suites, junit=junit, lines=lines, failure=problem)

@@ -16,17 +16,15 @@ import tempfile
 from pathlib import Path
 
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from, positive_float
-from ccvm.errors import GuestNoExitStatus, HostError, UsageError
+from ccvm.errors import GuestFailure, GuestNoExitStatus, HostError, LaunchError, UsageError
 from ccvm.matrix.axes import Accel, Arch, Machine
 from ccvm.qemu import interactive
 from ccvm.qemu.config_staging import home_files
-from ccvm.qemu.console import GuestFailure
 from ccvm.qemu.env import qemu_environment
 from ccvm.qemu.guestrun import run_guest
 from ccvm.qemu.launch import GuestRequest, Mode, stage
 from ccvm.qemu.options import ENV, resolve
 from ccvm.qemu.plan import launch_plan
-from ccvm.qemu.vm import LaunchError
 
 DEFAULT_TIMEOUT_S = 3600.0
 EPILOG = """\
@@ -146,7 +144,7 @@ def _run_program(request: GuestRequest, assets, scratch: Path, timeout_s: float,
             mirror_agent=sys.stdout,
         )
     except LaunchError as exc:
-        raise HostError(f"QEMU did not start: {exc}") from None
+        raise HostError(f"QEMU did not start: {exc}") from None  # the reason, the command and QEMU's output
     except GuestFailure as exc:
         print(exc.tail, file=sys.stderr)
         raise GuestNoExitStatus(f"{exc.reason}; the program's exit status is unknown") from None

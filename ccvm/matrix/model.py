@@ -157,13 +157,20 @@ SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml
 OPTIONAL_SECTIONS = (LAUNCHER_FILE, STYLE_FILE)  # style.yaml is read by ccvm.matrix.style when present
 
 
-def default_root() -> Path:
-    """The project's matrix/ directory: $CCVM_MATRIX, else ./matrix."""
-    return Path(os.environ.get("CCVM_MATRIX", "matrix"))
+def matrix_root(given: str | Path | None = None, *, base: Path | None = None) -> Path:
+    """The matrix directory, resolved in one place for every command: GIVEN
+    (``--matrix``), else $CCVM_MATRIX, else BASE/matrix (BASE: the current
+    directory, or the root a command works on).  An empty value is unset."""
+    if given:
+        return Path(given)
+    from_env = os.environ.get("CCVM_MATRIX", "")
+    if from_env:
+        return Path(from_env)
+    return base / "matrix" if base is not None else Path("matrix")
 
 
 def load_matrix(root: Path | None = None) -> Matrix:
-    root = root or default_root()
+    root = root if root is not None else matrix_root()
     if not root.is_dir():
         raise ConfigError(root, None, "matrix directory not found; run from the project root or set CCVM_MATRIX")
     for path in sorted(root.glob("*.y*ml")):

@@ -28,6 +28,8 @@ from typing import TextIO
 import pexpect
 import pexpect.fdpexpect
 
+from ccvm.errors import GuestFailure
+
 TAIL_LINES = 40
 POLL_S = 0.2  # the longest a failure can go unnoticed once its line arrives
 CAPTURE_LIMIT = 4 << 20  # program output kept in memory for fact parsing; the log keeps all
@@ -35,16 +37,6 @@ DRAIN_AFTER_EXIT_S = 5.0  # the program channel reaching EOF after the exit line
 
 KERNEL_FAILURES = re.compile(r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init: FAIL[^\r\n]*")
 CONTROL_FAILURE = re.compile(r"^CCVM:FAIL ([^\r\n]*)\r?$", re.M)
-
-
-class GuestFailure(Exception):
-    """The guest failed; ``str`` is one line, ``tail`` the console context."""
-
-    def __init__(self, reason: str, tail: str = "", line_at: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.tail = tail
-        self.line_at = line_at  # monotonic time the failure line arrived, when one did
 
 
 class _Log:
@@ -158,7 +150,7 @@ class Console:
 
     def _fail(self, reason: str, line_at: float | None = None) -> GuestFailure:
         time.sleep(POLL_S)  # let the readers catch the lines around it
-        return GuestFailure(reason, self.tails(), line_at)
+        return GuestFailure(reason, tail=self.tails(), line_at=line_at)
 
     def _exited(self, what: str) -> GuestFailure:
         """QEMU went away: a panic (panic=-1 reboots at once, -no-reboot exits)

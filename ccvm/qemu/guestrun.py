@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TextIO
 
 from ccvm.guest.assets import GuestAssets
-from ccvm.qemu.argv import qemu_argv
 from ccvm.qemu.env import qemu_environment
 from ccvm.qemu.launch import GuestRequest, Mode, stage
 from ccvm.qemu.vm import VM
@@ -33,10 +32,6 @@ def parse_facts(text: str) -> dict[str, str]:
     return {key: value for key, value in _FACT.findall(text)}
 
 
-def planned_argv(request: GuestRequest, assets: GuestAssets, scratch: Path) -> list[str]:
-    return qemu_argv(stage(request, assets, scratch))
-
-
 def run_guest(
     request: GuestRequest,
     assets: GuestAssets,
@@ -47,7 +42,8 @@ def run_guest(
     mirror_serial: TextIO | None = None,
     mirror_agent: TextIO | None = None,
 ) -> GuestRun:
-    """Boot, run the program, return its status; raises GuestFailure or LaunchError.
+    """Boot, run the program, return its status; raises a GuestError
+    (GuestFailure or LaunchError, from ccvm.errors).
 
     The scratch directory (staged files, sockets) is removed at the end
     unless the request is in debug mode.

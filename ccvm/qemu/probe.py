@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ccvm.errors import GuestError
 from ccvm.guest.assets import GuestAssets
 from ccvm.matrix.axes import Accel, Arch, Machine, host_arch
 from ccvm.processes import run
 from ccvm.qemu.argv import qemu_binary
-from ccvm.qemu.console import GuestFailure
 from ccvm.qemu.launch import GuestRequest
-from ccvm.qemu.vm import LaunchError
 
 PROBE_TIMEOUT_S = 20.0  # a KVM guest reaches its exit line in ~2 s; TCG in ~10 s
 DEBIAN_PACKAGE = {Arch.X86_64: "qemu-system-x86", Arch.AARCH64: "qemu-system-arm"}
@@ -108,7 +107,7 @@ def probe_guest(arch: Arch, accel: Accel, assets: GuestAssets, *, log_root: Path
     )
     try:
         probe_run = run_guest(request, assets, log_dir=log_dir, timeout_s=timeout_s)
-    except (GuestFailure, LaunchError) as exc:
+    except GuestError as exc:
         reason = f"{label} probe guest failed: {_qemu_reason(exc, log_dir, timeout_s, accel)}"
         return ProbeResult(usable=False, reason=reason, seconds=time.monotonic() - started)
     finally:
@@ -122,9 +121,9 @@ def probe_guest(arch: Arch, accel: Accel, assets: GuestAssets, *, log_root: Path
     )
 
 
-def _qemu_reason(exc: Exception, log_dir: Path, timeout_s: float, accel: Accel) -> str:
+def _qemu_reason(exc: GuestError, log_dir: Path, timeout_s: float, accel: Accel) -> str:
     """The failure in one line, with QEMU's own last error line when there is one."""
-    reason = str(getattr(exc, "reason", None) or exc).splitlines()[0]
+    reason = exc.reason
     try:
         lines = [
             line

@@ -1,8 +1,10 @@
 """A running guest as a context manager.
 
-Launch failures carry the command and QEMU's own output.  Leaving the
-context always stops QEMU: a soft wait for the guest's own power-off
-first, then SIGTERM, then SIGKILL to the process group, in ``finally``.
+A launch failure (LaunchError) carries the command and QEMU's own output
+as fields.  Leaving the context always stops QEMU: a soft wait for the
+guest's own power-off first, then SIGTERM, then SIGKILL to the process
+group; then the console, then QEMU's log, each closed in its own
+``finally`` so one failing step never leaves the next resource open.
 """
 
 from __future__ import annotations
@@ -12,21 +14,18 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ccvm import processes
+from ccvm.errors import LaunchError
 from ccvm.qemu.argv import LaunchSpec, qemu_argv
-from ccvm.qemu.console import Console, GuestFailure
+from ccvm.qemu.console import Console
 
 CONNECT_TIMEOUT_S = 15.0  # QEMU creating its sockets
 POWEROFF_GRACE_S = 5.0  # the guest powering off after its EXIT line
 
 EXIT_LINE = re.compile(r"^CCVM:EXIT (\d+)\r?$", re.M)
 INIT_LINE = re.compile(r"^CCVM:INIT channel\r?$", re.M)
-
-
-class LaunchError(Exception):
-    """QEMU did not start; message holds the argv and QEMU's output."""
 
 
 class VM:
@@ -46,6 +45,7 @@ class VM:
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
         self.console: Console | None = None
+        self._qemu_log: BinaryIO | None = None
         self.started_at = 0.0
         self.exited_cleanly = False
 
@@ -71,7 +71,7 @@ class VM:
                 self.argv, stdin=subprocess.DEVNULL, env=self.env, stdout=self._qemu_log, stderr=subprocess.STDOUT
             )
         except OSError as exc:  # ShuttingDown included: the run was stopped meanwhile
-            raise LaunchError(f"cannot start {self.argv[0]}: {exc}") from None
+            raise LaunchError(f"cannot start {self.argv[0]}: {exc}", argv=self.argv) from None
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         serial = self._connect(self.spec.serial.path, deadline)
         agent = self._connect(self.spec.agent.path, deadline)
@@ -89,40 +89,53 @@ class VM:
             except OSError:
                 sock.close()
             if not self.alive():
-                raise LaunchError(self._launch_failure("QEMU exited during start-up"))
+                raise self._launch_failure("QEMU exited during start-up")
             if time.monotonic() > deadline:
-                raise LaunchError(self._launch_failure(f"QEMU did not open {path.name} within {CONNECT_TIMEOUT_S:g}s"))
+                raise self._launch_failure(f"QEMU did not open {path.name} within {CONNECT_TIMEOUT_S:g}s")
             time.sleep(0.01)
 
-    def _launch_failure(self, reason: str) -> str:
-        self._qemu_log.flush()
+    def _launch_failure(self, reason: str) -> LaunchError:
+        if self._qemu_log is not None:
+            self._qemu_log.flush()
         output = (self.log_dir / "qemu.log").read_text(errors="replace").strip()
-        return f"{reason}\ncommand: {subprocess.list2cmdline(self.argv)}\noutput: {output or '(none)'}"
+        return LaunchError(reason, argv=self.argv, output=output)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def close(self) -> int | None:
-        """Stop everything; never raises."""
-        status = None
+        """Stop QEMU, then close the console, then QEMU's log; each step runs
+        even when the one before it raised.  Returns QEMU's exit status, or
+        None when there was no QEMU or it could not be reaped."""
         try:
-            if self.proc is not None:
-                try:
-                    status = self.proc.wait(timeout=POWEROFF_GRACE_S if self.exited_cleanly else 0)
-                    processes.forget(self.proc)
-                except subprocess.TimeoutExpired:
-                    status = processes.stop(self.proc)
+            return self._stop_qemu()
         finally:
-            if self.console is not None:
-                self.console.close()
-                self.console = None
-            if getattr(self, "_qemu_log", None):
-                self._qemu_log.close()
+            try:
+                self._close_console()
+            finally:
+                self._close_qemu_log()
+
+    def _stop_qemu(self) -> int | None:
+        """Soft first: after the exit line the guest powers itself off, so
+        wait POWEROFF_GRACE_S; otherwise, or when it does not, stop the group."""
+        if self.proc is None:
+            return None
+        try:
+            status = self.proc.wait(timeout=POWEROFF_GRACE_S if self.exited_cleanly else 0)
+        except subprocess.TimeoutExpired:
+            return processes.stop(self.proc)
+        processes.forget(self.proc)
         return status
 
-    def kill(self) -> None:
-        if self.proc is not None:
-            processes.stop(self.proc, term_grace_s=0)
+    def _close_console(self) -> None:
+        console, self.console = self.console, None
+        if console is not None:
+            console.close()
+
+    def _close_qemu_log(self) -> None:
+        log, self._qemu_log = self._qemu_log, None
+        if log is not None:
+            log.close()
 
     # -- waiting -------------------------------------------------------------
 
@@ -133,6 +146,3 @@ class VM:
         match = self.console.wait_for(EXIT_LINE, deadline=deadline, what="the program's exit line")
         self.exited_cleanly = True
         return int(match.group(1)), self.console.program_output()
-
-
-__all__ = ["VM", "LaunchError", "GuestFailure"]

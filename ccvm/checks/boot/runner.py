@@ -15,23 +15,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm import processes
-from ccvm.checks.boot.scenarios import BootPlan, boot_plans, check_argv, check_share, check_status, prepare_share
-from ccvm.errors import Interrupted
+from ccvm.checks.boot.retries import combine, wants_another
+from ccvm.checks.boot.scenarios import (
+    CASE_NAMES,
+    BootPlan,
+    Evidence,
+    Scenario,
+    boot_plans,
+    prepare_share,
+    probe_text,
+)
+from ccvm.errors import GuestError, Interrupted
 from ccvm.files import cache_root, write_atomic
 from ccvm.guest.assets import AssetStore
 from ccvm.matrix.axes import Accel
 from ccvm.matrix.model import Cell, Matrix
-from ccvm.qemu.console import GuestFailure
-from ccvm.qemu.guestrun import GuestRun, run_guest
+from ccvm.qemu.guestrun import run_guest
 from ccvm.qemu.launch import GuestRequest
 from ccvm.qemu.probe import KvmProbe, qemu_info
-from ccvm.qemu.vm import LaunchError
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
 
 # Rough first-run estimates (seconds) for ordering, before any history exists.
 DEFAULT_ESTIMATE = {"tcg": 25.0, "kvm": 5.0}
-ALL_CASES = ("argv-verbatim", "share-overlay", "exit-status", "share-writable")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,14 +64,45 @@ def suite_name(cell: Cell) -> str:
     return f"boot.{cell.id}"
 
 
+def failed_suite(cell: Cell, message: str, outcome: Outcome = Outcome.FAIL, **suite_fields) -> Suite:
+    """Every case of the cell with one outcome and message (unavailable, stopped)."""
+    cases = [Case(name=name, outcome=outcome, message=message) for name in CASE_NAMES]
+    return Suite(name=suite_name(cell), cases=cases, **suite_fields)
+
+
 def _skipped(cell: Cell, reason: str, required: bool) -> Suite:
-    outcome = Outcome.FAIL if required else Outcome.SKIP
-    message = f"required accelerator unavailable: {reason}" if required else reason
-    return Suite(
-        name=suite_name(cell),
-        cases=[Case(name=n, outcome=outcome, message=message) for n in ALL_CASES],
-        properties={"accel": "none"},
+    if required:
+        return failed_suite(cell, f"required accelerator unavailable: {reason}", properties={"accel": "none"})
+    return failed_suite(cell, reason, Outcome.SKIP, properties={"accel": "none"})
+
+
+def judge(scenario: Scenario, evidence: Evidence) -> Case:
+    """One scenario's case from what the boot showed."""
+    problem = scenario.check(evidence)
+    run = evidence.run
+    return Case(
+        name=scenario.name,
+        outcome=Outcome.FAIL if problem else Outcome.PASS,
+        seconds=run.seconds,
+        message=problem or "",
+        details=run.agent_text if problem else "",
+        output=run.agent_text,
     )
+
+
+def boot_failed(plan: BootPlan, exc: GuestError, seconds: float, log_dir: Path) -> list[Case]:
+    """The plan's cases when its boot itself failed."""
+    return [
+        Case(
+            name=scenario.name,
+            outcome=Outcome.FAIL,
+            seconds=seconds,
+            message=f"{plan.name} boot: {exc.reason}",
+            details=exc.details,
+            output=_log_text(log_dir),
+        )
+        for scenario in plan.scenarios
+    ]
 
 
 class CellRunner:
@@ -89,21 +126,10 @@ class CellRunner:
         if reason:
             return _skipped(cell, reason, required=cell.accel in self.options.require_accel)
         retries = self.options.retries if self.options.retries is not None else cell.settings.retries
-        failures: list[str] = []
-        for attempt in range(1, retries + 2):
-            suite = self._attempt(cell, attempt)
-            if suite.outcome is Outcome.PASS or attempt == retries + 1 or self.cancelled.is_set():
-                break
-            failures.append(f"attempt {attempt}: {suite.reason}")
-        suite.properties["attempts"] = str(attempt)
-        if failures:
-            history = "earlier attempts failed:\n" + "\n".join(failures)
-            for case in suite.cases:
-                case.output = f"{history}\n{case.output}".strip()
-            suite.flaky = suite.outcome is Outcome.PASS
-            if suite.flaky:
-                suite.properties["flaky"] = "true"
-        return suite
+        attempts: list[Suite] = []
+        while wants_another([a.outcome for a in attempts], retries=retries, cancelled=self.cancelled.is_set()):
+            attempts.append(self._attempt(cell, len(attempts) + 1))
+        return combine(attempts)
 
     def _request(self, cell: Cell, plan: BootPlan, share: Path) -> GuestRequest:
         return GuestRequest(
@@ -122,7 +148,6 @@ class CellRunner:
         assets = self.store.for_arch(cell.arch)
         log_root = self.options.reports / "boot" / cell.id / f"attempt-{attempt}"
         shutil.rmtree(log_root, ignore_errors=True)
-        timeout = self.options.timeout_s or cell.settings.timeout_s
         suite = Suite(
             name=suite_name(cell),
             log_path=str(log_root / "overlay" / "console.log"),
@@ -138,69 +163,29 @@ class CellRunner:
         token = secrets.token_hex(8)
         for plan in boot_plans(token):
             share = Path(tempfile.mkdtemp(prefix=f"ccvm-share-{cell.id}-"))
-            probe_text = f"host probe {token} ✓"
             try:
-                prepare_share(share, probe_text)
-                request = self._request(cell, plan, share)
-                suite.cases += self._boot(request, plan, share, probe_text, log_root / plan.name, timeout, suite)
+                prepare_share(share, probe_text(token))
+                suite.cases += self._boot(cell, plan, share, probe_text(token), log_root / plan.name, suite)
             finally:
                 shutil.rmtree(share, ignore_errors=True)
         return suite
 
-    def _boot(
-        self,
-        request: GuestRequest,
-        plan: BootPlan,
-        share: Path,
-        probe_text: str,
-        log_dir: Path,
-        timeout: float,
-        suite: Suite,
-    ) -> list[Case]:
-        started = time.monotonic()
+    def _boot(self, cell: Cell, plan: BootPlan, share: Path, text: str, log_dir: Path, suite: Suite) -> list[Case]:
         if self.cancelled.is_set():
-            return [
-                Case(name=n, outcome=Outcome.FAIL, message=f"{plan.name} boot: run stopped before it started")
-                for n in plan.checks
-            ]
+            message = f"{plan.name} boot: run stopped before it started"
+            return [Case(name=scenario.name, outcome=Outcome.FAIL, message=message) for scenario in plan.scenarios]
+        timeout = self.options.timeout_s or cell.settings.timeout_s
+        request = self._request(cell, plan, share)
+        started = time.monotonic()
         try:
-            run = run_guest(request, self.store.for_arch(request.arch), log_dir=log_dir, timeout_s=timeout)
-        except (GuestFailure, LaunchError) as exc:
-            seconds = time.monotonic() - started
-            reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-            details = getattr(exc, "tail", "") or str(exc)
-            return [
-                Case(
-                    name=n,
-                    outcome=Outcome.FAIL,
-                    seconds=seconds,
-                    message=f"{plan.name} boot: {reason}",
-                    details=details,
-                    output=_log_text(log_dir),
-                )
-                for n in plan.checks
-            ]
+            run = run_guest(request, self.store.for_arch(cell.arch), log_dir=log_dir, timeout_s=timeout)
+        except GuestError as exc:
+            return boot_failed(plan, exc, time.monotonic() - started, log_dir)
         if plan.name == "overlay":
             suite.properties["qemu_argv"] = json.dumps(list(run.qemu_argv))
             suite.properties["boot_seconds"] = f"{run.seconds:.1f}"
-        return [self._check(name, run, plan, share, probe_text, log_dir) for name in plan.checks]
-
-    @staticmethod
-    def _check(name: str, run: GuestRun, plan: BootPlan, share: Path, probe_text: str, log_dir: Path) -> Case:
-        if name == "argv-verbatim":
-            problem = check_argv(run, plan)
-        elif name == "exit-status":
-            problem = check_status(run)
-        else:
-            problem = check_share(run, plan, share, probe_text)
-        return Case(
-            name=name,
-            outcome=Outcome.FAIL if problem else Outcome.PASS,
-            seconds=run.seconds,
-            message=problem or "",
-            details=run.agent_text if problem else "",
-            output=run.agent_text,
-        )
+        evidence = Evidence(run=run, plan=plan, share=share, probe_text=text)
+        return [judge(scenario, evidence) for scenario in plan.scenarios]
 
 
 def _log_text(log_dir: Path) -> str:
@@ -288,10 +273,7 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
             elif future in done and not isinstance(future.exception(), Interrupted):
                 raise future.exception()  # a bug in a worker surfaces here
             else:
-                results[cell.id] = Suite(
-                    name=suite_name(cell),
-                    cases=[Case(name=n, outcome=Outcome.FAIL, message=stopped_because) for n in ALL_CASES],
-                )
+                results[cell.id] = failed_suite(cell, stopped_because)
     finally:
         runner.cancelled.set()
         processes.stop_all()

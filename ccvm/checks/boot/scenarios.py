@@ -1,14 +1,18 @@
 """The scenarios asserted on every boot cell, each a JUnit testcase.
 
+A scenario is a name (the JUnit case) and a check function over what one
+boot showed (``Evidence``); each boot plan lists the scenarios it serves.
 Two boots per cell:
   overlay   the default share (read-only 9p lower + guest overlay); the
             stub gets the hard argv and exits with EXPECTED_STATUS
             -> argv-verbatim, share-overlay, exit-status
   writable  the writable share -> share-writable
+``CASE_NAMES``, the cases every cell reports, is derived from the plans.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,40 +39,51 @@ GUEST_FILE = ".ccvm-guest-wrote"
 
 
 @dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """What one boot showed: the run, the plan it followed, the share it had."""
+
+    run: GuestRun
+    plan: BootPlan
+    share: Path
+    probe_text: str
+
+
+Check = Callable[[Evidence], str | None]  # None: passed; else the one-line problem
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    name: str  # the JUnit case
+    check: Check
+
+
+@dataclass(frozen=True, kw_only=True)
 class BootPlan:
     name: str
     writable: bool
     program: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
-    checks: tuple[str, ...] = ()
+    scenarios: tuple[Scenario, ...] = ()
 
 
-def boot_plans(token: str) -> tuple[BootPlan, ...]:
-    env = {"CCVM_STUB_TOKEN": token}
-    return (
-        BootPlan(
-            name="overlay",
-            writable=False,
-            program=(STUB, *HARD_ARGS),
-            env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
-            checks=("argv-verbatim", "share-overlay", "exit-status"),
-        ),
-        BootPlan(name="writable", writable=True, program=(STUB,), env=env, checks=("share-writable",)),
-    )
+def probe_text(token: str) -> str:
+    """What the host writes into the share for the guest to read back."""
+    return f"host probe {token} ✓"
 
 
-def prepare_share(share: Path, probe_text: str) -> None:
+def prepare_share(share: Path, text: str) -> None:
     share.mkdir(parents=True, exist_ok=True)
-    (share / PROBE_FILE).write_text(probe_text, encoding="utf-8")
+    (share / PROBE_FILE).write_text(text, encoding="utf-8")
 
 
 def _unhex(value: str) -> str:
     return bytes.fromhex(value).decode("utf-8", errors="surrogateescape")
 
 
-def check_argv(run: GuestRun, plan: BootPlan) -> str | None:
+def check_argv(evidence: Evidence) -> str | None:
     """None when argv arrived verbatim, else what differs."""
-    expected = plan.program[1:]
+    run = evidence.run
+    expected = evidence.plan.program[1:]
     if run.facts.get("argc") != str(len(expected)):
         return f"argc: expected {len(expected)}, the stub saw {run.facts.get('argc', 'nothing')}"
     for index, want in enumerate(expected):
@@ -90,12 +105,14 @@ def _common_share(run: GuestRun, probe_text: str) -> str | None:
     return None
 
 
-def check_share(run: GuestRun, plan: BootPlan, share: Path, probe_text: str) -> str | None:
-    problem = _common_share(run, probe_text)
+def check_share(evidence: Evidence) -> str | None:
+    """The share works both ways its plan says: read-only overlay, or writable 9p."""
+    run, plan = evidence.run, evidence.plan
+    problem = _common_share(run, evidence.probe_text)
     if problem:
         return problem
     fstype = run.facts.get("share.fstype")
-    on_host = share / GUEST_FILE
+    on_host = evidence.share / GUEST_FILE
     if plan.writable:
         if fstype != "9p":
             return f"writable share: the working directory is {fstype!r}, expected 9p"
@@ -111,7 +128,33 @@ def check_share(run: GuestRun, plan: BootPlan, share: Path, probe_text: str) -> 
     return None
 
 
-def check_status(run: GuestRun) -> str | None:
-    if run.status != EXPECTED_STATUS:
-        return f"the launcher reported exit status {run.status}, the stub exited {EXPECTED_STATUS}"
+def check_status(evidence: Evidence) -> str | None:
+    status = evidence.run.status
+    if status != EXPECTED_STATUS:
+        return f"the launcher reported exit status {status}, the stub exited {EXPECTED_STATUS}"
     return None
+
+
+OVERLAY_SCENARIOS = (
+    Scenario(name="argv-verbatim", check=check_argv),
+    Scenario(name="share-overlay", check=check_share),
+    Scenario(name="exit-status", check=check_status),
+)
+WRITABLE_SCENARIOS = (Scenario(name="share-writable", check=check_share),)
+
+
+def boot_plans(token: str) -> tuple[BootPlan, ...]:
+    env = {"CCVM_STUB_TOKEN": token}
+    return (
+        BootPlan(
+            name="overlay",
+            writable=False,
+            program=(STUB, *HARD_ARGS),
+            env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
+            scenarios=OVERLAY_SCENARIOS,
+        ),
+        BootPlan(name="writable", writable=True, program=(STUB,), env=env, scenarios=WRITABLE_SCENARIOS),
+    )
+
+
+CASE_NAMES = tuple(scenario.name for plan in boot_plans("") for scenario in plan.scenarios)
