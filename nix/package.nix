@@ -19,7 +19,6 @@ python3Packages.buildPythonApplication {
     pyyaml
     jinja2
     pexpect
-    junit-xml
     markdown-it-py
   ];
 

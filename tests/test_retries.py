@@ -61,3 +61,22 @@ def test_cancelled_run_starts_no_new_attempt(tmp_path):
     cell_runner.cancelled.set()
     cell_runner.run(CELL)
     assert calls == [1]
+
+
+def test_flaky_pass_is_written_as_surefire_writes_it_and_validates(tmp_path):
+    from junit_schema import assert_valid
+
+    from ccvm.report.junit import to_xml
+
+    cell_runner, _ = runner(tmp_path, [Outcome.FAIL, Outcome.FAIL, Outcome.PASS])
+    suite = cell_runner.run(CELL)
+    path = tmp_path / "boot.xml"
+    path.write_text(to_xml([suite]))
+    assert_valid(path)
+    import xml.etree.ElementTree as ET
+
+    case = ET.parse(path).getroot().find(".//testcase")
+    assert case.find("failure") is None  # the case passed
+    flaky = case.findall("flakyFailure")
+    assert [f.get("message") for f in flaky] == ["boot 1 timed out", "boot 2 timed out"]
+    assert all(f.get("type") for f in flaky)
