@@ -72,7 +72,7 @@ def setup_python(inputs: dict[str, str], place: Place) -> Emulated:
     asked = inputs.get("python-version", "")
     note = f"host {python} (Python {host}) stands in; the workflow asks for {asked or 'the default'}"
     if asked and not (host == asked or host.startswith(f"{asked}.") or asked.startswith(f"{host}.")):
-        note += f" (different from {asked}: results may differ)"
+        note += " (not that version: results may differ)"
     return Emulated(ok=True, note=note)
 
 
