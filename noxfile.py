@@ -13,6 +13,7 @@ nox -s docs                     dead links, anchors and SUMMARY entries in docs/
 nox -s generate [-- --check]    render .github/workflows/ and ci/flake-checks.json (--check: drift check)
 nox -s "boot_cell(x86_64-tcg-q35)"  one boot cell (one session per cell; see nox --list)
 nox -s report                   merge JUnit files and write a Markdown summary
+nox -s rehearse -- boot --cell x86_64-tcg-q35   run one CI job here, as the runner would
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CCVM_SESSIONS = {
     "generate": ("generate", (), "CI generation from the matrix (ccvm generate; `-- --check`: drift check)."),
     "gate": ("gate", ("test", "lint"), "Every check this change requires before merge (ccvm gate)."),
     "report": ("report", (), "Merge every JUnit file into one and write a Markdown summary (ccvm report)."),
+    "rehearse": ("rehearse", (), "Run one CI job here as the runner would (ccvm rehearse; `-- JOB [--cell CELL]`)."),
 }
 
 

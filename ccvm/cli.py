@@ -34,6 +34,7 @@ def build_parser() -> Parser:
         init,
         lint,
         matrix,
+        rehearse,
         report,
         vm,
     )
@@ -42,7 +43,23 @@ def build_parser() -> Parser:
     parser.add_argument("--matrix", metavar="DIR", help="matrix directory (default: $CCVM_MATRIX or ./matrix)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (boot, matrix, doctor, vm, host, gate, attest, build, flake_check, fmt, lint, docs, generate, report):
+    for module in (
+        boot,
+        matrix,
+        doctor,
+        vm,
+        host,
+        gate,
+        attest,
+        build,
+        flake_check,
+        fmt,
+        lint,
+        docs,
+        generate,
+        report,
+        rehearse,
+    ):
         module.register(sub)
     init.register(sub)
     return parser

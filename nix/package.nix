@@ -20,7 +20,6 @@ python3Packages.buildPythonApplication {
     pyyaml
     jinja2
     pexpect
-    junit-xml
     markdown-it-py
     tappy # PyPI tap.py
   ];

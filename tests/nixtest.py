@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import clirun
+from junit_schema import assert_valid
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAKES = ROOT / "tests" / "fixtures" / "flakes"
@@ -86,7 +87,8 @@ class Result:
 
 
 def read_junit(path: Path) -> dict[str, Result]:
-    """{suite name: its one case's result}."""
+    """{suite name: its one case's result}; the file must be valid against junit-10.xsd."""
+    assert_valid(path)
     results = {}
     for suite in ET.parse(path).getroot().iter("testsuite"):
         cases = list(suite.iter("testcase"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from clirun import run_ccvm
+from junit_schema import assert_valid
 
 from ccvm.guest import cpio
 from ccvm.matrix.model import load_matrix
@@ -33,6 +34,7 @@ def ccvm(*args: str, timeout: float = 600, tmpdir: Path | None = None) -> subpro
 
 
 def junit_cases(path: Path) -> dict[str, dict[str, ET.Element]]:
+    assert_valid(path)  # junit-10.xsd, as the Jenkins xUnit plugin enforces
     root = ET.parse(path).getroot()
     found: dict[str, dict[str, ET.Element]] = {}
     for case in root.iter("testcase"):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from clirun import run_ccvm
 from gitrepo import GitRepo, isolated_git_env
+from junit_schema import assert_valid
 
 from ccvm import processes
 from ccvm.ci import gitchange
@@ -364,7 +365,8 @@ def repo(tmp_path) -> GateRepo:
 
 
 def junit_cases(path: Path) -> dict[str, str]:
-    """testcase name -> pass, failure or skipped."""
+    """testcase name -> pass, failure or skipped; the file must be valid against junit-10.xsd."""
+    assert_valid(path)
     found = {}
     for case in ET.parse(path).iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "skipped", "error")]

@@ -151,7 +151,7 @@ def test_adding_a_cell_changes_workflow_flake_checks_and_nox_sessions_together(t
     stale = run_ccvm(*cli, "--check")
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert "--- a/.github/workflows/ci.yml" in stale.stdout and "+++ b/.github/workflows/ci.yml" in stale.stdout
-    assert "+            cell: aarch64-tcg-virt" in stale.stdout
+    assert "+          - cell: aarch64-tcg-virt" in stale.stdout
     assert "+            runner: ubuntu-24.04-arm" in stale.stdout
     assert '+      "name": "boot-aarch64-tcg-virt",' in stale.stdout
     assert "stale: .github/workflows/ci.yml, ci/flake-checks.json" in stale.stderr
@@ -281,7 +281,7 @@ def test_runner_missing_for_an_arch(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("fixture", "words"),
     [
-        ("unpinned.yml.j2", ":8: template error: action 'actions/cache' is not pinned in matrix/actions.yaml"),
+        ("unpinned.yml.j2", ":8: template error: action 'actions/setup-node' is not pinned in matrix/actions.yaml"),
         ("undefined.yml.j2", ":6: template error: 'runner_for_everything' is undefined"),
         ("no-header.yml.j2", ": the output must carry the header"),
     ],
@@ -357,7 +357,7 @@ def test_only_a_header_in_a_comment_makes_a_file_generated(tmp_path):
 
 def test_generated_workflow_parses_as_yaml():
     doc = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
-    assert set(doc["jobs"]) == {"lint", "host", "build", "boot", "docs", "report", "all-green"}
+    assert set(doc["jobs"]) == {"lint", "host", "build", "flake-check", "boot", "docs", "tests", "report", "all-green"}
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,20 @@ def sample() -> list[Suite]:
             properties={"accel": "none"},
             cases=[Case(name="argv-verbatim", outcome=Outcome.SKIP, message="kvm needs an aarch64 host")],
         ),
+        Suite(
+            name="boot.aarch64-tcg-virt",
+            flaky=True,
+            log_path="reports/boot/aarch64-tcg-virt/attempt-2/overlay/console.log",
+            properties={"attempts": "2", "flaky": "true"},
+            cases=[
+                Case(
+                    name="exit-status",
+                    outcome=Outcome.PASS,
+                    seconds=30.2040000001,
+                    output="earlier attempts failed:\nattempt 1: overlay boot: no boot within 300s\nCCVM:STATUS 0",
+                )
+            ],
+        ),
     ]
 
 
@@ -51,6 +65,29 @@ def test_skipped_is_never_a_pass():
     case = root.find(".//testcase[@classname='boot.aarch64-kvm-virt']")
     assert case.find("skipped").get("message") == "kvm needs an aarch64 host"
     assert root.find(".//testsuite[@name='boot.aarch64-kvm-virt']").get("skipped") == "1"
+
+
+def test_skip_reason_is_the_message_and_the_text():
+    root = ET.fromstring(to_xml(sample()).encode("utf-8"))
+    skipped = root.find(".//testcase[@classname='boot.aarch64-kvm-virt']/skipped")
+    assert skipped.get("message") == skipped.text == "kvm needs an aarch64 host"
+
+
+def test_times_are_milliseconds_and_there_is_no_disabled_attribute():
+    text = to_xml(sample())
+    assert 'time="30.204"' in text and "disabled" not in text
+    assert ET.fromstring(text.encode()).get("skipped") is None
+
+
+def test_flaky_pass_holds_a_flaky_failure_and_names_every_log():
+    root = ET.fromstring(to_xml(sample()).encode("utf-8"))
+    case = root.find(".//testcase[@classname='boot.aarch64-tcg-virt']")
+    flaky = case.find("flakyFailure")
+    assert flaky.get("message") == "overlay boot: no boot within 300s" and case.find("failure") is None
+    assert flaky.find("system-out").text == "logs: reports/boot/aarch64-tcg-virt/attempt-1"
+    out = case.find("system-out").text
+    assert "full log: reports/boot/aarch64-tcg-virt/attempt-2/overlay/console.log" in out
+    assert "[[ATTACHMENT|reports/boot/aarch64-tcg-virt/attempt-2/overlay/console.log]]" in out
 
 
 def test_clean_text_removes_ansi_and_escapes_control():

@@ -77,3 +77,21 @@ def test_cancelled_run_starts_no_new_attempt():
 def test_a_cancelled_run_still_makes_its_first_attempt():
     """Its cases then say the run stopped; a cell is never reported with no cases."""
     assert wants_another([], retries=0, cancelled=True)
+
+
+def test_flaky_pass_is_written_as_surefire_writes_it_and_validates(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from junit_schema import assert_valid
+
+    from ccvm.report.junit import to_xml
+
+    suite = combine(run_attempts([F, F, P], retries=2))
+    path = tmp_path / "boot.xml"
+    path.write_text(to_xml([suite]))
+    assert_valid(path)
+    case = ET.parse(path).getroot().find(".//testcase")
+    assert case.find("failure") is None  # the case passed
+    flaky = case.findall("flakyFailure")
+    assert [f.get("message") for f in flaky] == ["boot 1 timed out", "boot 2 timed out"]
+    assert all(f.get("type") for f in flaky)

@@ -134,9 +134,13 @@ def test_top_level_permissions_read_only_and_no_pull_request_target(workflow_fil
     assert all("permissions" not in job for job in doc["jobs"].values())
 
 
-def test_concurrency_cancels_superseded_runs(workflow_file):
+def test_concurrency_cancels_superseded_pull_request_runs_only(workflow_file):
     concurrency = load(workflow_file)["concurrency"]
-    assert "${{ github.ref }}" in concurrency["group"] and concurrency["cancel-in-progress"] is True
+    group = concurrency["group"]
+    # A pull request's runs share a group; a push to main is grouped by its own commit, so never superseded.
+    assert "github.event.pull_request.number" in group and "github.sha" in group
+    assert "github.ref" not in group
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
 
 
 def test_every_job_has_a_timeout(workflow_file):
@@ -165,11 +169,49 @@ def test_every_action_is_pinned_to_a_sha_with_its_tag(workflow_file):
 def test_jobs_run_setup_then_the_developers_nox_session(workflow_file):
     doc = load(workflow_file)
     for name, job in doc["jobs"].items():
-        runs = [step["run"] for step in job["steps"] if "run" in step]
         if name == "all-green":
             continue
+        runs = [step["run"] for step in job["steps"] if "run" in step and step.get("name") != "Enable /dev/kvm"]
         assert runs[0] == "bash .ci/setup", name
-        assert any(run.startswith(".venv/bin/nox -s ") for run in runs), name
+        assert any(".venv/bin/nox -s " in run for run in runs), name
+
+
+def test_every_job_installs_nix_once_with_the_action_before_setup(workflow_file):
+    """One Nix per job: the action's (flakes on), before .ci/setup, which then leaves it alone."""
+    for name, job in load(workflow_file)["jobs"].items():
+        if name == "all-green":
+            continue
+        names = [step.get("uses", step.get("run", "")) for step in job["steps"]]
+        installs = [i for i, text in enumerate(names) if text.startswith("cachix/install-nix-action@")]
+        assert len(installs) == 1, name
+        assert installs[0] < names.index("bash .ci/setup"), name
+        config = job["steps"][installs[0]]["with"]["extra_nix_config"]
+        assert "experimental-features = nix-command flakes" in config, name
+        assert not any("nix profile install" in text or "nix-env -i" in text for text in names), name
+
+
+def test_nixfmt_comes_from_the_flakes_nixpkgs(workflow_file):
+    runs = [step.get("run", "") for step in load(workflow_file)["jobs"]["lint"]["steps"]]
+    fmt = next(run for run in runs if "nox -s fmt" in run)
+    assert fmt.startswith("nix shell --inputs-from . nixpkgs#nixfmt-rfc-style --command .venv/bin/nox -s fmt")
+
+
+def cache_steps(job: dict) -> dict[str, dict]:
+    return {
+        step["with"]["path"]: step["with"] for step in job["steps"] if step.get("uses", "").startswith("actions/cache@")
+    }
+
+
+def test_pip_is_cached_everywhere_and_the_guest_where_guests_boot(workflow_file):
+    for name, job in load(workflow_file)["jobs"].items():
+        if name == "all-green":
+            continue
+        caches = cache_steps(job)
+        assert "hashFiles('pyproject.toml', 'noxfile.py')" in caches["~/.cache/pip"]["key"], name
+        if name in ("boot", "tests"):
+            assert caches["~/.cache/ccvm"]["key"].endswith("${{ hashFiles('matrix/guest.yaml') }}"), name
+        else:
+            assert "~/.cache/ccvm" not in caches, name
 
 
 def test_all_green_needs_every_other_job(workflow_file):
@@ -189,9 +231,48 @@ def test_kvm_cells_enable_kvm_then_probe(workflow_file):
     assert "sudo udevadm control --reload-rules" in enable["run"]
     assert "sudo udevadm trigger --name-match=kvm" in enable["run"]
     assert names.index("Enable /dev/kvm") < names.index("Probe the accelerators (ccvm matrix)")
-    assert boot["steps"][names.index("Boot (nox -s boot -- --cell ...)")]["run"] == (
-        '.venv/bin/nox -s boot -- --cell "$CELL"'
+    boot_step = boot["steps"][names.index("Boot (nox -s boot -- --cell ... [--require-accel kvm])")]
+    assert boot_step["env"] == {"CELL": "${{ matrix.cell }}", "REQUIRE_ACCEL": "${{ matrix.require_accel }}"}
+    assert 'args+=(--require-accel "$REQUIRE_ACCEL")' in boot_step["run"]
+    assert '.venv/bin/nox -s boot -- "${args[@]}"' in boot_step["run"]
+
+
+def test_the_boot_summary_shows_skip_reasons(workflow_file):
+    boot = load(workflow_file)["jobs"]["boot"]
+    step = next(step for step in boot["steps"] if step.get("name", "").startswith("Results and skip reasons"))
+    assert step["if"] == "always()"
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in step["run"] and "nox -s report" in step["run"]
+    assert '--junit "$RUNNER_TEMP/' in step["run"]  # not under reports/, which the report job merges
+
+
+def test_boot_matrix_is_a_list_of_cells(workflow_file):
+    matrix = load(workflow_file)["jobs"]["boot"]["strategy"]["matrix"]
+    assert list(matrix) == ["include"]
+    assert all(
+        set(entry) == {"cell", "arch", "accel", "machine", "runner", "require_accel"} for entry in matrix["include"]
     )
+
+
+def test_flake_check_runs_once_per_system_on_its_runner(workflow_file):
+    doc = load(workflow_file)
+    job = doc["jobs"]["flake-check"]
+    systems = [entry["system"] for entry in job["strategy"]["matrix"]["include"]]
+    cell_systems = {f"{c['arch']}-linux" for c in ghmatrix.expand(doc["jobs"]["boot"]["strategy"]["matrix"])}
+    assert sorted(systems) == sorted(cell_systems)
+    assert any(step.get("run") == ".venv/bin/nox -s flake_check" for step in job["steps"])
+
+
+def test_a_job_runs_the_projects_tests(workflow_file):
+    job = load(workflow_file)["jobs"]["tests"]
+    assert any(step.get("run") == ".venv/bin/nox -s tests" for step in job["steps"])
+
+
+def test_kvm_is_required_exactly_on_runners_known_to_have_it():
+    actions = load_matrix(ROOT / "matrix").actions
+    for combo in boot_combos(WORKFLOW):
+        known = combo["runner"] in actions.kvm_runners
+        assert combo["require_accel"] == ("kvm" if combo["accel"] == "kvm" and known else ""), combo
+    assert "ubuntu-24.04" in actions.kvm_runners and "ubuntu-24.04-arm" not in actions.kvm_runners
 
 
 def test_summary_prints_the_reproduce_command(workflow_file):

@@ -72,12 +72,20 @@ class Drift:
 
 
 def cell_view(cell: Cell, matrix: Matrix) -> dict[str, object]:
+    """One boot cell as the workflow's include entry sees it.
+
+    require_accel is "kvm" for a kvm cell on a runner known to have KVM
+    (matrix/actions.yaml kvm_runners): there a missing KVM fails the cell
+    instead of skipping it.  Elsewhere it is "" and the probe decides.
+    """
+    kvm = cell.accel is Accel.KVM
     return {
         "id": cell.id,
         **{axis: str(getattr(cell, axis)) for axis in AXES},
         "runner": matrix.actions.runners[cell.arch],
         "system": cell.arch.nix_system,
-        "kvm": cell.accel is Accel.KVM,
+        "kvm": kvm,
+        "require_accel": "kvm" if kvm and matrix.actions.has_kvm(cell.arch) else "",
     }
 
 
@@ -106,26 +114,39 @@ def flake_checks(matrix: Matrix) -> list[dict[str, object]]:
     ]
 
 
-def _axis_values(cells: tuple[Cell, ...]) -> dict[str, list[str]]:
-    return {axis: list(dict.fromkeys(str(getattr(cell, axis)) for cell in cells)) for axis in AXES}
-
-
-def _excluded(cells: tuple[Cell, ...]) -> list[dict[str, str]]:
-    """The combinations of the axis values that are not cells, for a matrix's exclude list."""
-    present = {tuple(str(getattr(cell, axis)) for axis in AXES) for cell in cells}
-    combos: list[tuple[str, ...]] = [()]
-    for values in _axis_values(cells).values():
-        combos = [(*combo, value) for combo in combos for value in values]
-    return [dict(zip(AXES, combo, strict=True)) for combo in combos if combo not in present]
-
-
-def _build_systems(matrix: Matrix) -> list[dict[str, str]]:
+def _build_systems(matrix: Matrix) -> list[dict[str, object]]:
     systems = {target.system for target in matrix.builds.targets}
-    return [
-        {"system": arch.nix_system, "runner": matrix.actions.runners[arch]}
-        for arch in Arch
-        if arch.nix_system in systems
-    ]
+    return [_system_view(arch, matrix) for arch in Arch if arch.nix_system in systems]
+
+
+def _system_view(arch: Arch, matrix: Matrix) -> dict[str, object]:
+    return {
+        "system": arch.nix_system,
+        "runner": matrix.actions.runners[arch],
+        "kvm": matrix.actions.has_kvm(arch),
+    }
+
+
+def _flake_systems(matrix: Matrix) -> list[dict[str, object]]:
+    """One flake-check job per system that has boot checks, on that system's runner."""
+    arches = {cell.arch for cell in matrix.cells}
+    return [_system_view(arch, matrix) for arch in Arch if arch in arches]
+
+
+def _flake_check_minutes(matrix: Matrix) -> int:
+    """The busiest system's boot checks one after another, plus building ccvm itself."""
+    per_system: dict[str, float] = {}
+    for cell in matrix.cells:
+        worst = cell.settings.timeout_s * (cell.settings.retries + 1)
+        per_system[cell.arch.nix_system] = per_system.get(cell.arch.nix_system, 0.0) + worst
+    worst_s = max(per_system.values(), default=0.0) + matrix.builds.timeout_s
+    return _job_minutes(worst_s, matrix.root / "boot.yaml", "a flake-check job (boot checks of one system + build)")
+
+
+def _tests_minutes(matrix: Matrix) -> int:
+    """The project's tests boot every cell a few times over; give them the whole matrix five times."""
+    worst_s = 5 * sum(cell.settings.timeout_s * (cell.settings.retries + 1) for cell in matrix.cells)
+    return _job_minutes(min(worst_s, MAX_JOB_S), matrix.root / "boot.yaml", "the tests job (5 x every cell)")
 
 
 def _build_minutes(matrix: Matrix) -> int:
@@ -165,11 +186,12 @@ def template_context(matrix: Matrix) -> dict[str, object]:
         "header": HEADER,
         "json_generated": JSON_GENERATED,
         "cells": [cell_view(cell, matrix) for cell in matrix.cells],
-        "axes": _axis_values(matrix.cells),
-        "excluded": _excluded(matrix.cells),
         "build_systems": _build_systems(matrix),
+        "flake_systems": _flake_systems(matrix),
         "build_minutes": _build_minutes(matrix),
         "boot_minutes": _boot_minutes(matrix),
+        "flake_check_minutes": _flake_check_minutes(matrix),
+        "tests_minutes": _tests_minutes(matrix),
         "runners": {str(arch): label for arch, label in matrix.actions.runners.items()},
         "python": matrix.actions.python,
         "flake_checks": flake_checks(matrix),

@@ -30,6 +30,9 @@ _PYTHON = re.compile(r"3\.\d+(?:\.\d+)?")
 
 DEFAULT_RUNNERS = {Arch.X86_64: "ubuntu-24.04", Arch.AARCH64: "ubuntu-24.04-arm"}
 DEFAULT_PYTHON = "3.12"
+# GitHub's x86_64 Linux hosted runners expose /dev/kvm (after a udev rule opens it to the runner user);
+# its arm64 ones may not, so they are not listed by default.
+DEFAULT_KVM_RUNNERS = ("ubuntu-24.04",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +55,10 @@ class CiPins:
     actions: tuple[ActionPin, ...] = ()
     runners: dict[Arch, str] = field(default_factory=lambda: dict(DEFAULT_RUNNERS))
     python: str = DEFAULT_PYTHON
+    kvm_runners: tuple[str, ...] = DEFAULT_KVM_RUNNERS  # runners known to have KVM: kvm cells there require it
+
+    def has_kvm(self, arch: Arch) -> bool:
+        return self.runners[arch] in self.kvm_runners
 
     def action(self, repo: str) -> ActionPin:
         for pin in self.actions:
@@ -115,11 +122,26 @@ def _parse_runners(doc: Mapping) -> dict[Arch, str]:
     return {arch: runners[arch] for arch in Arch}
 
 
+def _parse_kvm_runners(doc: Mapping) -> tuple[str, ...]:
+    if "kvm_runners" not in doc:
+        return DEFAULT_KVM_RUNNERS
+    labels = expect_sequence(doc["kvm_runners"], doc.path, doc.line_of("kvm_runners"), "kvm_runners")
+    for index, label in enumerate(labels):
+        if not isinstance(label, str) or not _RUNNER.fullmatch(label):
+            raise ConfigError(labels.path, labels.line_of(index), f"runner label {label!r} must be one word")
+    return tuple(labels)
+
+
 def parse_actions(doc: Mapping) -> CiPins:
-    doc.reject_unknown_keys(["actions", "runners", "python"], "actions.yaml")
+    doc.reject_unknown_keys(["actions", "runners", "kvm_runners", "python"], "actions.yaml")
     python = doc.get("python", DEFAULT_PYTHON)
     if not isinstance(python, str):  # YAML reads python: 3.10 as the number 3.1
         raise doc.error("python", f'python must be a quoted version string such as "3.12", not the YAML {python!r}')
     if not _PYTHON.fullmatch(python):
         raise doc.error("python", f'python {python!r} must be a version like "3.12" (quote it)')
-    return CiPins(actions=_parse_actions(doc), runners=_parse_runners(doc), python=python)
+    return CiPins(
+        actions=_parse_actions(doc),
+        runners=_parse_runners(doc),
+        kvm_runners=_parse_kvm_runners(doc),
+        python=python,
+    )

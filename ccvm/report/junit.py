@@ -1,51 +1,178 @@
-"""JUnit XML for every check, through junit-xml.
+"""JUnit XML for every check, valid against the Jenkins xUnit plugin's
+junit-10.xsd (the strictest common reader; tests/fixtures/junit/ holds it).
+
+What that schema asks, and so what is written here:
+
+- ``testsuite`` carries name, tests, failures, errors, skipped and time (a
+  plain decimal: times are rounded to milliseconds); ``testsuites`` carries
+  no ``skipped``; there is no ``disabled`` anywhere.
+- a ``testcase`` has no properties of its own: the path of a case's full
+  log is a line in its system-out (also as Jenkins' ``[[ATTACHMENT|path]]``).
+- a flaky pass is written as Maven Surefire writes it: the passing case
+  holds one ``flakyFailure`` per earlier failed attempt.
+- a skip's reason is both the ``message`` attribute and the element's text.
 
 Console text holds escape and control characters: ANSI sequences are
 removed and characters XML 1.0 cannot carry are replaced, so the file
-always parses.
+always parses.  system-out and failure text are bounded per case
+(``MAX_CASE_TEXT``): the tail is kept, with a line saying what was cut and
+where the whole text is.
 """
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
-
-from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from ccvm.errors import UsageError
 from ccvm.files import write_atomic
-from ccvm.report.results import Outcome, Suite
+from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import clean_text
 
+MAX_CASE_TEXT = 64 * 1024  # bytes of system-out (and of failure text) kept per case
+# The boot runner puts this block at the top of every case's output when earlier attempts failed.
+HISTORY_HEADER = "earlier attempts failed:"
+_HISTORY_LINE = re.compile(r"^attempt (\d+): (.*)$")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-def _case(suite: Suite, case) -> TestCase:
-    test = TestCase(
-        name=case.name,
-        classname=suite.name,
-        elapsed_sec=round(case.seconds, 3),
-        stdout=clean_text(case.output) or None,
-    )
+
+@dataclass(frozen=True, kw_only=True)
+class Rerun:
+    attempt: int
+    message: str
+
+
+def seconds(value: float) -> str:
+    """A time as junit-10.xsd's SUREFIRE_TIME wants it: milliseconds, no exponent."""
+    return f"{max(0.0, value):.3f}"
+
+
+def earlier_failures(case: Case) -> list[Rerun]:
+    """The failed attempts before this one, from the history block the boot runner writes."""
+    lines = case.output.splitlines()
+    if not lines or lines[0].strip() != HISTORY_HEADER:
+        return []
+    reruns = []
+    for line in lines[1:]:
+        match = _HISTORY_LINE.match(line.strip())
+        if not match:
+            break
+        reruns.append(Rerun(attempt=int(match.group(1)), message=match.group(2)))
+    return reruns
+
+
+def _attempt_log(suite: Suite, attempt: int) -> str:
+    """Where an earlier attempt's logs are: the boot runner keeps reports/boot/CELL/attempt-N/."""
+    if not suite.log_path:
+        return ""
+    path = Path(suite.log_path)
+    for parent in path.parents:
+        if parent.name.startswith("attempt-"):
+            return str(parent.parent / f"attempt-{attempt}")
+    return ""
+
+
+class _Spill:
+    """Where the whole text of a case goes when its XML copy is cut."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def bounded(self, text: str, suite: Suite, case: Case, kind: str) -> str:
+        data = text.encode("utf-8")
+        if len(data) <= MAX_CASE_TEXT:
+            return text
+        full = self._save(text, suite, case, kind)
+        tail = data[-MAX_CASE_TEXT:].decode("utf-8", errors="ignore")
+        where = f"full text: {full}" if full else "the full text was not kept"
+        return f"[cut: the first {len(data) - len(tail.encode())} of {len(data)} bytes are not shown; {where}]\n{tail}"
+
+    def _save(self, text: str, suite: Suite, case: Case, kind: str) -> str:
+        if self.directory is None:
+            return suite.log_path
+        name = _UNSAFE_NAME.sub("_", f"{suite.name}.{case.name}.{kind}.log")
+        path = self.directory / name
+        try:
+            write_atomic(path, text.encode("utf-8"))
+        except OSError:
+            return suite.log_path
+        return str(path)
+
+
+def _system_out(suite: Suite, case: Case, spill: _Spill) -> str:
+    text = spill.bounded(clean_text(case.output), suite, case, "out")
+    if suite.log_path:
+        log = clean_text(suite.log_path)
+        text = f"{text}\nfull log: {log}\n[[ATTACHMENT|{log}]]".lstrip("\n")
+    return text
+
+
+def _reruns(parent: ET.Element, suite: Suite, case: Case) -> None:
+    for rerun in earlier_failures(case):
+        flaky = ET.SubElement(parent, "flakyFailure", message=clean_text(rerun.message), type="failure")
+        flaky.text = f"attempt {rerun.attempt} of this case failed; a later attempt passed"
+        log = _attempt_log(suite, rerun.attempt)
+        if log:
+            ET.SubElement(flaky, "system-out").text = f"logs: {clean_text(log)}"
+
+
+def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
+    element = ET.Element("testcase", name=case.name, classname=suite.name, time=seconds(case.seconds))
     if case.outcome is Outcome.FAIL:
-        test.add_failure_info(message=clean_text(case.message), output=clean_text(case.details) or None)
+        failure = ET.SubElement(element, "failure", message=clean_text(case.message), type="failure")
+        failure.text = spill.bounded(clean_text(case.details), suite, case, "failure") or None
     elif case.outcome is Outcome.SKIP:
-        test.add_skipped_info(message=clean_text(case.message))
-    return test
+        skipped = ET.SubElement(element, "skipped", message=clean_text(case.message))
+        skipped.text = clean_text(case.message) or None
+    elif suite.flaky:
+        _reruns(element, suite, case)
+    out = _system_out(suite, case, spill)
+    if out:
+        ET.SubElement(element, "system-out").text = out
+    return element
 
 
-def to_xml(suites: list[Suite]) -> str:
-    junit_suites = [
-        TestSuite(
-            suite.name,
-            [_case(suite, case) for case in suite.cases],
-            properties={key: clean_text(value) for key, value in sorted(suite.properties.items())},
-        )
-        for suite in suites
-    ]
-    return to_xml_report_string(junit_suites, prettyprint=True, encoding="utf-8")
+def _counts(cases: list[Case]) -> dict[str, str]:
+    return {
+        "tests": str(len(cases)),
+        "failures": str(sum(case.outcome is Outcome.FAIL for case in cases)),
+        "errors": "0",
+        "skipped": str(sum(case.outcome is Outcome.SKIP for case in cases)),
+        "time": seconds(sum(case.seconds for case in cases)),
+    }
+
+
+def _suite(suite: Suite, spill: _Spill) -> ET.Element:
+    element = ET.Element("testsuite", name=suite.name, **_counts(suite.cases))
+    if suite.properties:
+        properties = ET.SubElement(element, "properties")
+        for key, value in sorted(suite.properties.items()):
+            ET.SubElement(properties, "property", name=key, value=clean_text(value))
+    element.extend(_case(suite, case, spill) for case in suite.cases)
+    return element
+
+
+def to_xml(suites: list[Suite], *, spill_dir: Path | None = None) -> str:
+    """The JUnit document; a case text too long to keep whole is saved under spill_dir."""
+    spill = _Spill(spill_dir)
+    cases = [case for suite in suites for case in suite.cases]
+    totals = {key: value for key, value in _counts(cases).items() if key != "skipped"}
+    root = ET.Element("testsuites", **totals)
+    root.extend(_suite(suite, spill) for suite in suites)
+    ET.indent(root, space="\t")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def spill_dir_for(path: Path) -> Path:
+    """Beside the JUnit file: reports/junit/boot.xml -> reports/junit/boot.logs/."""
+    return path.with_name(f"{path.stem}.logs")
 
 
 def write_junit(path: Path, suites: list[Suite], *, option: str = "--junit") -> None:
     """Write the file; a path that cannot be written is a UsageError naming the option that gave it."""
     try:
-        write_atomic(path, to_xml(suites).encode("utf-8"))
+        write_atomic(path, to_xml(suites, spill_dir=spill_dir_for(path)).encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot write the JUnit file: {exc.strerror or exc}") from None

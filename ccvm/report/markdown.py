@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ccvm.errors import UsageError
 from ccvm.files import write_atomic
+from ccvm.report.junit import seconds
 
 # Suite name prefix -> the nox session a developer runs to reproduce it.
 REPRODUCE = {
@@ -56,6 +57,7 @@ def merge(files: list[Path]) -> tuple[ET.Element, list[SuiteSummary]]:
     summaries = []
     for path in files:
         for suite in _read(path):
+            suite.attrib.pop("disabled", None)  # written by older ccvm (junit-xml); junit-10.xsd has no such attribute
             merged.append(suite)
             summary = SuiteSummary(name=suite.get("name", path.stem))
             for case in suite.iter("testcase"):
@@ -69,14 +71,27 @@ def merge(files: list[Path]) -> tuple[ET.Element, list[SuiteSummary]]:
                 elif skipped is not None:
                     summary.skipped.append((case.get("name", "?"), skipped.get("message", "")))
             summaries.append(summary)
-    totals = {
-        "tests": sum(s.tests for s in summaries),
-        "failures": sum(len(s.failures) for s in summaries),
-        "skipped": sum(len(s.skipped) for s in summaries),
-    }
-    for key, value in totals.items():
-        merged.set(key, str(value))
+    # junit-10.xsd allows name, time, tests, failures and errors on <testsuites>: no skipped
+    # (each <testsuite> keeps its own skipped count).
+    merged.set("tests", str(sum(s.tests for s in summaries)))
+    merged.set("failures", str(sum(len(s.failures) for s in summaries)))
+    merged.set("errors", str(sum(_int(suite.get("errors")) for suite in merged)))
+    merged.set("time", seconds(sum(_float(suite.get("time")) for suite in merged)))
     return merged, summaries
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
 
 
 def _cell(text: str) -> str:
