@@ -112,3 +112,26 @@ def qemu_argv(spec: LaunchSpec) -> list[str]:
     for name, path in spec.fw_cfg:
         argv += ["-fw_cfg", f"name={name},file={opt_value(path)}"]
     return argv
+
+
+_EARLY_CONSOLE = {Arch.X86_64: "earlyprintk=serial,ttyS0,115200", Arch.AARCH64: "earlycon"}
+
+
+def sign_of_life_argv(*, arch: Arch, accel: Accel, machine: Machine, kernel: Path) -> list[str]:
+    """A guest that only has to print the kernel's first console line: no
+    initrd, no devices, the serial port on QEMU's standard output."""
+    accel_args = ["-accel", "kvm", "-cpu", "host"] if accel is Accel.KVM else ["-accel", "tcg", "-cpu", _TCG_CPU[arch]]
+    cmdline = f"console={kernel_console(arch)} {_EARLY_CONSOLE[arch]} panic=-1"
+    return [
+        qemu_binary(arch),
+        "-M",
+        str(machine),
+        *accel_args,
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+        *("-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"),
+        *("-kernel", str(kernel), "-append", cmdline),
+        *("-serial", "stdio"),
+    ]
