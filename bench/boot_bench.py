@@ -9,13 +9,23 @@ QEMU started with the very same argv, kernel and initramfs (a minimal
 socket reader waiting for the exit line), interleaved, N rounds each, and
 compares medians.  Also: aarch64 against x86_64, the tuned aarch64 TCG
 flags against naive ones, a warm full `ccvm boot` against its slowest cell,
-and how soon a kernel panic is reported.  Targets (2-core machine) are
-printed beside each ratio; the figures go into docs/src/performance.md.
+how soon a kernel panic is reported, the x86_64 PVH boot against the
+bzImage (bare QEMU, same initramfs), the x86_64 stub run against a bare
+bzImage boot to a trivial init (the floor), and the KVM probe on a host
+whose KVM hangs.  Targets (2-core machine) are printed beside each ratio;
+the figures go into docs/src/performance.md.
+
+    .venv/bin/python bench/boot_bench.py --sweep [--rounds N]
+
+instead measures the CPU model and -smp choices (bare QEMU, stub guest,
+interleaved): x86_64 -smp 1/2, aarch64 max,pauth-impdef=on/cortex-a57 x
+-smp 1/2, alone and with the other arch booting at the same time.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import io
 import select
 import socket
@@ -38,6 +48,7 @@ from ccvm.qemu.argv import qemu_argv  # noqa: E402
 from ccvm.qemu.console import GuestFailure  # noqa: E402
 from ccvm.qemu.guestrun import run_guest  # noqa: E402
 from ccvm.qemu.launch import GuestRequest, stage  # noqa: E402
+from ccvm.qemu.probe import KvmProbe, kvm_static_reason  # noqa: E402
 
 MACHINE = {Arch.X86_64: Machine.Q35, Arch.AARCH64: Machine.VIRT}
 TIMEOUT_S = 180.0
@@ -97,9 +108,14 @@ def bare_boot(argv: list[str], scratch: Path) -> float:
         processes.stop(proc)
 
 
-def staged_argv(store: AssetStore, arch: Arch, work: Path, cores: int = 2, cpu: str | None = None):
+def staged_argv(store: AssetStore, arch: Arch, work: Path, cores: int = 2, cpu: str | None = None, bzimage=False):
     scratch = Path(tempfile.mkdtemp(prefix="ccvm-bench-", dir=work))
-    argv = qemu_argv(stage(request(arch, work, cores), store.for_arch(arch), scratch))
+    assets = store.for_arch(arch)
+    if bzimage:  # the same guest, booted from the packaged bzImage instead of the PVH vmlinux
+        from dataclasses import replace
+
+        assets = replace(assets, kernel=assets.kernel_image)
+    argv = qemu_argv(stage(request(arch, work, cores), assets, scratch))
     if cpu is not None:
         argv[argv.index("-cpu") + 1] = cpu
     return argv, scratch
@@ -141,17 +157,115 @@ def panic_latency(store: AssetStore, work: Path) -> float:
     raise RuntimeError("the panic boot did not fail")
 
 
+def trivial_initramfs(store: AssetStore, work: Path) -> Path:
+    """busybox and an /init that powers off at once: no modules, no share."""
+    busybox = next((store.root / "busybox").glob("*/busybox")).read_bytes()
+    init = b"#!/bin/busybox sh\n/bin/busybox poweroff -f\n"
+    entries = [cpio.Entry.directory("bin"), cpio.Entry.directory("dev")]
+    entries += [cpio.Entry.file("bin/busybox", busybox, 0o755), cpio.Entry.file("init", init, 0o755)]
+    buffer = io.BytesIO()
+    cpio.write_newc(buffer, entries)
+    path = work / "trivial.cpio"
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def floor_boot(store: AssetStore, trivial: Path) -> float:
+    """The floor: the pinned bzImage, bare QEMU, to a trivial init's power-off."""
+    assets = store.for_arch(Arch.X86_64)
+    argv = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2"]
+    argv += ["-m", "512M", "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none", "-serial", "null"]
+    argv += ["-kernel", str(assets.kernel_image), "-initrd", str(trivial), "-append", "console=ttyS0 panic=-1 quiet"]
+    started = time.monotonic()
+    proc = processes.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=TIMEOUT_S)
+    finally:
+        processes.stop(proc)
+    return time.monotonic() - started
+
+
+def probe_times(store: AssetStore, work: Path) -> tuple[float, float, str] | None:
+    """A fresh KVM probe and a remembered one (seconds, as a command sees them),
+    or None where KVM cannot even be tried (no /dev/kvm)."""
+    if kvm_static_reason(Arch.X86_64):
+        return None
+    memory = work / "probe-memory"
+    fresh_started = time.monotonic()
+    fresh = KvmProbe(store.for_arch, log_root=work / "probe", reprobe=True, memory_root=memory).result(Arch.X86_64)
+    fresh_s = time.monotonic() - fresh_started
+    again_started = time.monotonic()
+    KvmProbe(store.for_arch, log_root=work / "probe", memory_root=memory).result(Arch.X86_64)
+    return fresh_s, time.monotonic() - again_started, fresh.reason
+
+
 def row(label: str, ratio: float, target: str, ok: bool) -> str:
     return f"  {label:<52} {ratio:6.2f}x   target {target:<8} {'met' if ok else 'MISSED'}"
+
+
+# -- CPU model and -smp sweep (--sweep) ----------------------------------------
+
+ARM_MAX, ARM_A57 = "max,pauth-impdef=on", "cortex-a57"
+SWEEP_ALONE = (
+    ("x86_64 max -smp 1", Arch.X86_64, 1, None),
+    ("x86_64 max -smp 2", Arch.X86_64, 2, None),
+    (f"aarch64 {ARM_MAX} -smp 1", Arch.AARCH64, 1, ARM_MAX),
+    (f"aarch64 {ARM_MAX} -smp 2", Arch.AARCH64, 2, ARM_MAX),
+    (f"aarch64 {ARM_A57} -smp 1", Arch.AARCH64, 1, ARM_A57),
+    (f"aarch64 {ARM_A57} -smp 2", Arch.AARCH64, 2, ARM_A57),
+)
+SWEEP_PAIRS = (  # both arches booting at once, as the boot matrix runs them: wall time of the pair
+    (f"pair -smp 1 (aarch64 {ARM_MAX})", 1, ARM_MAX),
+    (f"pair -smp 2 (aarch64 {ARM_MAX})", 2, ARM_MAX),
+    (f"pair -smp 1 (aarch64 {ARM_A57})", 1, ARM_A57),
+    (f"pair -smp 2 (aarch64 {ARM_A57})", 2, ARM_A57),
+)
+
+
+def _pair_boot(store: AssetStore, work: Path, cores: int, arm_cpu: str) -> float:
+    x86 = staged_argv(store, Arch.X86_64, work, cores=cores)
+    arm = staged_argv(store, Arch.AARCH64, work, cores=cores, cpu=arm_cpu)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda pair: bare_boot(*pair), (x86, arm)))
+    return time.monotonic() - started
+
+
+def _spread(label: str, values: list[float]) -> str:
+    return f"  {label:<44} median {statistics.median(values):5.2f}  min {min(values):5.2f}  max {max(values):5.2f}"
+
+
+def sweep(store: AssetStore, work: Path, rounds: int) -> None:
+    """Every configuration once per round, the order rotated each round, so
+    load from other work on the machine falls on all of them alike."""
+    alone: dict[str, list[float]] = {label: [] for label, *_ in SWEEP_ALONE}
+    pairs: dict[str, list[float]] = {label: [] for label, *_ in SWEEP_PAIRS}
+    for index in range(rounds):
+        shift = index % len(SWEEP_ALONE)
+        for label, arch, cores, cpu in SWEEP_ALONE[shift:] + SWEEP_ALONE[:shift]:
+            alone[label].append(bare_boot(*staged_argv(store, arch, work, cores=cores, cpu=cpu)))
+        shift = index % len(SWEEP_PAIRS)
+        for label, cores, cpu in SWEEP_PAIRS[shift:] + SWEEP_PAIRS[:shift]:
+            pairs[label].append(_pair_boot(store, work, cores, cpu))
+    print(f"bare QEMU, stub guest, boot to its exit line, {rounds} interleaved rounds (seconds):")
+    for label, values in alone.items():
+        print(_spread(label, values))
+    print("both arches at once (wall time of the pair):")
+    for label, values in pairs.items():
+        print(_spread(label, values))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sweep", action="store_true", help="measure the CPU model and -smp choices instead")
     args = parser.parse_args()
     store = AssetStore(load_matrix(ROOT / "matrix").guest)
     with tempfile.TemporaryDirectory(prefix="ccvm-bench-") as tmp:
         work = Path(tmp)
+        if args.sweep:
+            sweep(store, work, args.rounds)
+            return 0
         medians = {}
         print(f"boot-to-exit-line medians over {args.rounds} interleaved rounds (seconds):")
         for arch in (Arch.X86_64, Arch.AARCH64):
