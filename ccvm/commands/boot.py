@@ -8,6 +8,7 @@ from pathlib import Path
 from ccvm.checks.boot.runner import BootOptions, run_boot
 from ccvm.commands.common import (
     add_asset_options,
+    add_reprobe_option,
     asset_store,
     core_count,
     matrix_from,
@@ -20,6 +21,7 @@ from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.matrix.axes import Accel, parse_axis_value
 from ccvm.matrix.sizes import parse_mib
 from ccvm.processes import default_jobs
+from ccvm.qemu import probe_memory
 from ccvm.qemu.probe import qemu_info
 from ccvm.report.progress import Progress
 from ccvm.report.results import overall_ok
@@ -67,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--memory", metavar="SIZE", help="guest memory, e.g. 512M (default: matrix)")
     parser.add_argument("--cores", type=core_count, metavar="N", help="guest vCPUs, 1 to 512 (default: matrix)")
+    add_reprobe_option(parser)
     add_asset_options(parser)
     parser.set_defaults(func=run)
 
@@ -96,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         (args.reports / "boot").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
+    if args.reprobe:  # the runner's probe then finds nothing remembered, probes, and remembers anew
+        probe_memory.forget(probe_memory.memory_dir())
     store = asset_store(args, matrix)
     progress = Progress(total=len(cells))
     for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path}):

@@ -41,6 +41,14 @@ def add_asset_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_reprobe_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reprobe",
+        action="store_true",
+        help="probe KVM again, ignoring the result remembered from an earlier run",
+    )
+
+
 def _per_arch(values: list[str], option: str) -> dict[Arch, Path]:
     found = {}
     for value in values:

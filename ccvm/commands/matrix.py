@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ccvm.commands.common import add_asset_options, asset_store, matrix_from
+from ccvm.commands.common import add_asset_options, add_reprobe_option, asset_store, matrix_from
 from ccvm.files import cache_root
 from ccvm.matrix.axes import Accel
 from ccvm.matrix.model import Cell
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-probe", action="store_true", help="do not boot the KVM probe guest; kvm cells report runnable=null"
     )
+    add_reprobe_option(parser)
     add_asset_options(parser)
     parser.set_defaults(func=run)
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     probe = None
     if not args.no_probe:
         store = asset_store(args, matrix)
-        probe = KvmProbe(store.for_arch, log_root=cache_root() / "probe-logs")
+        probe = KvmProbe(store.for_arch, log_root=cache_root() / "probe-logs", reprobe=args.reprobe)
     rows = []
     for cell in matrix.cells:
         runnable, why = _runnable(cell, probe)

@@ -5,6 +5,11 @@ the environment (CCVM_KERNEL_<ARCH>, CCVM_INITRD_<ARCH>, CCVM_BUSYBOX_<ARCH>,
 CCVM_MODULES_<ARCH>), then the pinned Debian package from matrix/guest.yaml.
 Everything fetched or built lands in the cache keyed by content, so a warm
 run downloads and builds nothing.
+
+An x86_64 kernel is booted through PVH when it can be: the vmlinux ELF is
+unpacked from the bzImage once (ccvm.guest.vmlinux) and cached as
+vmlinux/<bzImage sha256>; a kernel that cannot (no PVH note, an unknown
+compression) boots as the bzImage, with a note saying why.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from ccvm.errors import AssetError
 from ccvm.files import cache_root, sha256_file, write_atomic
-from ccvm.guest import cpio, kmod
+from ccvm.guest import cpio, kmod, vmlinux
 from ccvm.guest.apt import ArchiveEntry, PrivateApt, version_newer
 from ccvm.guest.deb import extract_matching
 from ccvm.matrix.axes import Arch
@@ -69,10 +74,15 @@ class Resolved:
 @dataclass(frozen=True, kw_only=True)
 class GuestAssets:
     arch: Arch
-    kernel: Path
+    kernel: Path  # what QEMU boots: the PVH vmlinux, or the kernel as packaged
     initrd: Path
     kernel_source: Resolved
     notes: tuple[str, ...] = ()
+    kernel_image: Path | None = None  # the kernel as packaged or given (bzImage, Image)
+
+    @property
+    def pvh(self) -> bool:
+        return self.kernel_image is not None and self.kernel != self.kernel_image
 
 
 class AssetStore:
@@ -114,14 +124,44 @@ class AssetStore:
                 f"modules for {arch} were given without a kernel for {arch}; "
                 "modules must come from the same build as the kernel (give both)"
             )
-        kernel, kernel_src, modules = self._kernel(arch)
+        image, kernel_src, modules = self._kernel(arch)
+        kernel, boot_note = self._bootable(arch, image, kernel_src)
         initrd = self._readable(self.overrides.initrd.get(arch), f"initrd for {arch}")
-        notes = tuple(n for n in (kernel_src.note,) if n)
+        notes = tuple(n for n in (kernel_src.note, boot_note) if n)
         if initrd is None:
             busybox, busybox_src = self._busybox(arch)
             initrd = self._initramfs(busybox, modules)
             notes += tuple(n for n in (busybox_src.note,) if n)
-        return GuestAssets(arch=arch, kernel=kernel, initrd=initrd, kernel_source=kernel_src, notes=notes)
+        return GuestAssets(
+            arch=arch, kernel=kernel, initrd=initrd, kernel_source=kernel_src, notes=notes, kernel_image=image
+        )
+
+    def _bootable(self, arch: Arch, image: Path, source: Resolved) -> tuple[Path, str]:
+        """The file QEMU boots for ``image``, and a note when it is not the fast path."""
+        if arch is not Arch.X86_64 or vmlinux.is_elf(image):
+            return image, ""  # aarch64 boots its Image directly; an ELF given by path boots as given
+        sha = source.sha256 if source.what == str(image) else sha256_file(image)
+        target = self.root / "vmlinux" / sha
+        fallback = target.with_name(f"{sha}.fallback")
+        if not target.is_file() and not fallback.is_file():
+            self._extract_vmlinux(image, target, fallback)
+        if target.is_file():
+            return target, ""
+        reason = fallback.read_text().strip()
+        return image, f"kernel {source.what}: {reason}; booting the bzImage (no direct PVH boot, slower under TCG)"
+
+    @staticmethod
+    def _extract_vmlinux(image: Path, target: Path, fallback: Path) -> None:
+        try:
+            data = image.read_bytes()
+        except OSError as exc:
+            raise AssetError(f"{image}: cannot read ({exc.strerror})") from None
+        try:
+            elf = vmlinux.pvh_vmlinux(data)
+        except vmlinux.NotExtractable as exc:
+            write_atomic(fallback, f"{exc}\n".encode())
+            return
+        write_atomic(target, elf)
 
     @staticmethod
     def _readable(path: Path | None, what: str) -> Path | None:

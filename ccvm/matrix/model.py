@@ -29,7 +29,7 @@ from ccvm.matrix.yamlsrc import Mapping, Mapping_at, Sequence, expect_mapping, e
 @dataclass(frozen=True, kw_only=True)
 class BootSettings:
     memory_mib: int = 512
-    cores: int = 2
+    cores: int = 1
     timeout_s: float = 120.0
     retries: int = 0
 

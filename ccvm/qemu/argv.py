@@ -2,9 +2,10 @@
 
 x86_64 boots ``qemu-system-x86_64 -M q35`` with the kernel console on
 ttyS0; aarch64 boots ``qemu-system-aarch64 -M virt`` with it on ttyAMA0.
-tcg is multi-threaded TCG with ``-cpu max`` (on aarch64 with the cheap
-QEMU-defined pointer-authentication algorithm, ``pauth-impdef=on``: the
-architected one costs a lot of time under emulation); kvm is ``-cpu host``.
+tcg is multi-threaded TCG with ``-cpu max`` on x86_64 and ``-cpu
+cortex-a57`` on aarch64 (an ARMv8.0 core: no pointer authentication or
+other late extensions to emulate; it boots the stub guest faster than
+``max,pauth-impdef=on``, see docs/src/performance.md); kvm is ``-cpu host``.
 Guest configuration travels as fw_cfg *files*, so nothing of it appears on
 the QEMU command line or the kernel command line.
 """
@@ -20,7 +21,7 @@ SHARE_TAG = "ccvm-cwd"
 
 _BINARY = {Arch.X86_64: "qemu-system-x86_64", Arch.AARCH64: "qemu-system-aarch64"}
 _CONSOLE = {Arch.X86_64: "ttyS0", Arch.AARCH64: "ttyAMA0"}
-_TCG_CPU = {Arch.X86_64: "max", Arch.AARCH64: "max,pauth-impdef=on"}
+_TCG_CPU = {Arch.X86_64: "max", Arch.AARCH64: "cortex-a57"}  # measured: bench/boot_bench.py --sweep
 
 
 def opt_value(value: object) -> str:
@@ -112,3 +113,26 @@ def qemu_argv(spec: LaunchSpec) -> list[str]:
     for name, path in spec.fw_cfg:
         argv += ["-fw_cfg", f"name={name},file={opt_value(path)}"]
     return argv
+
+
+_EARLY_CONSOLE = {Arch.X86_64: "earlyprintk=serial,ttyS0,115200", Arch.AARCH64: "earlycon"}
+
+
+def sign_of_life_argv(*, arch: Arch, accel: Accel, machine: Machine, kernel: Path) -> list[str]:
+    """A guest that only has to print the kernel's first console line: no
+    initrd, no devices, the serial port on QEMU's standard output."""
+    accel_args = ["-accel", "kvm", "-cpu", "host"] if accel is Accel.KVM else ["-accel", "tcg", "-cpu", _TCG_CPU[arch]]
+    cmdline = f"console={kernel_console(arch)} {_EARLY_CONSOLE[arch]} panic=-1"
+    return [
+        qemu_binary(arch),
+        "-M",
+        str(machine),
+        *accel_args,
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+        *("-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"),
+        *("-kernel", str(kernel), "-append", cmdline),
+        *("-serial", "stdio"),
+    ]

@@ -126,7 +126,7 @@ def resolve(flags: argparse.Namespace, env: Mapping[str, str], matrix: Matrix, h
     memory, sources["memory"] = _number(
         "memory", _pick("memory", flags, env), settings.memory_mib if settings else 512, parse_mib
     )
-    cores, sources["cores"] = _number("cores", _pick("cores", flags, env), settings.cores if settings else 2, _cores)
+    cores, sources["cores"] = _number("cores", _pick("cores", flags, env), settings.cores if settings else 1, _cores)
     writable, sources["writable_cwd"] = _switch("writable_cwd", _pick("writable_cwd", flags, env))
     shell, sources["shell"] = _switch("shell", _pick("shell", flags, env))
     debug, sources["debug"] = _switch("debug", _pick("debug", flags, env))

@@ -1,9 +1,12 @@
 """What this host can do: QEMU binaries, and whether KVM really works.
 
-KVM counts as usable only when a real probe guest boots under it within
-``PROBE_TIMEOUT_S``.  /dev/kvm existing and opening proves nothing: on some
-hosts a KVM guest hangs forever or QEMU aborts on its first MSR write.
-The probe result is cached for the run (one probe per arch, guarded by a lock).
+KVM counts as usable only when a guest shows a sign of life under it: its
+kernel prints its first console line within ``SIGN_OF_LIFE_TIMEOUT_S``
+(ccvm.qemu.lifeprobe).  /dev/kvm existing and opening proves nothing: on
+some hosts a KVM guest hangs forever or QEMU aborts on its first MSR write.
+The result is kept for the run (one probe per arch, guarded by a lock) and
+remembered across runs (ccvm.qemu.probe_memory) until QEMU, the kernel or
+/dev/kvm change; ``reprobe`` ignores a remembered result.
 """
 
 from __future__ import annotations
@@ -15,16 +18,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ccvm.errors import GuestError
 from ccvm.guest.assets import GuestAssets
 from ccvm.matrix.axes import Accel, Arch, Machine, host_arch
 from ccvm.processes import run
+from ccvm.qemu import probe_memory
 from ccvm.qemu.argv import qemu_binary
 from ccvm.qemu.launch import GuestRequest
+from ccvm.qemu.lifeprobe import SIGN_OF_LIFE_TIMEOUT_S, sign_of_life
 
-PROBE_TIMEOUT_S = 20.0  # a KVM guest reaches its exit line in ~2 s; TCG in ~10 s
 DEBIAN_PACKAGE = {Arch.X86_64: "qemu-system-x86", Arch.AARCH64: "qemu-system-arm"}
 PROBE_MACHINE = {Arch.X86_64: Machine.Q35, Arch.AARCH64: Machine.VIRT}
 
@@ -54,6 +59,7 @@ class ProbeResult:
     usable: bool
     reason: str  # why not, or how it was shown to work
     seconds: float = 0.0
+    remembered: bool = False  # taken from an earlier run's probe, not probed now
 
 
 def kvm_static_reason(arch: Arch) -> str | None:
@@ -70,11 +76,19 @@ def kvm_static_reason(arch: Arch) -> str | None:
 
 class KvmProbe:
     def __init__(
-        self, assets_for: Callable[[Arch], GuestAssets], *, log_root: Path, timeout_s: float = PROBE_TIMEOUT_S
+        self,
+        assets_for: Callable[[Arch], GuestAssets],
+        *,
+        log_root: Path,
+        timeout_s: float = SIGN_OF_LIFE_TIMEOUT_S,
+        reprobe: bool = False,
+        memory_root: Path | None = None,
     ) -> None:
         self._assets_for = assets_for
         self._log_root = log_root
         self._timeout_s = timeout_s
+        self._reprobe = reprobe
+        self._memory_root = memory_root or probe_memory.memory_dir()
         self._lock = threading.Lock()
         self._results: dict[Arch, ProbeResult] = {}
 
@@ -88,7 +102,57 @@ class KvmProbe:
         static = kvm_static_reason(arch)
         if static:
             return ProbeResult(usable=False, reason=static)
-        return probe_guest(arch, Accel.KVM, self._assets_for(arch), log_root=self._log_root, timeout_s=self._timeout_s)
+        return probe_kvm_remembered(
+            arch,
+            self._assets_for(arch),
+            log_root=self._log_root,
+            timeout_s=self._timeout_s,
+            reprobe=self._reprobe,
+            memory_root=self._memory_root,
+        )
+
+
+# -- the KVM probe: earliest sign of life, remembered across runs ---------------
+
+
+def probe_kvm_remembered(
+    arch: Arch, assets: GuestAssets, *, log_root: Path, timeout_s: float, reprobe: bool, memory_root: Path
+) -> ProbeResult:
+    """The remembered result for this QEMU, kernel and /dev/kvm, or a fresh
+    probe (always with ``reprobe``), which is then remembered."""
+    info = qemu_info(arch)
+    if info.path is None:
+        return ProbeResult(usable=False, reason=info.missing_reason)
+    key = probe_memory.probe_key(arch=arch, qemu_path=info.path, qemu_version=info.version, assets=assets)
+    earlier = None if reprobe else probe_memory.recall(memory_root, arch, key)
+    if earlier is not None:
+        when = datetime.fromtimestamp(earlier.at).strftime("%Y-%m-%d %H:%M")
+        return ProbeResult(
+            usable=earlier.usable,
+            reason=f"{earlier.reason} (probed {when}; --reprobe probes again)",
+            seconds=0.0,
+            remembered=True,
+        )
+    result = probe_kvm(arch, assets, log_root=log_root, timeout_s=timeout_s)
+    probe_memory.remember(memory_root, arch, key, usable=result.usable, reason=result.reason, seconds=result.seconds)
+    return result
+
+
+def probe_kvm(arch: Arch, assets: GuestAssets, *, log_root: Path, timeout_s: float) -> ProbeResult:
+    """Start the guest's kernel under KVM; usable when it prints its first line within ``timeout_s``."""
+    life = sign_of_life(
+        arch=arch,
+        accel=Accel.KVM,
+        machine=PROBE_MACHINE[arch],
+        kernel=assets.kernel,
+        log_dir=log_root / f"kvm-probe-{arch}",
+        timeout_s=timeout_s,
+    )
+    reason = life.reason if life.alive else f"KVM probe guest failed: {life.reason}"
+    return ProbeResult(usable=life.alive, reason=reason, seconds=life.seconds)
+
+
+# -- a whole probe boot (doctor's TCG check) -------------------------------------
 
 
 def probe_guest(arch: Arch, accel: Accel, assets: GuestAssets, *, log_root: Path, timeout_s: float) -> ProbeResult:
