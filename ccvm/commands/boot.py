@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
         (args.reports / "boot").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
-    store = asset_store(args, matrix)
     progress = Progress(total=len(cells))
+    store = asset_store(args, matrix, notify=progress.note)
     for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path}):
         progress.note(f"guest assets for {arch}: preparing (cached after the first run)")
         assets = store.for_arch(arch)
