@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
     if args.reprobe:  # the runner's probe then finds nothing remembered, probes, and remembers anew
         probe_memory.forget(probe_memory.memory_dir())
-    store = asset_store(args, matrix)
     progress = Progress(total=len(cells))
+    store = asset_store(args, matrix, notify=progress.note)
     for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path}):
         progress.note(f"guest assets for {arch}: preparing (cached after the first run)")
         assets = store.for_arch(arch)

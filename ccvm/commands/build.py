@@ -7,6 +7,7 @@ import re
 
 from ccvm.checks.nix.build import BuildOptions, run_builds
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S
+from ccvm.checks.nix.preflight import require_usable
 from ccvm.checks.nix.tool import Nix, find_nix
 from ccvm.commands.common import matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
@@ -48,7 +49,11 @@ def add_nix_options(parser: argparse.ArgumentParser) -> None:
 
 
 def nix_from(args: argparse.Namespace) -> Nix | None:
-    return find_nix(tuple((name, value) for name, value in args.nix_option))
+    """The nix to use, after the preflight (a broken set-up is a HostError); None when there is none."""
+    nix = find_nix(tuple((name, value) for name, value in args.nix_option))
+    if nix is not None:
+        require_usable(nix)
+    return nix
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ccvm.errors import UsageError
@@ -62,7 +64,12 @@ def _per_arch(values: list[str], option: str) -> dict[Arch, Path]:
     return found
 
 
-def asset_store(args: argparse.Namespace, matrix: Matrix) -> AssetStore:
+def _note_on_stderr(text: str) -> None:
+    print(f"ccvm: {text}", file=sys.stderr, flush=True)
+
+
+def asset_store(args: argparse.Namespace, matrix: Matrix, notify: Callable[[str], None] | None = None) -> AssetStore:
+    """The guest asset store the options ask for; ``notify`` gets its progress notes (default: stderr)."""
     from_cli = Overrides(
         **{kind: _per_arch(getattr(args, kind), f"--{kind}") for kind in ("kernel", "initrd", "busybox", "modules")}
     )
@@ -72,7 +79,7 @@ def asset_store(args: argparse.Namespace, matrix: Matrix) -> AssetStore:
         policy = PinPolicy(raw_policy) if raw_policy else None
     except ValueError:
         raise UsageError(f"CCVM_PIN_POLICY={raw_policy!r}: choose strict or newest") from None
-    return AssetStore(matrix.guest, overrides=overrides, policy=policy)
+    return AssetStore(matrix.guest, overrides=overrides, policy=policy, notify=notify or _note_on_stderr)
 
 
 def positive_float(text: str) -> float:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import shutil
 
+from ccvm.checks.nix import preflight
+from ccvm.checks.nix.tool import find_nix, missing_reason
 from ccvm.commands.common import add_asset_options, asset_store, matrix_from
+from ccvm.errors import HostError
 from ccvm.files import cache_root
 from ccvm.matrix.axes import Accel, Arch, host_arch
 from ccvm.processes import run as run_command
@@ -58,4 +61,27 @@ def run(args: argparse.Namespace) -> int:
     print("tools:")
     for tool in TOOLS:
         print(f"  {tool}: {_version(tool)}")
+    nix_problems = _print_nix()
+    if nix_problems:
+        raise HostError(f"nix cannot build here: {len(nix_problems)} problem(s), listed under nix: above")
     return 0
+
+
+def _print_nix() -> list[str]:
+    """The Nix preflight's findings, printed; the problems returned."""
+    print("nix:")
+    try:
+        nix = find_nix()
+    except HostError as exc:
+        print(f"  problem: {exc}")
+        return [str(exc)]
+    if nix is None:
+        print(f"  {missing_reason()}")
+        return []
+    found = preflight.problems(nix)
+    for problem in found:
+        print(f"  problem: {problem}")
+    if not found:
+        print(f"  {nix.version} can build here (store, build users, nix-command and flakes checked)")
+        print(f"  {preflight.own_config_note(nix)}")
+    return found

@@ -10,6 +10,13 @@ An x86_64 kernel is booted through PVH when it can be: the vmlinux ELF is
 unpacked from the bzImage once (ccvm.guest.vmlinux) and cached as
 vmlinux/<bzImage sha256>; a kernel that cannot (no PVH note, an unknown
 compression) boots as the bzImage, with a note saying why.
+
+Any number of ccvm processes may share one cache: each download (per
+sha256) and each unpack or build holds a lock (``locks/``, see
+``ccvm.files.locked``) and looks again once it has it, so each package is
+downloaded once and the others wait, saying so.  A download goes to a
+directory of its own, is checked against its sha256 and renamed into
+``debs/``: a run killed mid-way leaves nothing a later run trusts.
 """
 
 from __future__ import annotations
@@ -19,21 +26,27 @@ import io
 import json
 import lzma
 import os
+import shutil
 import struct
+import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ccvm.errors import AssetError
-from ccvm.files import cache_root, sha256_file, write_atomic
+from ccvm.files import OnWait, cache_root, locked, pid_alive, sha256_file, write_atomic
 from ccvm.guest import cpio, kmod, vmlinux
-from ccvm.guest.apt import ArchiveEntry, PrivateApt, version_newer
+from ccvm.guest.apt import DOWNLOAD_TIMEOUT_S, LOCK_MARGIN_S, UPDATE_WAIT, ArchiveEntry, PrivateApt, version_newer
 from ccvm.guest.deb import extract_matching
 from ccvm.matrix.axes import Arch
 from ccvm.matrix.pins import GuestPins, PackagePin, PinPolicy
 
 INITRAMFS_FORMAT = 1  # bump when the initramfs layout changes
+BUILD_LOCK_TIMEOUT_S = 300.0  # waiting for another run's unpack or initramfs build
+Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,8 +108,10 @@ class AssetStore:
         overrides: Overrides | None = None,
         policy: PinPolicy | None = None,
         root: Path | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self.pins = pins
+        self.notify = notify or (lambda text: None)
         self.overrides = overrides or Overrides()
         self.policy = policy or pins.policy
         self.root = root or cache_root()
@@ -109,6 +124,22 @@ class AssetStore:
         if self._apt_instance is None:
             self._apt_instance = PrivateApt(self.root / "apt", [a.debian for a in Arch], self.pins.archive)
         return self._apt_instance
+
+    def _waiting(self, arch: Arch, what: str) -> OnWait:
+        def note(pid: int | None) -> None:
+            by = f" (pid {pid})" if pid else ""
+            self.notify(f"guest assets for {arch}: waiting for another ccvm run{by} {what}")
+
+        return note
+
+    def _locked(self, name: str, arch: Arch, what: str, timeout_s: float = BUILD_LOCK_TIMEOUT_S):
+        """The cache-wide lock ``name``, telling the user when another run holds it."""
+        return locked(
+            self.root / "locks" / f"{name}.lock",
+            timeout_s=timeout_s,
+            what=f"guest assets for {arch}: {what}",
+            on_wait=self._waiting(arch, what),
+        )
 
     def for_arch(self, arch: Arch) -> GuestAssets:
         with self._lock:
@@ -130,7 +161,7 @@ class AssetStore:
         notes = tuple(n for n in (kernel_src.note, boot_note) if n)
         if initrd is None:
             busybox, busybox_src = self._busybox(arch)
-            initrd = self._initramfs(busybox, modules)
+            initrd = self._initramfs(busybox, modules, arch)
             notes += tuple(n for n in (busybox_src.note,) if n)
         return GuestAssets(
             arch=arch, kernel=kernel, initrd=initrd, kernel_source=kernel_src, notes=notes, kernel_image=image
@@ -182,7 +213,7 @@ class AssetStore:
             modules_dir = self.overrides.modules.get(arch)
             return given, Resolved(what=str(given), sha256=sha256_file(given)), self._modules_from_dir(modules_dir)
         deb, resolved = self._fetch(self._pins_for(arch).kernel, arch)
-        vmlinuz, modules = self._unpack_kernel(deb, resolved.sha256)
+        vmlinuz, modules = self._unpack_kernel(deb, resolved, arch)
         return vmlinuz, resolved, modules
 
     def _busybox(self, arch: Arch) -> tuple[bytes, Resolved]:
@@ -192,10 +223,12 @@ class AssetStore:
         deb, resolved = self._fetch(self._pins_for(arch).busybox, arch)
         target = self.root / "busybox" / resolved.sha256 / "busybox"
         if not target.is_file():
-            found = extract_matching(deb, lambda p: p == "bin/busybox")
-            if not found:
-                raise AssetError(f"{deb}: no bin/busybox inside")
-            write_atomic(target, found["bin/busybox"], 0o755)
+            with self._locked(f"busybox-{resolved.sha256}", arch, f"unpacking {resolved.what}"):
+                if not target.is_file():  # another run may have done it while we waited
+                    found = extract_matching(deb, lambda p: p == "bin/busybox")
+                    if not found:
+                        raise AssetError(f"{deb}: no bin/busybox inside")
+                    write_atomic(target, found["bin/busybox"], 0o755)
         return target.read_bytes(), resolved
 
     # -- fetching ------------------------------------------------------------
@@ -209,7 +242,11 @@ class AssetStore:
         entry, note = self._choose(pin, arch)
         deb = self.root / "debs" / f"{entry.sha256}.deb"
         if not deb.is_file():
-            self._download_verified(entry, deb)
+            what = f"downloading {entry.package} {entry.version}"
+            with self._locked(f"deb-{entry.sha256}", arch, what, DOWNLOAD_TIMEOUT_S + LOCK_MARGIN_S):
+                if not deb.is_file():  # another run may have fetched it while we waited
+                    self.notify(f"guest assets for {arch}: {what}")
+                    self._download_verified(entry, deb, arch)
         resolved = Resolved(what=f"{entry.package} {entry.version}", sha256=entry.sha256, note=note)
         write_atomic(record, json.dumps(resolved.__dict__).encode())
         return deb, resolved
@@ -227,11 +264,13 @@ class AssetStore:
         return (deb, resolved) if deb.is_file() else None
 
     def _choose(self, pin: PackagePin, arch: Arch) -> tuple[ArchiveEntry, str]:
+        waiting = self._waiting(arch, UPDATE_WAIT)
         if not self._apt.lists_present():
-            self._apt.update()
+            self._apt.update(unless_since=0.0, on_wait=waiting)
+        looked = time.time()
         entry = self._find_pinned(pin, arch)
         if entry is None:
-            self._apt.update()
+            self._apt.update(unless_since=looked, on_wait=waiting)
             entry = self._find_pinned(pin, arch)
         if entry is not None:
             if entry.sha256 != pin.sha256:
@@ -258,12 +297,14 @@ class AssetStore:
         )
 
     def _find_pinned(self, pin: PackagePin, arch: Arch) -> ArchiveEntry | None:
-        return next((e for e in self._apt.show(pin.package, arch.debian) if e.version == pin.version), None)
+        entries = self._apt.show(pin.package, arch.debian, self._waiting(arch, UPDATE_WAIT))
+        return next((e for e in entries if e.version == pin.version), None)
 
     def _newest_of_series(self, pin: PackagePin, arch: Arch) -> ArchiveEntry | None:
         best: ArchiveEntry | None = None
-        for name in self._apt.names_matching(pin.same_series_pattern()):
-            for entry in self._apt.show(name, arch.debian):
+        waiting = self._waiting(arch, UPDATE_WAIT)
+        for name in self._apt.names_matching(pin.same_series_pattern(), waiting):
+            for entry in self._apt.show(name, arch.debian, waiting):
                 if (
                     best is None
                     or _abi(entry.package) > _abi(best.package)
@@ -272,25 +313,33 @@ class AssetStore:
                     best = entry
         return best
 
-    def _download_verified(self, entry: ArchiveEntry, deb: Path) -> None:
-        staging = self.root / "downloads"
-        fetched = self._apt.download(entry, staging)
-        actual = sha256_file(fetched)
-        if actual != entry.sha256:
-            fetched.unlink(missing_ok=True)
-            raise AssetError(f"{fetched.name}: sha256 {actual} does not match {entry.sha256}; download discarded")
-        deb.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(fetched, deb)
+    def _download_verified(self, entry: ArchiveEntry, deb: Path, arch: Arch) -> None:
+        """Download into a directory of this process's own, check the sha256, rename into place."""
+        staging_root = self.root / "downloads"
+        staging_root.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_downloads(staging_root)
+        staging = Path(tempfile.mkdtemp(dir=staging_root, prefix=f"{os.getpid()}-"))
+        try:
+            fetched = self._apt.download(entry, staging, self._waiting(arch, UPDATE_WAIT))
+            actual = sha256_file(fetched)
+            if actual != entry.sha256:
+                raise AssetError(f"{fetched.name}: sha256 {actual} does not match {entry.sha256}; download discarded")
+            deb.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(fetched, deb)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     # -- unpacking and building ----------------------------------------------------
 
-    def _unpack_kernel(self, deb: Path, deb_sha: str) -> tuple[Path, list[tuple[str, bytes]]]:
+    def _unpack_kernel(self, deb: Path, resolved: Resolved, arch: Arch) -> tuple[Path, list[tuple[str, bytes]]]:
         roots_key = hashlib.sha256("\n".join(self.pins.modules).encode()).hexdigest()[:16]
-        base = self.root / "kernels" / deb_sha
+        base = self.root / "kernels" / resolved.sha256
         vmlinuz, mod_dir = base / "vmlinuz", base / f"modules-{roots_key}"
         order_file = mod_dir / "order"
         if not (vmlinuz.is_file() and order_file.is_file()):
-            self._unpack_kernel_now(deb, vmlinuz, mod_dir)
+            with self._locked(f"kernel-{resolved.sha256}-{roots_key}", arch, f"unpacking {resolved.what}"):
+                if not (vmlinuz.is_file() and order_file.is_file()):
+                    self._unpack_kernel_now(deb, vmlinuz, mod_dir)
         names = order_file.read_text().split()
         return vmlinuz, [(name, (mod_dir / name).read_bytes()) for name in names]
 
@@ -340,7 +389,7 @@ class AssetStore:
         roots = [r for r in self.pins.modules if kmod.canonical(r) in index]
         return [(f"{m.name}.ko", m.data) for m in _order_or_fail(roots, available, str(directory))]
 
-    def _initramfs(self, busybox: bytes, modules: list[tuple[str, bytes]]) -> Path:
+    def _initramfs(self, busybox: bytes, modules: list[tuple[str, bytes]], arch: Arch) -> Path:
         entries = initramfs_entries(busybox, modules)
         digest = hashlib.sha256(str(INITRAMFS_FORMAT).encode())
         for entry in entries:
@@ -348,9 +397,11 @@ class AssetStore:
             digest.update(entry.data)
         target = self.root / "initramfs" / f"{digest.hexdigest()}.cpio"
         if not target.is_file():
-            buffer = io.BytesIO()
-            cpio.write_newc(buffer, entries)
-            write_atomic(target, buffer.getvalue())
+            with self._locked(f"initramfs-{digest.hexdigest()}", arch, "building the initramfs"):
+                if not target.is_file():
+                    buffer = io.BytesIO()
+                    cpio.write_newc(buffer, entries)
+                    write_atomic(target, buffer.getvalue())
         return target
 
 
@@ -372,6 +423,14 @@ class _LazyModules(dict):
         module = _parse_module_or_fail(str(path), data)
         self[name] = module
         return module
+
+
+def remove_abandoned_downloads(staging_root: Path) -> None:
+    """Remove the download directories of runs that died (named PID-…); nothing in them is trusted."""
+    for leftover in staging_root.iterdir():
+        pid = leftover.name.partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _parse_module_or_fail(path: str, data: bytes) -> kmod.Module:

@@ -24,6 +24,7 @@ from ccvm.text import clean_text, first_line
 MIN_VERSION = (2, 4)
 FEATURE_FLAGS = ("--extra-experimental-features", "nix-command flakes")
 QUERY_TIMEOUT_S = 120.0  # eval, show-config, path-info, log: never a long wait
+CONFIG_HINT = "/etc/nix/nix.conf, ~/.config/nix/nix.conf or NIX_CONFIG"
 INSTALL_HINT = "install Nix (Debian: apt-get install nix-bin) or put nix on PATH"
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -75,7 +76,10 @@ def find_nix(options: tuple[tuple[str, str], ...] = ()) -> Nix | None:
         return None
     result = run([path, "--version"], timeout_s=30)
     if not result.ok:
-        raise HostError(f"{path} --version failed: {first_line(result.stderr) or result.returncode}")
+        why = first_line(result.stderr) or f"exit status {result.returncode}"
+        if "configuration" in why or "setting" in why or "included from" in why:
+            raise HostError(f"nix rejects its configuration: {why}; fix it ({CONFIG_HINT})")
+        raise HostError(f"{path} --version failed: {why}")
     version = result.stdout.strip().splitlines()[0] if result.stdout.strip() else "unknown"
     parsed = parse_version(version)
     if parsed is None or parsed[:2] < MIN_VERSION:
@@ -107,7 +111,7 @@ class HostPlatforms:
         )
 
 
-def _setting(config: dict, name: str) -> object:
+def setting(config: dict, name: str) -> object:
     entry = config.get(name, {})
     return entry.get("value") if isinstance(entry, dict) else entry
 
@@ -139,19 +143,24 @@ def builder_systems(spec: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(systems))
 
 
-def host_platforms(nix: Nix) -> HostPlatforms:
+def show_config(nix: Nix) -> dict:
+    """Nix's effective settings (`nix show-config --json`)."""
     result = nix.run("show-config", "--json")
     if not result.ok:
         raise HostError(f"nix show-config failed: {first_line(result.stderr) or result.returncode}")
     try:
-        config = json.loads(result.stdout)
+        return json.loads(result.stdout)
     except json.JSONDecodeError as exc:
         raise HostError(f"nix show-config --json printed something that is not JSON: {exc}") from None
-    system = str(_setting(config, "system") or "")
+
+
+def host_platforms(nix: Nix) -> HostPlatforms:
+    config = show_config(nix)
+    system = str(setting(config, "system") or "")
     return HostPlatforms(
         system=system,
-        extra_platforms=tuple(p for p in _as_list(_setting(config, "extra-platforms")) if p != system),
-        remote=builder_systems(str(_setting(config, "builders") or "")),
+        extra_platforms=tuple(p for p in _as_list(setting(config, "extra-platforms")) if p != system),
+        remote=builder_systems(str(setting(config, "builders") or "")),
     )
 
 
