@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from nixtest import flake_copy, offline_env, require_nix, run_ccvm
+from nixtest import flake_copy, offline_env, run_ccvm
 
 from ccvm.checks.nix import preflight
 from ccvm.checks.nix.preflight import StoreFacts, store_mode, store_problems
@@ -52,8 +52,7 @@ def only_error_line(stderr: str) -> str:
 
 
 @pytest.fixture
-def as_root() -> None:
-    require_nix()
+def as_root(nix_bin) -> None:
     if os.geteuid() != 0:
         pytest.skip("Nix uses build users only when it runs as root; this test is not root")
 
@@ -107,8 +106,7 @@ def test_build_users_matter_only_for_root_on_the_local_store(facts):
     assert store_problems(facts) == []
 
 
-def test_a_bad_configuration_line_is_one_line_and_exit_3(tmp_path):
-    require_nix()
+def test_a_bad_configuration_line_is_one_line_and_exit_3(tmp_path, nix_bin):
     result = run_ccvm(
         "flake-check", "--flake", flake_copy(tmp_path, "builds"), env=offline_env(NIX_CONFIG="experimental-features\n")
     )
@@ -118,14 +116,12 @@ def test_a_bad_configuration_line_is_one_line_and_exit_3(tmp_path):
     assert "NIX_CONFIG" in line
 
 
-def test_this_nix_accepts_the_feature_flags_ccvm_passes():
-    require_nix()
+def test_this_nix_accepts_the_feature_flags_ccvm_passes(nix_bin):
     nix = find_nix()
     assert preflight.features_problem(nix) is None
 
 
-def test_doctor_notes_whether_the_users_own_config_enables_flakes(monkeypatch):
-    require_nix()
+def test_doctor_notes_whether_the_users_own_config_enables_flakes(monkeypatch, nix_bin):
     monkeypatch.setenv("NIX_CONFIG", "experimental-features = nix-command flakes\n")
     assert preflight.own_config_note(find_nix()) == "your nix configuration enables nix-command and flakes"
     monkeypatch.setenv("NIX_CONFIG", "experimental-features = nix-command\n")
@@ -141,8 +137,7 @@ def test_doctor_lists_the_problem_and_exits_3(as_root):
     assert "ccvm: error: nix cannot build here: 1 problem(s)" in result.stderr
 
 
-def test_doctor_passes_on_a_working_nix():
-    require_nix()
+def test_doctor_passes_on_a_working_nix(nix_bin):
     result = run_ccvm("doctor", "--no-probe")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "can build here (store, build users, nix-command and flakes checked)" in result.stdout
@@ -175,9 +170,8 @@ def _problems_unprivileged() -> list[str] | str:
                 child.kill()
 
 
-def test_unprivileged_user_without_a_daemon_is_told_to_start_one():
+def test_unprivileged_user_without_a_daemon_is_told_to_start_one(nix_bin):
     """Real: the preflight in a process that cannot write the store (root drops to nobody)."""
-    require_nix()
     found = _problems_unprivileged() if os.geteuid() == 0 else preflight.problems(find_nix())
     assert isinstance(found, list), found
     facts = preflight.gather_facts({})
