@@ -35,9 +35,10 @@ def test_the_seed_fixture_declaration_parses():
     assert launcher.secrets.variables == ("ANTHROPIC_API_KEY",)
     assert launcher.host_scripts == ("tests/host.sh",)
     overlay, writable_boot = launcher.boot.scenarios
-    assert overlay.args == ("two words", "it's", "", "--flag") and overlay.exit_status == 7
+    assert overlay.args[:2] == ("two words", 'it\'s "quoted"') and "new\nline" in overlay.args and "" in overlay.args
+    assert overlay.exit_status == 7 and launcher.guest_assets == "env"
     assert overlay.must_not_exist == ("stub-wrote.txt",) and overlay.prepare == {"probe.txt": "from-host"}
-    assert any(p.search("ARGC:4") for p in overlay.expect)
+    assert any(p.search("ARGC:10") for p in overlay.expect)
     assert writable_boot.share == "writable" and writable_boot.must_exist == ("stub-wrote.txt",)
 
 

@@ -99,7 +99,7 @@ def test_overlay_share_problems(tmp_path, facts, words):
 
 def test_overlay_share_fails_when_the_write_reaches_the_host(tmp_path):
     (tmp_path / GUEST_FILE).write_text(TOKEN)
-    assert "reached the host through the read-only overlay" in check_share(
+    assert f"default share: {GUEST_FILE} reached the host" in check_share(
         evidence(OVERLAY, tmp_path, share_facts("overlay"))
     )
 

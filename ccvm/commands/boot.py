@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ccvm.checks.boot.declared import check_declared
 from ccvm.checks.boot.runner import BootOptions, run_boot
 from ccvm.commands.common import (
     add_asset_options,
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "boot",
         help="boot the stub guest on every runnable cell",
         description="Boot the stub guest on the selected cells (default: all) and assert "
-        "argv, share visibility and exit status on each.",
+        "argv, share visibility and exit status on each; through the launcher declared in "
+        "matrix/launcher.yaml, its declared scenarios, when there is one.",
     )
     parser.add_argument("--cell", action="append", default=[], metavar="ID", help="run only this cell (repeatable)")
     add_junit_option(parser, "boot")
@@ -76,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     matrix = matrix_from(args)
+    launcher = matrix.under_test
+    if launcher.declared:
+        check_declared(launcher, matrix.root.resolve().parent)
     try:
         cells = tuple(matrix.cell(cell_id) for cell_id in dict.fromkeys(args.cell)) if args.cell else matrix.cells
     except KeyError as exc:
@@ -103,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         probe_memory.forget(probe_memory.memory_dir())
     progress = Progress(total=len(cells))
     store = asset_store(args, matrix, notify=progress.note)
-    for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path}):
+    wants_assets = not launcher.declared or launcher.guest_assets == "env"
+    for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path and wants_assets}):
         progress.note(f"guest assets for {arch}: preparing (cached after the first run)")
         assets = store.for_arch(arch)
         for note in assets.notes:

@@ -39,7 +39,12 @@ TOP_KEYS = [
     "config_files",
     "host_scripts",
     "boot",
+    "guest_assets",
 ]
+# How `ccvm boot` hands ccvm's embedded guest (kernel, initramfs) to a declared launcher:
+#   none  it brings its own guest
+#   env   CCVM_KERNEL_<ARCH> and CCVM_INITRD_<ARCH> name the files for the cell's arch
+GUEST_ASSET_MODES = ("none", "env")
 _NIX_SYSTEM = re.compile(r"^(x86_64|aarch64|i686|armv7l|riscv64|powerpc64le)-(linux|darwin)$")
 
 
@@ -103,6 +108,7 @@ class Launcher:
     config_files: tuple[str, ...] = ("~/.claude/settings.json",)
     host_scripts: tuple[str, ...] = ()
     boot: BootDeclaration = field(default_factory=BootDeclaration)
+    guest_assets: str = "none"  # one of GUEST_ASSET_MODES
     source: Path | None = None  # the declaration file
     argv_line: int | None = None
 
@@ -290,6 +296,7 @@ def parse_launcher_file(doc: Mapping) -> Launcher:
         config_files=_home_paths(doc, "config_files") if "config_files" in doc else Launcher.config_files,
         host_scripts=_scripts(doc) if "host_scripts" in doc else (),
         boot=_boot(doc, share),
+        guest_assets=values.choice(doc, "guest_assets", GUEST_ASSET_MODES) if "guest_assets" in doc else "none",
         source=doc.path,
         argv_line=doc.line_of("argv"),
     )

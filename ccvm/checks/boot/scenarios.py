@@ -1,13 +1,19 @@
 """The scenarios asserted on every boot cell, each a JUnit testcase.
 
 A scenario is a name (the JUnit case) and a check function over what one
-boot showed (``Evidence``); each boot plan lists the scenarios it serves.
-Two boots per cell:
+boot showed (``Evidence``); each boot plan lists the scenarios it serves
+and, as data, what they assert: the arguments, the share mode and the
+filesystem the guest must see, the files that must and must not reach the
+host's share, the exit status.  Two boots per cell:
   overlay   the default share (read-only 9p lower + guest overlay); the
             stub gets the hard argv and exits with EXPECTED_STATUS
             -> argv-verbatim, share-overlay, exit-status
   writable  the writable share -> share-writable
 ``CASE_NAMES``, the cases every cell reports, is derived from the plans.
+
+``host_files_problem`` and ``status_problem`` are shared with the boots of
+a declared launcher (``ccvm.checks.boot.declared``), whose scenarios say
+the same things in matrix/launcher.yaml.
 """
 
 from __future__ import annotations
@@ -61,9 +67,13 @@ class Scenario:
 class BootPlan:
     name: str
     writable: bool
-    program: tuple[str, ...]
+    program: tuple[str, ...]  # the stub and its arguments, each to arrive verbatim
     env: dict[str, str] = field(default_factory=dict)
     scenarios: tuple[Scenario, ...] = ()
+    fstype: str = "overlay"  # the guest's working directory: overlay (read-only share) or 9p (writable)
+    must_exist: tuple[str, ...] = ()  # in the host's share after the boot
+    must_not_exist: tuple[str, ...] = ()
+    exit_status: int = 0  # what the stub exits with, reported by the launcher
 
 
 def probe_text(token: str) -> str:
@@ -74,6 +84,23 @@ def probe_text(token: str) -> str:
 def prepare_share(share: Path, text: str) -> None:
     share.mkdir(parents=True, exist_ok=True)
     (share / PROBE_FILE).write_text(text, encoding="utf-8")
+
+
+def host_files_problem(share: Path, *, must_exist: tuple[str, ...], must_not_exist: tuple[str, ...]) -> str | None:
+    """None when the share on the host holds what it must and lacks what it must not."""
+    for name in must_exist:
+        if not (share / name).exists():
+            return f"{name} did not reach the host (it must exist in the shared directory after the boot)"
+    for name in must_not_exist:
+        if (share / name).exists():
+            return f"{name} reached the host (it must not exist in the shared directory after the boot)"
+    return None
+
+
+def status_problem(got: int | None, expected: int) -> str | None:
+    if got != expected:
+        return f"the launcher reported exit status {got}, the stub exited {expected}"
+    return None
 
 
 def _unhex(value: str) -> str:
@@ -112,27 +139,21 @@ def check_share(evidence: Evidence) -> str | None:
     if problem:
         return problem
     fstype = run.facts.get("share.fstype")
-    on_host = evidence.share / GUEST_FILE
-    if plan.writable:
-        if fstype != "9p":
-            return f"writable share: the working directory is {fstype!r}, expected 9p"
-        if not on_host.is_file():
-            return "guest -> host: the guest's write did not reach the host in writable mode"
-        if on_host.read_text(encoding="utf-8") != plan.env["CCVM_STUB_TOKEN"]:
-            return "guest -> host: the file on the host does not hold what the guest wrote"
-        return None
-    if fstype != "overlay":
-        return f"default share: the working directory is {fstype!r}, expected overlay"
-    if on_host.exists():
-        return "guest -> host: the guest's write reached the host through the read-only overlay"
+    mode = "writable share" if plan.writable else "default share"
+    if fstype != plan.fstype:
+        return f"{mode}: the working directory is {fstype!r}, expected {plan.fstype}"
+    problem = host_files_problem(evidence.share, must_exist=plan.must_exist, must_not_exist=plan.must_not_exist)
+    if problem:
+        return f"guest -> host, {mode}: {problem}"
+    if GUEST_FILE in plan.must_exist and (evidence.share / GUEST_FILE).read_text(encoding="utf-8") != plan.env.get(
+        "CCVM_STUB_TOKEN"
+    ):
+        return "guest -> host: the file on the host does not hold what the guest wrote"
     return None
 
 
 def check_status(evidence: Evidence) -> str | None:
-    status = evidence.run.status
-    if status != EXPECTED_STATUS:
-        return f"the launcher reported exit status {status}, the stub exited {EXPECTED_STATUS}"
-    return None
+    return status_problem(evidence.run.status, evidence.plan.exit_status)
 
 
 OVERLAY_SCENARIOS = (
@@ -152,8 +173,19 @@ def boot_plans(token: str) -> tuple[BootPlan, ...]:
             program=(STUB, *HARD_ARGS),
             env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
             scenarios=OVERLAY_SCENARIOS,
+            fstype="overlay",
+            must_not_exist=(GUEST_FILE,),
+            exit_status=EXPECTED_STATUS,
         ),
-        BootPlan(name="writable", writable=True, program=(STUB,), env=env, scenarios=WRITABLE_SCENARIOS),
+        BootPlan(
+            name="writable",
+            writable=True,
+            program=(STUB,),
+            env=env,
+            scenarios=WRITABLE_SCENARIOS,
+            fstype="9p",
+            must_exist=(GUEST_FILE,),
+        ),
     )
 
 
