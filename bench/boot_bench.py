@@ -326,8 +326,6 @@ def print_ratios(f: dict) -> None:
     print(row("x86_64 stub run / bare bzImage floor", f["stub"] / f["floor"], "<= 0.60", f["stub"] / f["floor"] <= 0.6))
     slowest = max(f["singles"].values())
     print(row("warm full ccvm boot / slowest cell alone", f["full"] / slowest, "<= 1.25", f["full"] / slowest <= 1.25))
-    # Issue 14's boot scheduler (vCPU threads against host cores, boots rather
-    # than cells) is to bring this one to its target; until then it is shown, not claimed.
     full_vs_floor = f["full"] / f["floor"]
     print(row("warm ccvm boot, both tcg cells / bare bzImage floor", full_vs_floor, "<= 1.30", full_vs_floor <= 1.3))
     if f["probe"]:

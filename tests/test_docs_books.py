@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ccvm.checks.book.build import find_mdbook
-from ccvm.checks.book.ids import Ids
-from ccvm.checks.docs import parse_page, run_docs, warnings
+from ccvm.checks.docs.ids import Ids
+from ccvm.checks.docs.links import parse_page, run_docs, warnings
+from ccvm.checks.docs.mdbook import find_mdbook
 from ccvm.report.results import Outcome
 
 BOOKS = Path(__file__).resolve().parent / "fixtures" / "books"

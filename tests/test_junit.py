@@ -8,7 +8,7 @@ from clirun import run_ccvm
 
 from ccvm.errors import UsageError
 from ccvm.report.junit import to_xml, write_junit
-from ccvm.report.results import Case, Outcome, Suite
+from ccvm.report.results import Case, EarlierAttempt, Outcome, Suite
 from ccvm.text import clean_text
 
 GOLDEN = Path(__file__).parent / "fixtures" / "junit" / "boot-golden.xml"
@@ -38,6 +38,11 @@ def sample() -> list[Suite]:
             flaky=True,
             log_path="reports/boot/aarch64-tcg-virt/attempt-2/overlay/console.log",
             properties={"attempts": "2", "flaky": "true"},
+            earlier_attempts=(
+                EarlierAttempt(
+                    number=1, reason="overlay boot: no boot within 300s", logs="reports/boot/aarch64-tcg-virt/attempt-1"
+                ),
+            ),
             cases=[
                 Case(
                     name="exit-status",

@@ -22,7 +22,6 @@ from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.matrix.axes import Accel, parse_axis_value
 from ccvm.matrix.sizes import parse_mib
 from ccvm.processes import default_jobs
-from ccvm.qemu import probe_memory
 from ccvm.qemu.probe import qemu_info
 from ccvm.report.progress import Progress
 from ccvm.report.results import overall_ok
@@ -51,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=default_jobs(),
         metavar="N",
-        help="cells booted at once (default: cores, %(default)s)",
+        help="host cores the guests' vCPUs may use at once; boots wait for free cores (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout", type=positive_float, metavar="S", help="seconds per boot attempt (default: matrix)"
@@ -99,13 +98,12 @@ def run(args: argparse.Namespace) -> int:
         run_timeout_s=args.run_timeout,
         memory_mib=memory,
         cores=args.cores,
+        reprobe=args.reprobe,
     )
     try:
         (args.reports / "boot").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
-    if args.reprobe:  # the runner's probe then finds nothing remembered, probes, and remembers anew
-        probe_memory.forget(probe_memory.memory_dir())
     progress = Progress(total=len(cells))
     store = asset_store(args, matrix, notify=progress.note)
     wants_assets = not launcher.declared or launcher.guest_assets == "env"

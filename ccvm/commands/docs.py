@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccvm.checks.docs import CHECKERS, external_links, run_docs, warnings
+from ccvm.checks.docs.links import CHECKERS, external_links, run_docs, warnings
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
 

@@ -8,8 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
-from ccvm.checks.host import HostRun, run_host_suite
-from ccvm.checks.host_scripts import DEFAULT_SCRIPT_TIMEOUT_S
+from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S
+from ccvm.checks.host.suite import HostRun, run_host_suite
 from ccvm.commands.common import positive_float
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from ccvm.matrix.model import matrix_root
 from ccvm.matrix.style import Style, load_style
 
 
 def matrix_dir(args: argparse.Namespace, root: Path) -> Path:
-    """--matrix, else $CCVM_MATRIX, else ROOT/matrix."""
-    if getattr(args, "matrix", None):
-        return Path(args.matrix)
-    if os.environ.get("CCVM_MATRIX"):
-        return Path(os.environ["CCVM_MATRIX"])
-    return root / "matrix"
+    """--matrix, else $CCVM_MATRIX, else ROOT/matrix (the one resolver, matrix.model.matrix_root)."""
+    return matrix_root(getattr(args, "matrix", None), base=root)
 
 
 def style_for(args: argparse.Namespace, root: Path) -> Style:

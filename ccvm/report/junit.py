@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.errors import UsageError
@@ -32,46 +31,12 @@ from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import clean_text
 
 MAX_CASE_TEXT = 64 * 1024  # bytes of system-out (and of failure text) kept per case
-# The boot runner puts this block at the top of every case's output when earlier attempts failed.
-HISTORY_HEADER = "earlier attempts failed:"
-_HISTORY_LINE = re.compile(r"^attempt (\d+): (.*)$")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rerun:
-    attempt: int
-    message: str
 
 
 def seconds(value: float) -> str:
     """A time as junit-10.xsd's SUREFIRE_TIME wants it: milliseconds, no exponent."""
     return f"{max(0.0, value):.3f}"
-
-
-def earlier_failures(case: Case) -> list[Rerun]:
-    """The failed attempts before this one, from the history block the boot runner writes."""
-    lines = case.output.splitlines()
-    if not lines or lines[0].strip() != HISTORY_HEADER:
-        return []
-    reruns = []
-    for line in lines[1:]:
-        match = _HISTORY_LINE.match(line.strip())
-        if not match:
-            break
-        reruns.append(Rerun(attempt=int(match.group(1)), message=match.group(2)))
-    return reruns
-
-
-def _attempt_log(suite: Suite, attempt: int) -> str:
-    """Where an earlier attempt's logs are: the boot runner keeps reports/boot/CELL/attempt-N/."""
-    if not suite.log_path:
-        return ""
-    path = Path(suite.log_path)
-    for parent in path.parents:
-        if parent.name.startswith("attempt-"):
-            return str(parent.parent / f"attempt-{attempt}")
-    return ""
 
 
 class _Spill:
@@ -109,13 +74,12 @@ def _system_out(suite: Suite, case: Case, spill: _Spill) -> str:
     return text
 
 
-def _reruns(parent: ET.Element, suite: Suite, case: Case) -> None:
-    for rerun in earlier_failures(case):
-        flaky = ET.SubElement(parent, "flakyFailure", message=clean_text(rerun.message), type="failure")
-        flaky.text = f"attempt {rerun.attempt} of this case failed; a later attempt passed"
-        log = _attempt_log(suite, rerun.attempt)
-        if log:
-            ET.SubElement(flaky, "system-out").text = f"logs: {clean_text(log)}"
+def _reruns(parent: ET.Element, suite: Suite) -> None:
+    for attempt in suite.earlier_attempts:
+        flaky = ET.SubElement(parent, "flakyFailure", message=clean_text(attempt.reason), type="failure")
+        flaky.text = f"attempt {attempt.number} of this case failed; a later attempt passed"
+        if attempt.logs:
+            ET.SubElement(flaky, "system-out").text = f"logs: {clean_text(attempt.logs)}"
 
 
 def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
@@ -127,7 +91,7 @@ def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
         skipped = ET.SubElement(element, "skipped", message=clean_text(case.message))
         skipped.text = clean_text(case.message) or None
     elif suite.flaky:
-        _reruns(element, suite, case)
+        _reruns(element, suite)
     out = _system_out(suite, case, spill)
     if out:
         ET.SubElement(element, "system-out").text = out

@@ -23,6 +23,15 @@ class Case:
     output: str = ""  # system-out
 
 
+@dataclass(frozen=True, kw_only=True)
+class EarlierAttempt:
+    """A failed attempt before the one a suite reports (the boot runner's retries)."""
+
+    number: int  # 1 for the first attempt
+    reason: str
+    logs: str = ""  # the directory with that attempt's logs
+
+
 @dataclass(kw_only=True)
 class Suite:
     """One JUnit testsuite: a cell, a build target, a file under lint..."""
@@ -32,6 +41,7 @@ class Suite:
     properties: dict[str, str] = field(default_factory=dict)
     flaky: bool = False
     log_path: str = ""  # where the console log or tool output is
+    earlier_attempts: tuple[EarlierAttempt, ...] = ()  # failed attempts before this one (retries)
 
     @property
     def outcome(self) -> Outcome:

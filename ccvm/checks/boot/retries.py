@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from pathlib import Path
 
-from ccvm.report.results import Outcome, Suite
+from ccvm.report.results import EarlierAttempt, Outcome, Suite
 
 
 class Verdict(enum.StrEnum):
@@ -43,6 +44,10 @@ def combine(attempts: Sequence[Suite]) -> Suite:
     """One suite for the cell: the last attempt, carrying the earlier failures."""
     suite = attempts[-1]
     suite.properties["attempts"] = str(len(attempts))
+    suite.earlier_attempts = tuple(
+        EarlierAttempt(number=number, reason=attempt.reason, logs=_attempt_dir(attempt))
+        for number, attempt in enumerate(attempts[:-1], start=1)
+    )
     earlier = [f"attempt {number}: {attempt.reason}" for number, attempt in enumerate(attempts[:-1], start=1)]
     if earlier:
         history = "earlier attempts failed:\n" + "\n".join(earlier)
@@ -52,3 +57,11 @@ def combine(attempts: Sequence[Suite]) -> Suite:
     if suite.flaky:
         suite.properties["flaky"] = "true"
     return suite
+
+
+def _attempt_dir(attempt: Suite) -> str:
+    """reports/boot/CELL/attempt-N, from the attempt's console log under it."""
+    for parent in Path(attempt.log_path).parents if attempt.log_path else ():
+        if parent.name.startswith("attempt-"):
+            return str(parent)
+    return ""

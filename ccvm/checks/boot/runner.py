@@ -1,5 +1,8 @@
-"""The boot matrix: boot the stub guest on every selected cell, in
-parallel (bounded by --jobs), longest first, under a whole-run watchdog."""
+"""The boot matrix: boot the stub guest on every selected cell under a
+whole-run watchdog.  Boots, not cells, are scheduled: every boot of every
+cell (a cell's overlay and writable boots run side by side) takes as many
+host cores from one budget (--jobs, default the cores ccvm may use) as its
+guest has vCPUs, and when cores free up the longest boot goes first."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm import processes
+from ccvm.checks.boot.cores import Cancelled, CoreBudget
 from ccvm.checks.boot.retries import combine, wants_another
 from ccvm.checks.boot.scenarios import (
     CASE_NAMES,
@@ -43,7 +47,7 @@ DEFAULT_ESTIMATE = {"tcg": 25.0, "kvm": 5.0}
 @dataclass(frozen=True, kw_only=True)
 class BootOptions:
     cells: tuple[Cell, ...]
-    jobs: int
+    jobs: int  # host cores the guests' vCPUs may use at once
     reports: Path
     timeout_s: float | None = None  # per boot attempt; None: the cell's setting
     retries: int | None = None  # None: the cell's setting
@@ -51,6 +55,7 @@ class BootOptions:
     run_timeout_s: float | None = None  # whole-run watchdog; None: computed
     memory_mib: int | None = None
     cores: int | None = None
+    reprobe: bool = False  # ignore a remembered KVM probe result
 
 
 @dataclass(kw_only=True)
@@ -106,9 +111,23 @@ def boot_failed(plan: BootPlan, exc: GuestError, seconds: float, log_dir: Path) 
 
 
 class CellRunner:
-    def __init__(self, matrix: Matrix, options: BootOptions, store: AssetStore, probe: KvmProbe) -> None:
+    def __init__(
+        self,
+        matrix: Matrix,
+        options: BootOptions,
+        store: AssetStore,
+        probe: KvmProbe,
+        *,
+        estimates: dict[str, float] | None = None,
+    ) -> None:
         self.matrix, self.options, self.store, self.probe = matrix, options, store, probe
         self.cancelled = threading.Event()  # set by the watchdog or a signal: start no new boot
+        self.budget = CoreBudget(options.jobs)
+        self.estimates = estimates or {}  # seconds per cell, for the order boots get cores in
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.budget.cancel()
 
     def unavailable(self, cell: Cell) -> str | None:
         info = qemu_info(cell.arch)
@@ -161,21 +180,37 @@ class CellRunner:
         if assets.notes:
             suite.properties["asset_notes"] = "; ".join(assets.notes)
         token = secrets.token_hex(8)
-        for plan in boot_plans(token):
-            share = Path(tempfile.mkdtemp(prefix=f"ccvm-share-{cell.id}-"))
-            try:
-                prepare_share(share, probe_text(token))
-                suite.cases += self._boot(cell, plan, share, probe_text(token), log_root / plan.name, suite)
-            finally:
-                shutil.rmtree(share, ignore_errors=True)
+        plans = boot_plans(token)
+        with concurrent.futures.ThreadPoolExecutor(len(plans), thread_name_prefix=f"ccvm-{cell.id}") as boots:
+            futures = [boots.submit(self._boot_in_share, cell, plan, token, log_root, suite) for plan in plans]
+            for future in futures:  # cases in the plans' order, whichever boot ends first
+                suite.cases += future.result()
         return suite
 
+    def _boot_in_share(self, cell: Cell, plan: BootPlan, token: str, log_root: Path, suite: Suite) -> list[Case]:
+        share = Path(tempfile.mkdtemp(prefix=f"ccvm-share-{cell.id}-"))
+        try:
+            prepare_share(share, probe_text(token))
+            return self._boot(cell, plan, share, probe_text(token), log_root / plan.name, suite)
+        finally:
+            shutil.rmtree(share, ignore_errors=True)
+
     def _boot(self, cell: Cell, plan: BootPlan, share: Path, text: str, log_dir: Path, suite: Suite) -> list[Case]:
-        if self.cancelled.is_set():
+        request = self._request(cell, plan, share)
+        estimate = self.estimates.get(cell.id, DEFAULT_ESTIMATE[str(cell.accel)])
+        try:
+            with self.budget.held(request.cores, estimate_s=estimate):
+                if self.cancelled.is_set():
+                    raise Cancelled
+                return self._run_boot(cell, plan, request, share, text, log_dir, suite)
+        except Cancelled:
             message = f"{plan.name} boot: run stopped before it started"
             return [Case(name=scenario.name, outcome=Outcome.FAIL, message=message) for scenario in plan.scenarios]
+
+    def _run_boot(
+        self, cell: Cell, plan: BootPlan, request: GuestRequest, share: Path, text: str, log_dir: Path, suite: Suite
+    ) -> list[Case]:
         timeout = self.options.timeout_s or cell.settings.timeout_s
-        request = self._request(cell, plan, share)
         started = time.monotonic()
         try:
             run = run_guest(request, self.store.for_arch(cell.arch), log_dir=log_dir, timeout_s=timeout)
@@ -231,9 +266,9 @@ def default_run_timeout(options: BootOptions) -> float:
 
 
 def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: Progress) -> BootRun:
-    probe = KvmProbe(store.for_arch, log_root=options.reports / "boot")
-    runner = CellRunner(matrix, options, store, probe)
+    probe = KvmProbe(store.for_arch, log_root=options.reports / "boot", reprobe=options.reprobe)
     history = _load_history()
+    runner = CellRunner(matrix, options, store, probe, estimates=dict(history))
     ordered = longest_first(options.cells, history)
     watchdog = options.run_timeout_s or default_run_timeout(options)
     deadline = time.monotonic() + watchdog
@@ -249,7 +284,8 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
             history[cell.id] = time.monotonic() - began
         return suite
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs), thread_name_prefix="ccvm-cell")
+    # A thread per cell: the core budget, not the pool, bounds how many guests run at once.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(ordered)), thread_name_prefix="ccvm-cell")
     futures = {pool.submit(work, cell): cell for cell in ordered}
     stopped_because = f"run watchdog expired after {watchdog:g}s"
     try:
@@ -262,7 +298,7 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
             pending = set(futures) - done
         if pending:
             run.watchdog_expired = run.interrupted is None
-            runner.cancelled.set()
+            runner.cancel()
             processes.begin_shutdown()
             for future in pending:
                 future.cancel()
@@ -275,7 +311,7 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
             else:
                 results[cell.id] = failed_suite(cell, stopped_because)
     finally:
-        runner.cancelled.set()
+        runner.cancel()
         processes.stop_all()
         pool.shutdown(wait=False, cancel_futures=True)
     _save_history(history)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm import processes
-from ccvm.checks.book.config import Book
+from ccvm.checks.docs.config import Book
 from ccvm.checks.sourcefiles import find_tool
 from ccvm.report.results import Case, Outcome, Suite
 

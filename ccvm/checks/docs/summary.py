@@ -15,7 +15,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from ccvm.checks.book.page import Link
+from ccvm.checks.docs.page import Link
 
 
 def parse_summary(path: Path) -> tuple[Link, ...]:

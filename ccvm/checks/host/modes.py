@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ccvm.checks.host_sandbox import CaseSkipped, Sandbox, expect, one_line_error
+from ccvm.checks.host.sandbox import CaseSkipped, Sandbox, expect, one_line_error
 from ccvm.matrix.launcher import DryRunStyle, ShareSwitch
 
 Check = Callable[[], None]

@@ -25,8 +25,8 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from ccvm.checks.book.ids import Ids, normalize_id
-from ccvm.checks.book.include import Expanded, expand
+from ccvm.checks.docs.ids import Ids, normalize_id
+from ccvm.checks.docs.include import Expanded, expand
 
 # pulldown-cmark heading attributes, as mdBook enables them: "## Title {#id .class}"
 _HEADING_ATTRS = re.compile(r"\s*\{([^{}]*)\}\s*$")

@@ -1,7 +1,7 @@
 """Documentation links: the book under docs/ and the README.
 
 The book is checked the way mdBook and mdbook-linkcheck2 would see it, under
-the book's own ``[output.linkcheck2]`` settings (``ccvm.checks.book``):
+the book's own ``[output.linkcheck2]`` settings (``ccvm.checks.docs``):
 
 * every SUMMARY.md chapter names a file that exists, and every page under
   src/ is built: listed, included into a listed page with ``{{#include}}``,
@@ -21,7 +21,7 @@ the id of a heading there (made the way mdBook makes them, includes and
 duplicate suffixes counted) or an HTML ``id`` written in the page.
 
 When book.toml exists the book is also built with the real mdBook
-(``ccvm.checks.book.build``), so a book mdBook cannot build fails.
+(``ccvm.checks.docs.mdbook``), so a book mdBook cannot build fails.
 
 Links with a scheme (https:, mailto:...) are listed as skipped cases: they
 are never followed.  README.md's relative links are checked against the
@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from ccvm.checks.book.build import build_with_mdbook, find_mdbook
-from ccvm.checks.book.config import Book, LinkcheckSettings, load_book
-from ccvm.checks.book.ids import normalize_id
-from ccvm.checks.book.page import Link, Page, parse_page
-from ccvm.checks.book.summary import parse_summary
+from ccvm.checks.docs.config import Book, LinkcheckSettings, load_book
+from ccvm.checks.docs.ids import normalize_id
+from ccvm.checks.docs.mdbook import build_with_mdbook, find_mdbook
+from ccvm.checks.docs.page import Link, Page, parse_page
+from ccvm.checks.docs.summary import parse_summary
 from ccvm.errors import UsageError
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite

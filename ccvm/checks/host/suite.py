@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccvm.checks.host_cases import GROUPS
-from ccvm.checks.host_sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
-from ccvm.checks.host_scripts import DEFAULT_SCRIPT_TIMEOUT_S, script_suite, write_dryrun_wrapper
+from ccvm.checks.host.cases import GROUPS
+from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
+from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, script_suite, write_dryrun_wrapper
 from ccvm.errors import ConfigError, UsageError
 from ccvm.matrix.axes import MACHINES_FOR_ARCH, Accel, Arch, host_arch
 from ccvm.matrix.launcher import DryRunStyle, Launcher

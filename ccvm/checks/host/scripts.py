@@ -15,8 +15,8 @@ import shlex
 import time
 from pathlib import Path
 
-from ccvm.checks.host_sandbox import Sandbox
-from ccvm.checks.result_lines import ParsedOutput, parse_output
+from ccvm.checks.host.result_lines import ParsedOutput, parse_output
+from ccvm.checks.host.sandbox import Sandbox
 from ccvm.processes import Completed, run
 from ccvm.report.results import Case, Outcome, Suite
 
