@@ -14,11 +14,14 @@ is one JUnit case of the cell's suite ``boot.<cell>``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +29,10 @@ import pexpect
 import pexpect.fdpexpect
 
 from ccvm import processes
+from ccvm.checks.boot.cores import Cancelled
 from ccvm.checks.boot.scenarios import host_files_problem, status_problem
-from ccvm.checks.host import resolve_wrapper
-from ccvm.checks.host_sandbox import SETTINGS_TEXT
+from ccvm.checks.host.sandbox import SETTINGS_TEXT
+from ccvm.checks.host.suite import resolve_wrapper
 from ccvm.checks.nix.tool import find_nix, missing_reason
 from ccvm.errors import CcvmError, ConfigError
 from ccvm.files import cache_root
@@ -44,6 +48,8 @@ POLL_S = 0.2  # the longest a kernel failure line or a stop goes unnoticed
 TAIL_LINES = 40
 CAPTURE_LIMIT = 4 << 20  # output kept in memory for the expectations; the log keeps all
 SECRET_PLACEHOLDER = "ccvm-boot-placeholder"  # what the private HOME's secret files and variables hold
+
+Slot = Callable[[Cell], AbstractContextManager]  # holds host cores for one boot of the cell; raises Cancelled
 
 
 def nix_system(cell: Cell) -> str:
@@ -329,8 +335,10 @@ class DeclaredBoot:
         timeout_s: float | None,
         build_timeout_s: float,
         cancelled: threading.Event,
+        slot: Slot,
     ) -> None:
         self.launcher, self.root, self.store, self.reports, self.cancelled = launcher, root, store, reports, cancelled
+        self.slot = slot
         self.timeout_s = timeout_s or launcher.boot.timeout_s
         self.build_timeout_s = build_timeout_s
         self.builds = LauncherBuilds(launcher, root, timeout_s=build_timeout_s, log_dir=reports / "boot")
@@ -340,7 +348,8 @@ class DeclaredBoot:
         return tuple(scenario.name for scenario in self.launcher.boot.scenarios)
 
     def attempt_seconds(self) -> float:
-        """The longest one attempt of one cell can take (the builds are counted once per run)."""
+        """The longest one attempt of one cell can take, its boots one after another
+        (the builds are counted once per run)."""
         return self.timeout_s * len(self.launcher.boot.scenarios)
 
     def builds_seconds(self) -> float:
@@ -366,8 +375,13 @@ class DeclaredBoot:
             return suite
         suite.properties["launcher_argv"] = " ".join(built.wrapper)
         guest = self._guest_env(cell, suite)
-        for scenario in self.launcher.boot.scenarios:
-            suite.cases.append(self._scenario(cell, scenario, built.wrapper, guest, log_root / scenario.name))
+        scenarios = self.launcher.boot.scenarios
+        with concurrent.futures.ThreadPoolExecutor(len(scenarios), thread_name_prefix=f"ccvm-{cell.id}") as boots:
+            futures = [
+                boots.submit(self._in_slot, cell, scenario, built.wrapper, guest, log_root / scenario.name)
+                for scenario in scenarios
+            ]
+            suite.cases = [future.result() for future in futures]  # the declared order, whichever ends first
         suite.properties["boot_seconds"] = f"{sum(case.seconds for case in suite.cases):.1f}"
         return suite
 
@@ -375,9 +389,17 @@ class DeclaredBoot:
     def _not_run(scenario: BootScenario, message: str, details: str = "") -> Case:
         return Case(name=scenario.name, outcome=Outcome.FAIL, message=message, details=details)
 
+    def _in_slot(self, cell: Cell, scenario: BootScenario, wrapper: tuple, guest: dict, log_dir: Path) -> Case:
+        """Boot the scenario once the scheduler gives it host cores."""
+        try:
+            with self.slot(cell):
+                if self.cancelled.is_set():
+                    raise Cancelled
+                return self._scenario(cell, scenario, wrapper, guest, log_dir)
+        except Cancelled:
+            return self._not_run(scenario, f"{scenario.name} boot: run stopped before it started")
+
     def _scenario(self, cell: Cell, scenario: BootScenario, wrapper: tuple, guest: dict, log_dir: Path) -> Case:
-        if self.cancelled.is_set():
-            return self._not_run(scenario, f"{scenario.name}: run stopped before it started")
         with tempfile.TemporaryDirectory(prefix=f"ccvm-boot-{cell.id}-") as parent:
             box = Path(parent)
             share = _prepare_box(box, self.launcher, scenario)
@@ -393,7 +415,13 @@ class DeclaredBoot:
 
 
 def declared_boot(
-    matrix: Matrix, *, store: AssetStore, reports: Path, timeout_s: float | None, cancelled: threading.Event
+    matrix: Matrix,
+    *,
+    store: AssetStore,
+    reports: Path,
+    timeout_s: float | None,
+    cancelled: threading.Event,
+    slot: Slot,
 ) -> DeclaredBoot | None:
     """The executor for the matrix's declared launcher; None for ccvm's embedded one."""
     if not matrix.under_test.declared:
@@ -406,4 +434,5 @@ def declared_boot(
         timeout_s=timeout_s,
         build_timeout_s=matrix.builds.timeout_s,
         cancelled=cancelled,
+        slot=slot,
     )

@@ -14,11 +14,13 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm import processes
 from ccvm.checks.boot.cores import Cancelled, CoreBudget
+from ccvm.checks.boot.declared import declared_boot
 from ccvm.checks.boot.retries import combine, wants_another
 from ccvm.checks.boot.scenarios import (
     CASE_NAMES,
@@ -69,16 +71,19 @@ def suite_name(cell: Cell) -> str:
     return f"boot.{cell.id}"
 
 
-def failed_suite(cell: Cell, message: str, outcome: Outcome = Outcome.FAIL, **suite_fields) -> Suite:
+def failed_suite(
+    cell: Cell, message: str, outcome: Outcome = Outcome.FAIL, *, names: tuple[str, ...] = CASE_NAMES, **suite_fields
+) -> Suite:
     """Every case of the cell with one outcome and message (unavailable, stopped)."""
-    cases = [Case(name=name, outcome=outcome, message=message) for name in CASE_NAMES]
+    cases = [Case(name=name, outcome=outcome, message=message) for name in names]
     return Suite(name=suite_name(cell), cases=cases, **suite_fields)
 
 
-def _skipped(cell: Cell, reason: str, required: bool) -> Suite:
+def _skipped(cell: Cell, reason: str, required: bool, names: tuple[str, ...]) -> Suite:
     if required:
-        return failed_suite(cell, f"required accelerator unavailable: {reason}", properties={"accel": "none"})
-    return failed_suite(cell, reason, Outcome.SKIP, properties={"accel": "none"})
+        message = f"required accelerator unavailable: {reason}"
+        return failed_suite(cell, message, names=names, properties={"accel": "none"})
+    return failed_suite(cell, reason, Outcome.SKIP, names=names, properties={"accel": "none"})
 
 
 def judge(scenario: Scenario, evidence: Evidence) -> Case:
@@ -124,6 +129,27 @@ class CellRunner:
         self.cancelled = threading.Event()  # set by the watchdog or a signal: start no new boot
         self.budget = CoreBudget(options.jobs)
         self.estimates = estimates or {}  # seconds per cell, for the order boots get cores in
+        # A launcher declared in matrix/launcher.yaml boots through its own executor, in the same budget.
+        self.declared = declared_boot(
+            matrix,
+            store=store,
+            reports=options.reports,
+            timeout_s=options.timeout_s,
+            cancelled=self.cancelled,
+            slot=self._slot,
+        )
+        self.case_names = self.declared.case_names if self.declared else CASE_NAMES
+
+    def _slot(self, cell: Cell):
+        """Host cores for one boot of the cell (raises Cancelled when the run stops)."""
+        estimate = self.estimates.get(cell.id, DEFAULT_ESTIMATE[str(cell.accel)])
+        return self.budget.held(self.options.cores or cell.settings.cores, estimate_s=estimate)
+
+    def attempt_seconds(self, cell: Cell) -> float:
+        """The longest one attempt of the cell can take."""
+        if self.declared:
+            return self.declared.attempt_seconds()
+        return (self.options.timeout_s or cell.settings.timeout_s) * 2
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -143,7 +169,7 @@ class CellRunner:
         shutil.rmtree(self.options.reports / "boot" / cell.id, ignore_errors=True)  # no stale attempts
         reason = self.unavailable(cell)
         if reason:
-            return _skipped(cell, reason, required=cell.accel in self.options.require_accel)
+            return _skipped(cell, reason, cell.accel in self.options.require_accel, self.case_names)
         retries = self.options.retries if self.options.retries is not None else cell.settings.retries
         attempts: list[Suite] = []
         while wants_another([a.outcome for a in attempts], retries=retries, cancelled=self.cancelled.is_set()):
@@ -164,6 +190,8 @@ class CellRunner:
         )
 
     def _attempt(self, cell: Cell, attempt: int) -> Suite:
+        if self.declared:
+            return self.declared.attempt(cell, attempt, suite_name=suite_name(cell))
         assets = self.store.for_arch(cell.arch)
         log_root = self.options.reports / "boot" / cell.id / f"attempt-{attempt}"
         shutil.rmtree(log_root, ignore_errors=True)
@@ -197,9 +225,8 @@ class CellRunner:
 
     def _boot(self, cell: Cell, plan: BootPlan, share: Path, text: str, log_dir: Path, suite: Suite) -> list[Case]:
         request = self._request(cell, plan, share)
-        estimate = self.estimates.get(cell.id, DEFAULT_ESTIMATE[str(cell.accel)])
         try:
-            with self.budget.held(request.cores, estimate_s=estimate):
+            with self._slot(cell):
                 if self.cancelled.is_set():
                     raise Cancelled
                 return self._run_boot(cell, plan, request, share, text, log_dir, suite)
@@ -256,12 +283,15 @@ def longest_first(cells: tuple[Cell, ...], history: dict[str, float]) -> list[Ce
     return sorted(cells, key=lambda c: -history.get(c.id, DEFAULT_ESTIMATE[str(c.accel)]))
 
 
-def default_run_timeout(options: BootOptions) -> float:
-    """Enough for every attempt of every cell run one after another, plus probes."""
-    total = 0.0
+def default_run_timeout(
+    options: BootOptions, attempt_seconds: Callable[[Cell], float] | None = None, extra_s: float = 0.0
+) -> float:
+    """Enough for every attempt of every cell run one after another, plus probes (and ``extra_s``)."""
+    total = extra_s
     for cell in options.cells:
         retries = options.retries if options.retries is not None else cell.settings.retries
-        total += (options.timeout_s or cell.settings.timeout_s) * 2 * (retries + 1)
+        once = attempt_seconds(cell) if attempt_seconds else (options.timeout_s or cell.settings.timeout_s) * 2
+        total += once * (retries + 1)
     return total + 120.0
 
 
@@ -270,7 +300,8 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
     history = _load_history()
     runner = CellRunner(matrix, options, store, probe, estimates=dict(history))
     ordered = longest_first(options.cells, history)
-    watchdog = options.run_timeout_s or default_run_timeout(options)
+    builds_s = runner.declared.builds_seconds() if runner.declared else 0.0
+    watchdog = options.run_timeout_s or default_run_timeout(options, runner.attempt_seconds, builds_s)
     deadline = time.monotonic() + watchdog
     results: dict[str, Suite] = {}
     run = BootRun()
@@ -309,7 +340,7 @@ def run_boot(matrix: Matrix, options: BootOptions, store: AssetStore, progress: 
             elif future in done and not isinstance(future.exception(), Interrupted):
                 raise future.exception()  # a bug in a worker surfaces here
             else:
-                results[cell.id] = failed_suite(cell, stopped_because)
+                results[cell.id] = failed_suite(cell, stopped_because, names=runner.case_names)
     finally:
         runner.cancel()
         processes.stop_all()
