@@ -15,6 +15,7 @@ is one JUnit case of the cell's suite ``boot.<cell>``.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import subprocess
 import tempfile
@@ -33,7 +34,7 @@ from ccvm.checks.boot.cores import Cancelled
 from ccvm.checks.boot.scenarios import host_files_problem, status_problem
 from ccvm.checks.host.sandbox import SETTINGS_TEXT
 from ccvm.checks.host.suite import resolve_wrapper
-from ccvm.checks.nix.tool import find_nix, missing_reason
+from ccvm.checks.nix.tool import error_summary, find_nix, missing_reason
 from ccvm.errors import CcvmError, ConfigError
 from ccvm.files import cache_root
 from ccvm.guest.assets import AssetStore
@@ -42,7 +43,7 @@ from ccvm.matrix.launcher_boot import BootScenario
 from ccvm.matrix.model import Cell, Matrix
 from ccvm.qemu.console import KERNEL_FAILURES
 from ccvm.report.results import Case, Outcome, Suite
-from ccvm.text import clean_text
+from ccvm.text import clean_text, last_line
 
 POLL_S = 0.2  # the longest a kernel failure line or a stop goes unnoticed
 TAIL_LINES = 40
@@ -88,7 +89,8 @@ def _build_argv(step: BuildStep) -> tuple[list[str] | None, str]:
     nix = find_nix()
     if nix is None:
         return None, missing_reason()
-    return nix.argv("build", "--no-link", "--print-out-paths", str(step.flake)), ""
+    # --json rather than --print-out-paths (Nix 2.9): the same output paths, from Nix 2.4 on
+    return nix.argv("build", "--no-link", "--json", str(step.flake)), ""
 
 
 def run_build(step: BuildStep, root: Path, timeout_s: float) -> processes.Completed | str:
@@ -102,16 +104,26 @@ def run_build(step: BuildStep, root: Path, timeout_s: float) -> processes.Comple
         return f"{argv[0]}: could not start ({exc.strerror or exc})"
 
 
-def _built(launcher: Launcher, step: BuildStep, result: processes.Completed) -> Built:
+def _out_path(stdout: str) -> str:
+    """The first output path of `nix build --json`'s first result ('' when there is none)."""
+    try:
+        results = json.loads(stdout)
+        return str(next(iter(results[0]["outputs"].values())))
+    except (ValueError, LookupError, TypeError, AttributeError, StopIteration):
+        return ""
+
+
+def _built(step: BuildStep, result: processes.Completed) -> Built:
     what = f"build {step.flake or ' '.join(step.command)} ({step.system})"
     if result.returncode != 0:
         how = "timed out" if result.returncode is None else f"exited {result.returncode}"
-        return Built(problem=f"{what} {how}", details=_tail(result.stdout + "\n" + result.stderr))
+        why = error_summary(result.stderr) if step.flake else last_line(result.stderr)
+        return Built(problem=f"{what} {how}: {why}", details=_tail(result.stdout + "\n" + result.stderr))
     if step.command:
         return Built()  # the command leaves the launcher under the project root
-    out = next((line.strip() for line in result.stdout.splitlines() if line.strip()), "")
+    out = _out_path(result.stdout)
     if not out:
-        return Built(problem=f"{what} printed no output path", details=_tail(result.stderr))
+        return Built(problem=f"{what} printed no output path", details=_tail(result.stdout + "\n" + result.stderr))
     return Built(out_path=out)
 
 
@@ -140,7 +152,7 @@ class LauncherBuilds:
             if isinstance(result, str):
                 return Built(problem=f"build ({system}): {result}")
             self._log(system, result)
-            built = _built(self.launcher, step, result)
+            built = _built(step, result)
             if built.problem:
                 return built
         base = Path(built.out_path) if built.out_path else self.root
