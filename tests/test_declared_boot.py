@@ -255,7 +255,7 @@ FLAKE = r"""
 def test_a_flake_build_gives_the_launcher_in_its_output(tmp_path, nix_bin):
     declaration = (
         (FAKE_SCENARIO % {"timeout": 60})
-        .replace("argv: [bin/fake]", "argv: [bin/fake]\nbuild:\n  x86_64-linux: {flake: '.#launcher'}")
+        .replace("argv: [bin/fake]", "argv: [./result/bin/fake]\nbuild:\n  x86_64-linux: {flake: '.#launcher'}")
         .replace(", '^NEVER:printed$', '^ALSO:missing$'", "")
     )
     project = project_with(tmp_path, declaration)

@@ -15,6 +15,7 @@ is one JUnit case of the cell's suite ``boot.<cell>``.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pexpect
 import pexpect.fdpexpect
@@ -127,6 +128,16 @@ def _built(step: BuildStep, result: processes.Completed) -> Built:
     return Built(out_path=out)
 
 
+def _in_output(launcher: Launcher) -> Launcher:
+    """After a flake build argv[0] names a file in the build's output; a leading
+    ``result/`` (the link a plain ``nix build`` makes) stands for that output too."""
+    first, *rest = launcher.argv
+    parts = PurePosixPath(first).parts
+    if len(parts) > 1 and parts[0] == "result":
+        first = str(PurePosixPath(*parts[1:]))
+    return dataclasses.replace(launcher, argv=(first, *rest))
+
+
 class LauncherBuilds:
     """One build per Nix system per run, shared by the cells of that system."""
 
@@ -155,9 +166,11 @@ class LauncherBuilds:
             built = _built(step, result)
             if built.problem:
                 return built
-        base = Path(built.out_path) if built.out_path else self.root
+        launcher, base = self.launcher, self.root
+        if built.out_path:
+            launcher, base = _in_output(self.launcher), Path(built.out_path)
         try:
-            return Built(wrapper=resolve_wrapper(self.launcher, base), out_path=built.out_path)
+            return Built(wrapper=resolve_wrapper(launcher, base), out_path=built.out_path)
         except CcvmError as exc:
             where = f" in the build's output {built.out_path}" if built.out_path else ""
             return Built(problem=f"the launcher{where}: {exc}")
