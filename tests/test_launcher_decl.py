@@ -141,3 +141,19 @@ def test_ccvm_host_reports_a_bad_declaration_as_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "launcher.yaml:3:" in result.stderr
     assert "did you mean 'writable'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_guest_assets_is_none_by_default_and_a_bad_value_names_its_line(tmp_path):
+    path = tmp_path / "launcher.yaml"
+    path.write_text("argv: [bin/ccvm]\n")
+    assert load_launcher(tmp_path).guest_assets == "none"
+    path.write_text("argv: [bin/ccvm]\nguest_assets: envv\n")
+    with pytest.raises(ConfigError) as caught:
+        load_launcher(tmp_path)
+    assert str(caught.value).startswith(f"{path}:2: unknown guest_assets 'envv'") and "'env'" in str(caught.value)
+
+
+def test_the_seed_fixture_pins_the_same_guest_as_ccvm():
+    """The fixture's wrapper boots ccvm's embedded guest: its guest.yaml is a copy of ccvm's pins."""
+    assert (SEED / "matrix" / "guest.yaml").read_text() == (ROOT / "matrix" / "guest.yaml").read_text()
+    assert [cell.id for cell in load_matrix(SEED / "matrix").cells] == ["x86_64-tcg-q35", "aarch64-tcg-virt"]
