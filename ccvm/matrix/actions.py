@@ -1,5 +1,7 @@
 """What the generated CI runs on (matrix/actions.yaml): pinned GitHub
-Actions, the runner for each arch, and the Python version.
+Actions, the runner for each arch, the Python version, and, for a project
+that adopted ccvm, where its workflow installs ccvm from (``ccvm_pip``)
+and what that workflow file is called (``workflow``).
 
 Each action is pinned to a full commit SHA with its release tag in a
 comment on the same line, written as a workflow step would be::
@@ -33,6 +35,25 @@ DEFAULT_PYTHON = "3.12"
 # GitHub's x86_64 Linux hosted runners expose /dev/kvm (after a udev rule opens it to the runner user);
 # its arm64 ones may not, so they are not listed by default.
 DEFAULT_KVM_RUNNERS = ("ubuntu-24.04",)
+DEFAULT_WORKFLOW = "ccvm"  # the adopted workflow: .github/workflows/ccvm.yml
+WORKFLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# What pip installs ccvm from in an adopted project's workflow: pinned, never a bare name (there is no ccvm on
+# PyPI, and a name nobody has claimed there is anyone's to take): ccvm==VERSION from the project's own index, or
+# ccvm @ URL (a VCS URL with @REF, or an https archive).
+_PINNED = re.compile(r"ccvm\s*==\s*[0-9A-Za-z][0-9A-Za-z.+!_-]*")
+_DIRECT = re.compile(r"ccvm\s*@\s*(\S+)")
+_VCS_AT_REF = re.compile(r"(git|hg|svn|bzr)\+(https|ssh|git|http)://[^@\s]+(@[^@\s]+)?@[^@/\s]+(#\S*)?")
+CCVM_PIP_EXAMPLES = "ccvm @ git+https://HOST/OWNER/ccvm.git@COMMIT, or ccvm==VERSION from your own package index"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CcvmPip:
+    """matrix/actions.yaml ``ccvm_pip``: a pinned requirement, or a placeholder (``{unset: WHY}``) under which
+    the generated workflow fails, naming this line, until someone sets it."""
+
+    requirement: str = ""  # "" when unset
+    unset: str = ""  # why there is no requirement yet
+    line: int | None = None  # where it is set in matrix/actions.yaml
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +77,9 @@ class CiPins:
     runners: dict[Arch, str] = field(default_factory=lambda: dict(DEFAULT_RUNNERS))
     python: str = DEFAULT_PYTHON
     kvm_runners: tuple[str, ...] = DEFAULT_KVM_RUNNERS  # runners known to have KVM: kvm cells there require it
+    ccvm_pip: CcvmPip | None = None  # None: not declared (ccvm's own CI installs ccvm from its checkout)
+    workflow: str = DEFAULT_WORKFLOW
+    path: Path | None = None  # matrix/actions.yaml, for messages
 
     def has_kvm(self, arch: Arch) -> bool:
         return self.runners[arch] in self.kvm_runners
@@ -132,8 +156,48 @@ def _parse_kvm_runners(doc: Mapping) -> tuple[str, ...]:
     return tuple(labels)
 
 
+def _requirement_problem(text: str) -> str | None:
+    """Why a ccvm_pip requirement is not one a hosted runner can install reproducibly, or None."""
+    if _PINNED.fullmatch(text):
+        return None
+    direct = _DIRECT.fullmatch(text)
+    if not direct:
+        return f"{text!r} is not pinned (there is no ccvm on PyPI, and an unclaimed name is anyone's to take)"
+    url = direct.group(1)
+    if url.startswith("file:") or "://" not in url:
+        return f"{url!r} is a path on this machine, which a GitHub runner does not have"
+    if "+" in url.split("://", 1)[0]:
+        return None if _VCS_AT_REF.fullmatch(url) else f"{url!r} names no revision: end it with @COMMIT"
+    return None if url.startswith("https://") else f"{url!r}: use an https:// URL"
+
+
+def _parse_ccvm_pip(doc: Mapping) -> CcvmPip | None:
+    if "ccvm_pip" not in doc:
+        return None
+    value, line = doc["ccvm_pip"], doc.line_of("ccvm_pip")
+    if isinstance(value, dict):
+        entry = expect_mapping(value, doc.path, line, "ccvm_pip")
+        entry.reject_unknown_keys(["unset"], "ccvm_pip")
+        if not isinstance(entry.get("unset"), str) or not entry["unset"].strip():
+            raise doc.error("ccvm_pip", "ccvm_pip is a pip requirement, or {unset: WHY} until you have one")
+        return CcvmPip(unset=entry["unset"].strip(), line=line)
+    if not isinstance(value, str):
+        raise doc.error("ccvm_pip", f"ccvm_pip must be a pip requirement string ({CCVM_PIP_EXAMPLES})")
+    problem = _requirement_problem(value.strip())
+    if problem:
+        raise doc.error("ccvm_pip", f"ccvm_pip: {problem}; set it to {CCVM_PIP_EXAMPLES}")
+    return CcvmPip(requirement=value.strip(), line=line)
+
+
+def _parse_workflow(doc: Mapping) -> str:
+    name = doc.get("workflow", DEFAULT_WORKFLOW)
+    if not isinstance(name, str) or not WORKFLOW_NAME.fullmatch(name) or name.endswith((".yml", ".yaml")):
+        raise doc.error("workflow", f"workflow {name!r} must be a file name without .yml, e.g. ccvm")
+    return name
+
+
 def parse_actions(doc: Mapping) -> CiPins:
-    doc.reject_unknown_keys(["actions", "runners", "kvm_runners", "python"], "actions.yaml")
+    doc.reject_unknown_keys(["actions", "runners", "kvm_runners", "python", "ccvm_pip", "workflow"], "actions.yaml")
     python = doc.get("python", DEFAULT_PYTHON)
     if not isinstance(python, str):  # YAML reads python: 3.10 as the number 3.1
         raise doc.error("python", f'python must be a quoted version string such as "3.12", not the YAML {python!r}')
@@ -144,4 +208,7 @@ def parse_actions(doc: Mapping) -> CiPins:
         runners=_parse_runners(doc),
         kvm_runners=_parse_kvm_runners(doc),
         python=python,
+        ccvm_pip=_parse_ccvm_pip(doc),
+        workflow=_parse_workflow(doc),
+        path=doc.path,
     )
