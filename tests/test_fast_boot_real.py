@@ -10,12 +10,12 @@ import json
 import os
 import struct
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.guest import vmlinux
 from ccvm.guest.assets import AssetStore
@@ -30,14 +30,7 @@ PROBE_BOUND_S = 5.0
 
 
 def ccvm(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    return run_ccvm(*args, cwd=ROOT, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")

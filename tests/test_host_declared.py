@@ -6,7 +6,6 @@ the real wrapper and the real `ccvm host`; nothing is mocked."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from clirun import run_ccvm
+from tiers import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).resolve().parent / "fixtures" / "seed-project"
@@ -324,9 +324,7 @@ def test_the_fixture_scripts_are_clean(tool):
 
 def test_the_fixture_needs_bash_not_sh():
     """The project script relies on bash (pipefail, mapfile): under sh it fails, so passing proves the shebang."""
-    dash = shutil.which("dash")
-    if dash is None:
-        pytest.skip("dash is not installed: nothing to contrast bash with")
+    dash = require_tool("dash")  # Debian's /bin/sh; missing: skipped locally, failed under CI
     result = subprocess.run(
         [dash, str(SEED / "tests" / "host.sh")],
         capture_output=True,

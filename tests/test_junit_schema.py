@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 from junit_schema import assert_valid, schema_errors
 
 from ccvm.report.junit import MAX_CASE_TEXT, to_xml
@@ -27,9 +28,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 
 def ccvm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return run_ccvm(*args, cwd=ROOT, timeout=timeout, env=env)
 
 
 @pytest.fixture

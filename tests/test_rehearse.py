@@ -4,11 +4,12 @@ git, real bash; the `uses:` steps are the rehearsal's own emulations)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 from gitrepo import GitRepo
 
 from ccvm.ci.expressions import Context, Status, Unevaluable, condition, evaluate, substitute
@@ -181,13 +182,14 @@ def repo(tmp_path, isolated_git):
 
 
 def rehearse(repo: GitRepo, tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "ccvm", "rehearse", "--root", str(repo.path), "--dir", str(tmp_path / "r"), *args],
+    return run_ccvm(
+        "rehearse",
+        "--root",
+        str(repo.path),
+        "--dir",
+        str(tmp_path / "r"),
+        *args,
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
         env={**os.environ, **(env or {})},
     )
@@ -253,3 +255,18 @@ def test_unknown_job_and_cell_are_one_line_usage_errors(repo, tmp_path):
     done = rehearse(repo, tmp_path, "small")
     assert done.returncode == 2 and "pick one with --cell: one, two" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_a_temporary_rehearsal_leaves_nothing_behind_unless_kept(repo, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    args = ("rehearse", "--root", str(repo.path), "small", "--cell", "two")
+    done = run_ccvm(*args, cwd=ROOT, timeout=120, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rehearsal directory removed (--keep keeps it)" in done.stdout
+    assert not [p for p in scratch.iterdir() if p.name.startswith("ccvm-rehearse-")]
+    kept = run_ccvm(*args, "--keep", cwd=ROOT, timeout=120, env=env)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    (directory,) = [p for p in scratch.iterdir() if p.name.startswith("ccvm-rehearse-")]
+    assert (directory / "artifacts" / "out-two" / "tracked.txt").is_file()

@@ -5,10 +5,12 @@ project root).  Real shfmt and shellcheck from the lint extra."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
 from ccvm.checks.fmt import run_fmt
 from ccvm.checks.lint import run_lint
@@ -110,3 +112,13 @@ def test_bad_style_names_file_and_line(tmp_path, text, words):
     (tmp_path / "style.yaml").write_text(text)
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("(", r"\(")):
         load_style(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["fmt", "lint"])
+def test_a_named_matrix_that_is_not_there_is_an_error_not_default_settings(tmp_path, command):
+    env = {**os.environ, "CCVM_MATRIX": str(tmp_path / "no-such-matrix")}
+    result = run_ccvm(command, "--root", str(tmp_path), "--junit", str(tmp_path / "j.xml"), env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"ccvm: error: {tmp_path / 'no-such-matrix'}: matrix directory not found; fix --matrix or CCVM_MATRIX"
+    ]

@@ -430,6 +430,10 @@ def rehearse(options: Options, say=print) -> Result:
         result.summary = "\n".join(run.summary)
         return result
     finally:
-        if not options.keep:
+        if options.keep:
+            pass
+        elif options.directory is None:  # a temporary rehearsal directory leaves nothing behind
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
             shutil.rmtree(workspace, ignore_errors=True)
             shutil.rmtree(directory / "actions-cache", ignore_errors=True)

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dir", type=Path, metavar="DIR", help="rehearsal directory, kept and reused (default: a new temporary one)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the workspace clone after the rehearsal")
+    parser.add_argument("--keep", action="store_true", help="keep the rehearsal directory (workspace clone, runner files, artifacts) afterwards")
     parser.set_defaults(func=run)
 
 
@@ -53,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
         print(result.summary.rstrip())
     failed = [step for step in result.steps if step.outcome == "failure"]
     skipped = [step for step in result.steps if step.outcome == "skipped"]
+    kept = args.keep or args.dir is not None
+    where = f"rehearsal directory {result.directory}" if kept else "rehearsal directory removed (--keep keeps it)"
     print(
         f"\nrehearse {result.job}: {len(result.steps) - len(failed) - len(skipped)} passed, {len(failed)} failed, "
-        f"{len(skipped)} skipped; rehearsal directory {result.directory}"
+        f"{len(skipped)} skipped; {where}"
     )
     if failed:
         names = ", ".join(f"[{step.number}] {step.name}" for step in failed)
