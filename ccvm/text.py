@@ -20,6 +20,11 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+def output_lines(output: str) -> list[str]:
+    """A program's output as lines, whether it ended them with \n or \r\n."""
+    return [line.removesuffix("\r") for line in output.replace("\r\n", "\n").split("\n")]
+
+
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 

@@ -46,8 +46,25 @@ def share_facts(fstype: str, read: str | None = None) -> dict[str, str]:
 
 
 def evidence(plan, share: Path, facts: dict[str, str], status: int = EXPECTED_STATUS) -> Evidence:
-    run = GuestRun(status=status, facts=facts, agent_text="stub output", qemu_argv=("qemu",), seconds=1.5)
+    text = "".join(f"CCVM:FACT {key}={value}\n" for key, value in facts.items())  # as the stub prints them
+    run = GuestRun(status=status, facts=facts, agent_text=text, qemu_argv=("qemu",), seconds=1.5)
     return Evidence(run=run, plan=plan, share=share, probe_text=probe_text(TOKEN))
+
+
+def test_the_embedded_boots_are_declared_as_a_project_declares_its_own():
+    from ccvm.matrix.launcher_boot import BootScenario
+
+    assert all(isinstance(plan.boot, BootScenario) for plan in (OVERLAY, WRITABLE))
+    assert (OVERLAY.boot.share, WRITABLE.boot.share) == ("overlay", "writable")
+    assert OVERLAY.boot.must_not_exist == WRITABLE.boot.must_exist == (".ccvm-guest-wrote",)
+    assert OVERLAY.boot.exit_status == EXPECTED_STATUS and OVERLAY.boot.prepare[".ccvm-probe"] == probe_text(TOKEN)
+
+
+def test_a_missing_expected_line_fails_the_share_case(tmp_path):
+    run = GuestRun(status=0, facts=share_facts("9p"), agent_text="no facts", qemu_argv=("qemu",), seconds=1.0)
+    (tmp_path / ".ccvm-guest-wrote").write_text(TOKEN)
+    found = check_share(Evidence(run=run, plan=WRITABLE, share=tmp_path, probe_text=probe_text(TOKEN)))
+    assert found == "writable share: no output line matches '^CCVM:FACT share\\\\.fstype=9p$'"
 
 
 def test_case_names_are_derived_from_the_plans_in_order():
@@ -118,11 +135,13 @@ def test_writable_share_problems(tmp_path):
 
 def test_judge_makes_a_passing_and_a_failing_case(tmp_path):
     scenario = OVERLAY.scenarios[2]  # exit-status
-    passed = judge(scenario, evidence(OVERLAY, tmp_path, {}))
+    facts = {"argc": "0"}
+    passed = judge(scenario, evidence(OVERLAY, tmp_path, facts))
     assert (passed.name, passed.outcome, passed.message, passed.details) == ("exit-status", Outcome.PASS, "", "")
-    assert passed.output == "stub output" and passed.seconds == 1.5
-    failed = judge(scenario, evidence(OVERLAY, tmp_path, {}, status=1))
-    assert failed.outcome is Outcome.FAIL and "exit status 1" in failed.message and failed.details == "stub output"
+    assert passed.output == "CCVM:FACT argc=0\n" and passed.seconds == 1.5
+    failed = judge(scenario, evidence(OVERLAY, tmp_path, facts, status=1))
+    assert failed.outcome is Outcome.FAIL and "exit status 1" in failed.message
+    assert failed.details == "CCVM:FACT argc=0\n"
 
 
 def test_a_failed_boot_fails_every_case_of_its_plan_with_the_structured_fields(tmp_path):

@@ -32,7 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dir", type=Path, metavar="DIR", help="rehearsal directory, kept and reused (default: a new temporary one)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the rehearsal directory (workspace clone, runner files, artifacts) afterwards")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the rehearsal directory (workspace clone, runner files, artifacts) afterwards",
+    )
     parser.set_defaults(func=run)
 
 

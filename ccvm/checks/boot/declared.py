@@ -32,7 +32,7 @@ import pexpect.fdpexpect
 
 from ccvm import processes
 from ccvm.checks.boot.cores import Cancelled
-from ccvm.checks.boot.scenarios import host_files_problem, status_problem
+from ccvm.checks.boot.scenarios import host_files_problem, status_problem, unmatched_expectations, write_prepared
 from ccvm.checks.host.sandbox import SETTINGS_TEXT
 from ccvm.checks.host.suite import resolve_wrapper
 from ccvm.checks.nix.tool import error_summary, find_nix, missing_reason
@@ -44,7 +44,7 @@ from ccvm.matrix.launcher_boot import BootScenario
 from ccvm.matrix.model import Cell, Matrix
 from ccvm.qemu.console import KERNEL_FAILURES
 from ccvm.report.results import Case, Outcome, Suite
-from ccvm.text import clean_text, last_line
+from ccvm.text import clean_text, last_line, output_lines
 
 POLL_S = 0.2  # the longest a kernel failure line or a stop goes unnoticed
 TAIL_LINES = 40
@@ -304,26 +304,15 @@ def _prepare_box(box: Path, launcher: Launcher, scenario: BootScenario) -> Path:
     for part in ("share", "home", "tmp"):
         (box / part).mkdir()
     _private_home(box / "home", launcher)
-    for name, content in scenario.prepare.items():
-        (share / name).parent.mkdir(parents=True, exist_ok=True)
-        (share / name).write_text(content, encoding="utf-8")
+    write_prepared(share, scenario)
     return share
-
-
-def output_lines(output: str) -> list[str]:
-    return [line.removesuffix("\r") for line in output.replace("\r\n", "\n").split("\n")]
 
 
 def scenario_problems(scenario: BootScenario, result: LaunchResult, share: Path) -> list[str]:
     """Everything the scenario asserts that did not hold, the first one first."""
     if result.problem:
         return [result.problem]
-    lines = output_lines(result.output)
-    problems = [
-        f"no output line matches {pattern.pattern!r}"
-        for pattern in scenario.expect
-        if not any(pattern.search(line) for line in lines)
-    ]
+    problems = unmatched_expectations(result.output, scenario.expect)
     host = host_files_problem(share, must_exist=scenario.must_exist, must_not_exist=scenario.must_not_exist)
     problems += [host] if host else []
     status = status_problem(result.status, scenario.exit_status)

@@ -28,8 +28,8 @@ from ccvm.checks.boot.scenarios import (
     Evidence,
     Scenario,
     boot_plans,
-    prepare_share,
     probe_text,
+    write_prepared,
 )
 from ccvm.errors import GuestError, Interrupted
 from ccvm.files import cache_root, write_atomic
@@ -218,7 +218,7 @@ class CellRunner:
     def _boot_in_share(self, cell: Cell, plan: BootPlan, token: str, log_root: Path, suite: Suite) -> list[Case]:
         share = Path(tempfile.mkdtemp(prefix=f"ccvm-share-{cell.id}-"))
         try:
-            prepare_share(share, probe_text(token))
+            write_prepared(share, plan.boot)
             return self._boot(cell, plan, share, probe_text(token), log_root / plan.name, suite)
         finally:
             shutil.rmtree(share, ignore_errors=True)

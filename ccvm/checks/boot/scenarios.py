@@ -11,18 +11,27 @@ host's share, the exit status.  Two boots per cell:
   writable  the writable share -> share-writable
 ``CASE_NAMES``, the cases every cell reports, is derived from the plans.
 
-``host_files_problem`` and ``status_problem`` are shared with the boots of
-a declared launcher (``ccvm.checks.boot.declared``), whose scenarios say
-the same things in matrix/launcher.yaml.
+Each boot of the embedded launcher is declared with the very type a
+project's matrix/launcher.yaml declares its boots with
+(``ccvm.matrix.launcher_boot.BootScenario``: arguments, share mode,
+environment, files prepared in the share, lines the stub must print, files
+that must and must not reach the host, exit status): ``embedded_boots``.
+The embedded launcher then asserts more than a declared one can, one case
+per scenario below, from the facts its stub reports.  ``host_files_problem``
+and ``status_problem`` are the checks both kinds share
+(``ccvm.checks.boot.declared`` runs the declared ones).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from ccvm.matrix.launcher_boot import BootDeclaration, BootScenario
 from ccvm.qemu.guestrun import GuestRun
+from ccvm.text import output_lines
 
 STUB = "ccvm-stub"
 # Arguments that break naive quoting: each must arrive byte for byte.
@@ -65,25 +74,49 @@ class Scenario:
 
 @dataclass(frozen=True, kw_only=True)
 class BootPlan:
-    name: str
-    writable: bool
-    program: tuple[str, ...]  # the stub and its arguments, each to arrive verbatim
-    env: dict[str, str] = field(default_factory=dict)
+    """One boot of the embedded launcher: its declaration and the cases asserted on it."""
+
+    boot: BootScenario  # what is booted and expected, as a matrix/launcher.yaml scenario says it
     scenarios: tuple[Scenario, ...] = ()
-    fstype: str = "overlay"  # the guest's working directory: overlay (read-only share) or 9p (writable)
-    must_exist: tuple[str, ...] = ()  # in the host's share after the boot
-    must_not_exist: tuple[str, ...] = ()
-    exit_status: int = 0  # what the stub exits with, reported by the launcher
+
+    @property
+    def name(self) -> str:
+        return self.boot.name
+
+    @property
+    def writable(self) -> bool:
+        return self.boot.share == "writable"
+
+    @property
+    def program(self) -> tuple[str, ...]:
+        """The stub and its arguments, each to arrive verbatim."""
+        return (STUB, *self.boot.args)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.boot.env
+
+    @property
+    def fstype(self) -> str:
+        """The guest's working directory: overlay (read-only share) or 9p (writable)."""
+        return "9p" if self.writable else "overlay"
+
+    @property
+    def must_exist(self) -> tuple[str, ...]:
+        return self.boot.must_exist
+
+    @property
+    def must_not_exist(self) -> tuple[str, ...]:
+        return self.boot.must_not_exist
+
+    @property
+    def exit_status(self) -> int:
+        return self.boot.exit_status
 
 
 def probe_text(token: str) -> str:
     """What the host writes into the share for the guest to read back."""
     return f"host probe {token} ✓"
-
-
-def prepare_share(share: Path, text: str) -> None:
-    share.mkdir(parents=True, exist_ok=True)
-    (share / PROBE_FILE).write_text(text, encoding="utf-8")
 
 
 def host_files_problem(share: Path, *, must_exist: tuple[str, ...], must_not_exist: tuple[str, ...]) -> str | None:
@@ -142,6 +175,9 @@ def check_share(evidence: Evidence) -> str | None:
     mode = "writable share" if plan.writable else "default share"
     if fstype != plan.fstype:
         return f"{mode}: the working directory is {fstype!r}, expected {plan.fstype}"
+    unmatched = unmatched_expectations(run.agent_text, plan.boot.expect)
+    if unmatched:
+        return f"{mode}: {unmatched[0]}"
     problem = host_files_problem(evidence.share, must_exist=plan.must_exist, must_not_exist=plan.must_not_exist)
     if problem:
         return f"guest -> host, {mode}: {problem}"
@@ -164,29 +200,53 @@ OVERLAY_SCENARIOS = (
 WRITABLE_SCENARIOS = (Scenario(name="share-writable", check=check_share),)
 
 
-def boot_plans(token: str) -> tuple[BootPlan, ...]:
+def embedded_boots(token: str) -> BootDeclaration:
+    """The embedded launcher's two boots per cell, declared as a project declares its own."""
     env = {"CCVM_STUB_TOKEN": token}
-    return (
-        BootPlan(
-            name="overlay",
-            writable=False,
-            program=(STUB, *HARD_ARGS),
-            env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
-            scenarios=OVERLAY_SCENARIOS,
-            fstype="overlay",
-            must_not_exist=(GUEST_FILE,),
-            exit_status=EXPECTED_STATUS,
-        ),
-        BootPlan(
-            name="writable",
-            writable=True,
-            program=(STUB,),
-            env=env,
-            scenarios=WRITABLE_SCENARIOS,
-            fstype="9p",
-            must_exist=(GUEST_FILE,),
-        ),
+    prepare = {PROBE_FILE: probe_text(token)}
+    return BootDeclaration(
+        scenarios=(
+            BootScenario(
+                name="overlay",
+                args=HARD_ARGS,
+                share="overlay",
+                env={**env, "CCVM_STUB_EXIT": str(EXPECTED_STATUS)},
+                prepare=prepare,
+                expect=(re.compile(r"^CCVM:FACT share\.fstype=overlay$"),),
+                must_not_exist=(GUEST_FILE,),
+                exit_status=EXPECTED_STATUS,
+            ),
+            BootScenario(
+                name="writable",
+                share="writable",
+                env=env,
+                prepare=prepare,
+                expect=(re.compile(r"^CCVM:FACT share\.fstype=9p$"),),
+                must_exist=(GUEST_FILE,),
+            ),
+        )
     )
+
+
+CASES_OF_BOOT = {"overlay": OVERLAY_SCENARIOS, "writable": WRITABLE_SCENARIOS}
+
+
+def boot_plans(token: str) -> tuple[BootPlan, ...]:
+    return tuple(BootPlan(boot=boot, scenarios=CASES_OF_BOOT[boot.name]) for boot in embedded_boots(token).scenarios)
+
+
+def unmatched_expectations(output: str, expect: tuple[re.Pattern[str], ...]) -> list[str]:
+    """A problem for each pattern of a scenario's `expect` that matches no line of the output."""
+    lines = output_lines(output)
+    return [f"no output line matches {p.pattern!r}" for p in expect if not any(p.search(line) for line in lines)]
+
+
+def write_prepared(share: Path, boot: BootScenario) -> None:
+    """The scenario's `prepare` files, written into the shared directory before the boot."""
+    share.mkdir(parents=True, exist_ok=True)
+    for name, content in boot.prepare.items():
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        (share / name).write_text(content, encoding="utf-8")
 
 
 CASE_NAMES = tuple(scenario.name for plan in boot_plans("") for scenario in plan.scenarios)
