@@ -70,11 +70,20 @@ def _raise_interrupted(signum: int, _frame) -> None:
     raise Interrupted(signum)
 
 
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; arguments no option takes are named with the subcommand they were given to."""
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        prog = f"ccvm {args.command}"
+        raise UsageError(f"{prog}: unrecognized arguments: {' '.join(extra)} (see {prog} --help)")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGINT, _raise_interrupted)
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         return int(args.func(args) or 0)
     except CcvmError as exc:
         processes.stop_all()

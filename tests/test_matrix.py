@@ -151,3 +151,11 @@ def test_an_empty_matrix_option_or_variable_means_unset(monkeypatch, tmp_path):
 def test_every_command_reads_an_empty_ccvm_matrix_as_unset(args):
     result = run_ccvm(*args, env={**os.environ, "CCVM_MATRIX": ""}, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_option_is_named_with_its_subcommand(tmp_path):
+    from clirun import run_ccvm
+
+    result = run_ccvm("matrix", "--bogus", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "ccvm: error: ccvm matrix: unrecognized arguments: --bogus (see ccvm matrix --help)"
