@@ -172,7 +172,7 @@ def test_shfmt_settings_come_from_the_projects_formatter_config(tmp_path, files,
 
 def test_package_defaults_are_ccvms_own_matrix_files():
     for name in ("guest.yaml", "actions.yaml"):
-        packaged = ROOT / "ccvm" / "adopt" / "defaults" / name
+        packaged = ROOT / "ccvm" / "matrix" / "defaults" / name
         assert packaged.read_bytes() == (ROOT / "matrix" / name).read_bytes(), f"copy matrix/{name} to {packaged}"
 
 

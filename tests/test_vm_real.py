@@ -167,3 +167,14 @@ def test_program_output_is_passed_through_and_cannot_fake_the_protocol(tmp_path)
     assert result.stdout == b"CCVM:EXIT 0\nCCVM:FAIL fake\na\rb\npartial"
     assert (config / "settings.json").read_text() == '{"model": "m"}'
     assert not (work / ".claude").exists()  # HOME is guest memory, not the share
+
+
+def test_outside_a_project_ccvm_vm_boots_with_the_packaged_pins(tmp_path):
+    """No matrix/ here and none named: ccvm's own pins, the embedded guest, a real boot."""
+    from clirun import run_ccvm
+
+    result = run_ccvm("vm", "--arch", "x86_64", "--", "ccvm-stub", "a b", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "CCVM:FACT argc=1" in result.stdout and "CCVM:FACT share.fstype=overlay" in result.stdout
+    named = run_ccvm("--matrix", str(tmp_path / "missing"), "vm", "--", "true", cwd=tmp_path)
+    assert named.returncode == 2 and "matrix directory not found" in named.stderr

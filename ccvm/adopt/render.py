@@ -15,8 +15,8 @@ from pathlib import Path
 from ccvm.adopt.discover import Findings
 from ccvm.adopt.source import PipGuess
 from ccvm.matrix.axes import Arch
+from ccvm.matrix.packaged import DEFAULTS  # copies of ccvm's own matrix/guest.yaml, actions.yaml
 
-DEFAULTS = Path(__file__).resolve().parent / "defaults"  # copies of ccvm's own matrix/guest.yaml, actions.yaml
 MACHINE = {"x86_64-linux": ("x86_64", "q35"), "aarch64-linux": ("aarch64", "virt")}
 HEADER = "# Written by `ccvm init` from what it found in this repository; edit freely (ccvm never rewrites it\n"
 HEADER += "# unless you run `ccvm init --force`)."

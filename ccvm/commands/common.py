@@ -14,11 +14,22 @@ from ccvm.guest.assets import AssetStore, Overrides
 from ccvm.matrix.axes import Arch, parse_axis_value
 from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
 from ccvm.matrix.model import Matrix, load_matrix, matrix_root
+from ccvm.matrix.packaged import packaged_matrix
 from ccvm.matrix.pins import PinPolicy
 
 
 def matrix_from(args: argparse.Namespace) -> Matrix:
     return load_matrix(matrix_root(args.matrix))
+
+
+def launcher_matrix_from(args: argparse.Namespace) -> Matrix:
+    """What `ccvm vm` and `ccvm doctor` need: the project's matrix, or, outside a
+    project (no matrix/ here and none named with --matrix or $CCVM_MATRIX),
+    ccvm's packaged guest pins and default launcher settings."""
+    root = matrix_root(args.matrix)
+    if args.matrix or os.environ.get("CCVM_MATRIX") or root.is_dir():
+        return load_matrix(root)
+    return packaged_matrix()
 
 
 def add_asset_options(parser: argparse.ArgumentParser) -> None:

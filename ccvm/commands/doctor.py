@@ -7,7 +7,7 @@ import shutil
 
 from ccvm.checks.nix import preflight
 from ccvm.checks.nix.tool import find_nix, missing_reason
-from ccvm.commands.common import add_asset_options, asset_store, matrix_from
+from ccvm.commands.common import add_asset_options, asset_store, launcher_matrix_from
 from ccvm.errors import HostError
 from ccvm.files import cache_root
 from ccvm.matrix.axes import Accel, Arch, host_arch
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     store = probe = None
     logs = cache_root() / "probe-logs"
     if not args.no_probe:
-        store = asset_store(args, matrix_from(args))
+        store = asset_store(args, launcher_matrix_from(args))
         probe = KvmProbe(store.for_arch, log_root=logs)
     for arch in Arch:
         if store is None:

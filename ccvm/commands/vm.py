@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ccvm.commands.common import add_asset_options, asset_store, matrix_from, positive_float
+from ccvm.commands.common import add_asset_options, asset_store, launcher_matrix_from, positive_float
 from ccvm.errors import GuestFailure, GuestNoExitStatus, HostError, LaunchError, UsageError
 from ccvm.matrix.axes import Accel, Arch, Machine
 from ccvm.qemu import interactive
@@ -92,7 +92,7 @@ def _program(args: argparse.Namespace, shell: bool) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    matrix = matrix_from(args)
+    matrix = launcher_matrix_from(args)
     try:
         cwd = Path.cwd()
     except OSError as exc:
