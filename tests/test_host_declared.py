@@ -333,3 +333,34 @@ def test_the_fixture_needs_bash_not_sh():
         env={**os.environ, "CCVM": str(SEED / "bin" / "ccvm")},
     )
     assert result.returncode != 0
+
+
+def test_a_secret_a_script_prints_is_redacted_everywhere_in_the_report_even_in_case_names(project, tmp_path):
+    script = write_script(
+        project / "host.sh",
+        '#!/usr/bin/env bash\necho "ok - k $(cat "$HOME/.claude/.credentials.json")"\n'
+        'echo "not ok 2 - env $ANTHROPIC_API_KEY" >&2\n',
+    )
+    result, cases = run_script(project, tmp_path, script)
+    report = (tmp_path / "host.xml").read_text() + result.stdout + result.stderr
+    assert "ccvm-planted-" not in report
+    assert any("<secret from ~/.claude/.credentials.json>" in name for name in cases)
+
+
+def test_a_script_whose_env_interpreter_is_missing_is_an_interpreter_case(project, tmp_path):
+    script = write_script(project / "odd.sh", "#!/usr/bin/env ccvm-no-such-interpreter\necho 'ok - never run'\n")
+    result, cases = run_script(project, tmp_path, script)
+    assert result.returncode == 1
+    assert set(cases) == {"interpreter"} and "ccvm-no-such-interpreter" in message(cases["interpreter"])
+
+
+def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(project, tmp_path):
+    wrapper = write_script(project / "hang.sh", "#!/bin/sh\nexec sleep 1000\n")
+    script = write_script(
+        project / "host.sh", '#!/usr/bin/env bash\nif "$CCVM" -- x; then echo "ok - ran"; else echo "not ok - hung"; fi\n'
+    )
+    started = time.monotonic()
+    result, cases = ccvm_host(project, tmp_path, "--wrapper", str(wrapper), "--script", str(script), "--timeout", "2")
+    assert time.monotonic() - started < 60  # the script timeout is 600 s
+    assert result.returncode == 1
+    assert "host.script.host.sh/hung" in cases

@@ -157,3 +157,18 @@ def test_the_seed_fixture_pins_the_same_guest_as_ccvm():
     """The fixture's wrapper boots ccvm's embedded guest: its guest.yaml is a copy of ccvm's pins."""
     assert (SEED / "matrix" / "guest.yaml").read_text() == (ROOT / "matrix" / "guest.yaml").read_text()
     assert [cell.id for cell in load_matrix(SEED / "matrix").cells] == ["x86_64-tcg-q35", "aarch64-tcg-virt"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("argv: [x]\ndry_run: {prints: scratchdir}\n", "did you mean 'scratch-dir'?"),
+        ("argv: [x]\ndry_run: {argv_format: nil}\n", "did you mean 'nul'?"),
+        ("argv: [x]\nguest_assets: yes\n", "YAML reads this word as true"),
+    ],
+)
+def test_bad_choices_are_named_as_the_file_spells_them(tmp_path, text, expected):
+    (tmp_path / "launcher.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_launcher(tmp_path)
+    assert expected in str(caught.value) and "<" not in str(caught.value)

@@ -68,7 +68,15 @@ def whole(doc: Mapping, key: str, minimum: int, maximum: int) -> int:
 
 
 def choice(doc: Mapping, key: str, choices: tuple[str, ...]) -> str:
-    value = str(doc[key])
+    choices = tuple(str(c) for c in choices)  # enum members are shown as the words the file uses
+    raw = doc[key]
+    if isinstance(raw, bool):
+        raise doc.error(
+            key,
+            f"{key}: YAML reads this word as {str(raw).lower()} (yes, no, on and off are booleans); "
+            f"write one of: {', '.join(choices)}",
+        )
+    value = str(raw)
     if value not in choices:
         raise doc.error(
             key, f"unknown {key} {value!r}{suggestion(value, list(choices))}; choose one of: {', '.join(choices)}"

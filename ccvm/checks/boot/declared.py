@@ -315,7 +315,7 @@ def scenario_problems(scenario: BootScenario, result: LaunchResult, share: Path)
     problems = unmatched_expectations(result.output, scenario.expect)
     host = host_files_problem(share, must_exist=scenario.must_exist, must_not_exist=scenario.must_not_exist)
     problems += [host] if host else []
-    status = status_problem(result.status, scenario.exit_status)
+    status = status_problem(result.status, scenario.exit_status, expected_is="the scenario expects")
     return problems + ([status] if status else [])
 
 

@@ -130,9 +130,10 @@ def host_files_problem(share: Path, *, must_exist: tuple[str, ...], must_not_exi
     return None
 
 
-def status_problem(got: int | None, expected: int) -> str | None:
+def status_problem(got: int | None, expected: int, *, expected_is: str = "the stub exited") -> str | None:
+    """None when the launcher's exit status is the expected one; ``expected_is`` says where that came from."""
     if got != expected:
-        return f"the launcher reported exit status {got}, the stub exited {expected}"
+        return f"the launcher reported exit status {got}, {expected_is} {expected}"
     return None
 
 

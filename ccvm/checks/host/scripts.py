@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -44,15 +45,23 @@ def interpreter_of(script: Path) -> list[str]:
         raise NoInterpreter(f"{script}: the #! line names no interpreter")
     if not os.access(words[0], os.X_OK):
         raise NoInterpreter(f"{script}: its interpreter {words[0]} is not an executable file on this host")
+    if Path(words[0]).name == "env" and len(words) > 1:
+        program = words[1].split()[0]
+        if not program.startswith("-") and shutil.which(program) is None:
+            raise NoInterpreter(f"{script}: its interpreter {program} (#!{words[0]} {program}) is not on PATH")
     return words
 
 
 def write_dryrun_wrapper(box: Sandbox, path: Path) -> Path:
-    """An executable that runs the launcher with its dry-run hook on: $CCVM for the scripts."""
+    """An executable that runs the launcher with its dry-run hook on: $CCVM for the scripts.
+    Each dry run is held to the dry-run timeout (coreutils' timeout, where it is), so a hanging
+    launcher fails the script's lines in seconds instead of holding it to the script timeout."""
     hook = box.launcher.dry_run
     words = " ".join(shlex.quote(word) for word in box.wrapper)
+    limit = shutil.which("timeout")
+    bounded = f"{shlex.quote(limit)} --kill-after=5 {box.timeout_s:g} " if limit else ""
     path.write_text(
-        f'#!/bin/sh\n{hook.variable}={shlex.quote(hook.value)}\nexport {hook.variable}\nexec {words} "$@"\n'
+        f'#!/bin/sh\n{hook.variable}={shlex.quote(hook.value)}\nexport {hook.variable}\nexec {bounded}{words} "$@"\n'
     )
     os.chmod(path, 0o700)
     return path
@@ -120,5 +129,11 @@ def script_suite(box: Sandbox, script: Path, *, name: str, root: Path, env: dict
     seconds = time.monotonic() - started
     for case in suite.cases:
         case.seconds = seconds / len(suite.cases)
+        _redact_case(case, box)  # a script may print a planted secret anywhere, its result lines' names included
     suite.properties["interpreter"] = " ".join(argv[:-1])
     return suite
+
+
+def _redact_case(case: Case, box: Sandbox) -> None:
+    for field in ("name", "message", "details", "output"):
+        setattr(case, field, box.markers.redact(getattr(case, field)))
