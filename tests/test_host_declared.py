@@ -356,9 +356,8 @@ def test_a_script_whose_env_interpreter_is_missing_is_an_interpreter_case(projec
 
 def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(project, tmp_path):
     wrapper = write_script(project / "hang.sh", "#!/bin/sh\nexec sleep 1000\n")
-    script = write_script(
-        project / "host.sh", '#!/usr/bin/env bash\nif "$CCVM" -- x; then echo "ok - ran"; else echo "not ok - hung"; fi\n'
-    )
+    body = 'if "$CCVM" -- x; then echo "ok - ran"; else echo "not ok - hung"; fi\n'
+    script = write_script(project / "host.sh", "#!/usr/bin/env bash\n" + body)
     started = time.monotonic()
     result, cases = ccvm_host(project, tmp_path, "--wrapper", str(wrapper), "--script", str(script), "--timeout", "2")
     assert time.monotonic() - started < 60  # the script timeout is 600 s
