@@ -119,6 +119,16 @@ def _print_results(suites) -> None:
                 print(f"    FAIL {case.name}: {case.message}")
 
 
+def _failure_summary(suites) -> str:
+    failed = [suite for suite in suites if suite.outcome is Outcome.FAIL]
+    scripts = [suite for suite in failed if suite.name.startswith("host.script.")]
+    if len(scripts) == len(failed):
+        return "the project's host scripts failed; see the failures above"
+    if scripts:
+        return "the launcher broke its contract and the project's host scripts failed; see the failures above"
+    return "the launcher broke its contract; see the failures above"
+
+
 def run(args: argparse.Namespace) -> int:
     matrix_dir = matrix_root(args.matrix)
     launcher = _launcher(args, matrix_dir)
@@ -134,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     suites = run_host_suite(plan)
     _print_results(suites)
-    failure = None if overall_ok(suites) else ChecksFailed("the launcher broke its contract; see the failures above")
+    failure = None if overall_ok(suites) else ChecksFailed(_failure_summary(suites))
     lines = [
         "",
         table(suites, first_column="group"),

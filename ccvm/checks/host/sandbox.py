@@ -65,10 +65,10 @@ class Markers:
 
     by_origin: dict[str, str]
 
-    def origin_in(self, data: bytes | str) -> str | None:
-        """Where the first marker found in ``data`` came from, or None."""
+    def origins_in(self, data: bytes | str) -> list[str]:
+        """Where each secret found in ``data`` came from (a file under HOME, a variable)."""
         blob = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        return next((origin for origin, marker in self.by_origin.items() if marker.encode() in blob), None)
+        return [origin for origin, marker in self.by_origin.items() if marker.encode() in blob]
 
     def redact(self, text: str) -> str:
         for origin, marker in self.by_origin.items():
