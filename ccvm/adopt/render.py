@@ -171,7 +171,8 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
         rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
     if findings.launcher is not None:
         rules.append((["matrix/launcher.yaml"], ["host", *boot]))
-    rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *boot[:1]]))
+    host = ["host"] if host_args(findings) else []  # ccvm vm and the declared launcher read the matrix
+    rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *host, *boot[:1]]))
     rules.append((["matrix/boot.yaml", "matrix/guest.yaml"], boot))
     lines = [
         HEADER,
