@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nox.registry
 import pytest
 import yaml
 from clirun import run_ccvm
@@ -69,7 +70,8 @@ def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_
 
 def test_what_init_found_in_the_seed_project(tmp_path):
     repo = seed_repo(tmp_path)
-    assert ccvm(repo, "init").returncode == 0
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stderr
     matrix = load_matrix(repo / "matrix")
     assert [cell.id for cell in matrix.cells] == [
         "x86_64-kvm-q35",
@@ -82,7 +84,11 @@ def test_what_init_found_in_the_seed_project(tmp_path):
         ("docs", "aarch64-linux"),
     }
     checks = {check.name: check.run for check in matrix.gate.checks}
-    assert checks["host"] == ("bash", "tests/host.sh") and checks["docs"] == ("ccvm", "docs")
+    # No launcher declared: the host scripts run under ccvm host, against ccvm vm, with $CCVM set.
+    assert checks["host"] == ("ccvm", "host", "--script", "tests/host.sh", "--junit", "reports/junit/gate-host.xml")
+    assert checks["docs"] == ("ccvm", "docs")
+    assert "guessed: host tests tests/host.sh run by `ccvm host` against ccvm's embedded launcher" in init.stdout
+    assert "docs/src/launcher.md" in init.stdout
     assert "flake-check" in checks and "boot-x86_64-tcg-q35" in checks
     assert matrix.style.shfmt_options == ("-i", "2", "-s", "-ci")
     assert matrix.guest == load_matrix(ROOT / "matrix").guest  # ccvm's own pinned guest packages
@@ -457,3 +463,133 @@ def test_ccvm_pip_is_guessed_from_how_ccvm_is_installed(tmp_path, record, requir
         from ccvm.matrix.actions import _requirement_problem
 
         assert _requirement_problem(requirement) is None
+
+
+# -- a seed-style project that declared its launcher first (docs/src/host-suite.md, steps 2 then 5) ------------
+
+DECLARED = ROOT / "tests" / "fixtures" / "seed-project"
+HOST_CHECK = ("ccvm", "host", "--junit", "reports/junit/gate-host.xml")
+
+
+def declared_repo(tmp_path: Path, *keep: str) -> Path:
+    """tests/fixtures/seed-project with nothing in matrix/ but launcher.yaml (and the files named in keep)."""
+    repo = GitRepo.create(tmp_path / "declared", files={})
+    shutil.copytree(DECLARED, repo.path, dirs_exist_ok=True)
+    for path in (repo.path / "matrix").iterdir():
+        if path.name not in {"launcher.yaml", *keep}:
+            path.unlink()
+    repo.commit("seed-style project with its launcher declared")
+    return repo.path
+
+
+def load_noxfile(repo: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"noxfile_{abs(hash(repo))}", repo / "noxfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class RecordingSession:
+    """Stands in for nox.Session (installing ccvm into a nox venv needs ccvm_pip, which a test cannot reach):
+    records what a session would install and run."""
+
+    def __init__(self) -> None:
+        self.posargs: list[str] = []
+        self.ran: list[tuple[str, ...]] = []
+
+    def install(self, *args: str) -> None:
+        pass
+
+    def run(self, *args: str) -> None:
+        self.ran.append(args)
+
+    def error(self, message: str) -> None:
+        raise AssertionError(message)
+
+
+def test_init_completes_a_matrix_holding_only_the_declared_launcher_and_its_host_check_passes(tmp_path, monkeypatch):
+    repo = declared_repo(tmp_path)
+    launcher = (repo / "matrix" / "launcher.yaml").read_bytes()
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "launcher: seed-ccvm (matrix/launcher.yaml, kept as it is); host scripts: tests/host.sh" in init.stdout
+    assert {f"wrote {path}" for path in ADDED} <= set(init.stdout.splitlines())
+    assert "wrote matrix/launcher.yaml" not in init.stdout
+    assert (repo / "matrix" / "launcher.yaml").read_bytes() == launcher
+    checks = {check.name: check for check in load_matrix(repo / "matrix").gate.checks}
+    assert checks["host"].run == HOST_CHECK
+    plan = ccvm(repo, "gate", "--plan", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert "host" in {r["name"] for r in json.loads(plan.stdout)["requirements"]}
+    for args in (["matrix", "--no-probe"], ["generate", "--check"], ["fmt"], ["lint"]):
+        done = ccvm(repo, *args)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
+    # The gate's host check, run as the gate (and the workflow's checks job) runs it: through the declared
+    # wrapper bin/ccvm, its own tests/host.sh given $CCVM.
+    host = ccvm(repo, *checks["host"].run[1:])
+    assert host.returncode == 0, host.stdout + host.stderr
+    assert "host.script.tests.host.sh: 6 passed, 0 failed" in host.stdout and "(seed-ccvm)" in host.stdout
+    assert (repo / "reports" / "junit" / "gate-host.xml").is_file()
+    include = jobs_of(repo)["checks"]["strategy"]["matrix"]["include"]
+    assert {e["check"]: e["command"] for e in include}["host"] == " ".join(HOST_CHECK)
+    # nox -s host runs what the gate's host check runs.
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("CCVM_PIP_SPEC", str(ROOT))
+    monkeypatch.setattr(nox.registry, "_REGISTRY", type(nox.registry._REGISTRY)())  # this noxfile's sessions only
+    session = RecordingSession()
+    load_noxfile(repo).host(session)
+    assert session.ran == [("ccvm", "host")]
+
+
+def test_init_over_a_declared_launcher_still_refuses_the_second_time(tmp_path):
+    repo = declared_repo(tmp_path)
+    launcher = (repo / "matrix" / "launcher.yaml").read_bytes()
+    assert ccvm(repo, "init").returncode == 0
+    gate = (repo / "matrix" / "gate.yaml").read_bytes()
+    again = ccvm(repo, "init")
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
+    assert "matrix/actions.yaml exists" in again.stderr and "--force" in again.stderr
+    assert (repo / "matrix" / "gate.yaml").read_bytes() == gate
+    forced = ccvm(repo, "init", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (repo / "matrix" / "launcher.yaml").read_bytes() == launcher
+
+
+def test_any_file_init_writes_already_there_makes_it_refuse(tmp_path):
+    repo = declared_repo(tmp_path, "boot.yaml")
+    boot = (repo / "matrix" / "boot.yaml").read_bytes()
+    done = ccvm(repo, "init")
+    assert done.returncode == 2 and "matrix/boot.yaml exists" in done.stderr, done.stderr
+    assert not (repo / "matrix" / "gate.yaml").exists() and (repo / "matrix" / "boot.yaml").read_bytes() == boot
+
+
+def test_a_style_yaml_the_project_wrote_is_kept_and_read(tmp_path):
+    repo = declared_repo(tmp_path)
+    style = b'shfmt:\n  options: ["-ci"]\n'
+    (repo / "matrix" / "style.yaml").write_bytes(style)
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stderr
+    assert "left alone: matrix/style.yaml (the project's own)" in init.stdout
+    assert (repo / "matrix" / "style.yaml").read_bytes() == style
+    assert load_matrix(repo / "matrix").style.shfmt_options == ("-ci",)
+
+
+def test_a_bad_launcher_yaml_stops_init_in_one_line_before_it_writes(tmp_path):
+    repo = declared_repo(tmp_path)
+    (repo / "matrix" / "launcher.yaml").write_text("name: x\n")
+    done = ccvm(repo, "init")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "launcher.yaml" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in (repo / "matrix").iterdir()) == ["launcher.yaml"]
+
+
+def test_the_written_noxfile_lists_a_host_and_a_boot_session(tmp_path, nox_bin):
+    repo = declared_repo(tmp_path)
+    assert ccvm(repo, "init").returncode == 0
+    listed = subprocess.run(
+        [nox_bin, "--list", "--json"], cwd=repo, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {"host", "boot", "lint", "fmt", "gate"} <= {s["session"] for s in json.loads(listed.stdout)}

@@ -10,6 +10,7 @@ from ccvm import processes
 from ccvm.adopt.flake import FlakeFacts, read_flake
 from ccvm.adopt.formatters import ShfmtSettings, shfmt_settings
 from ccvm.checks.sourcefiles import discover as discover_sources
+from ccvm.matrix.launcher import Launcher, load_launcher
 
 GIT_TIMEOUT_S = 30.0
 BOOK_DIRS = ("docs", "book", "doc")
@@ -27,6 +28,7 @@ class Findings:
     shellcheckrc: bool
     base: str  # the branch the gate compares with
     base_guessed: bool
+    launcher: Launcher | None = None  # the project's own matrix/launcher.yaml, read (never written) by init
 
 
 def _book_dir(root: Path) -> str:
@@ -58,4 +60,5 @@ def discover(root: Path) -> Findings:
         shellcheckrc=(root / ".shellcheckrc").is_file(),
         base=base,
         base_guessed=guessed,
+        launcher=load_launcher(root / "matrix") if (root / "matrix").is_dir() else None,
     )

@@ -8,9 +8,8 @@ YAML, so no name or glob can break the files' syntax."""
 from __future__ import annotations
 
 import json
-import re
+import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 from ccvm.adopt.discover import Findings
 from ccvm.adopt.source import PipGuess
@@ -20,6 +19,10 @@ from ccvm.matrix.packaged import DEFAULTS  # copies of ccvm's own matrix/guest.y
 MACHINE = {"x86_64-linux": ("x86_64", "q35"), "aarch64-linux": ("aarch64", "virt")}
 HEADER = "# Written by `ccvm init` from what it found in this repository; edit freely (ccvm never rewrites it\n"
 HEADER += "# unless you run `ccvm init --force`)."
+
+
+# The matrix files init writes (matrix/launcher.yaml is only ever the project's own).
+MATRIX_FILES = tuple(f"matrix/{name}.yaml" for name in ("actions", "boot", "builds", "gate", "guest", "style"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,10 +37,13 @@ def _j(value: object) -> str:
 
 def systems(findings: Findings) -> tuple[list[str], list[str]]:
     found = findings.flake.ccvm_systems if findings.flake else ()
+    if not found and findings.launcher is not None:  # the systems the declared launcher is built for
+        found = tuple(step.system for step in findings.launcher.build)
     ordered = [arch.nix_system for arch in Arch if arch.nix_system in found]
     if ordered:
         return ordered, []
-    return ["x86_64-linux"], ["no x86_64-linux or aarch64-linux in the flake: boot cells for x86_64 only"]
+    where = "the flake" if findings.flake else "a flake or a launcher build"
+    return ["x86_64-linux"], [f"no x86_64-linux or aarch64-linux in {where}: boot cells for x86_64 only"]
 
 
 def boot_yaml(findings: Findings) -> tuple[str, list[str]]:
@@ -80,9 +86,36 @@ def _check(name: str, run: list[str], reproduce: str, *, junit: str = "", timeou
     return f"  {name}:\n" + "".join(f"    {field}\n" for field in fields)
 
 
-def _host_name(path: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", Path(path).stem)
-    return stem if stem.startswith("host") else f"host-{stem}"
+HOST_JUNIT = "reports/junit/gate-host.xml"
+LAUNCHER_DOCS = "ccvm's docs, Your own launcher (docs/src/launcher.md)"
+
+
+def host_args(findings: Findings) -> list[str]:
+    """`ccvm host`'s arguments for the gate's host check and nox's host session ([] with nothing to run).
+
+    A declared launcher (matrix/launcher.yaml) runs its own host_scripts; without one, the scripts
+    found under tests/ run against ccvm's embedded launcher, with CCVM set to its dry-run wrapper."""
+    if findings.launcher is not None:
+        return ["host"]
+    if not findings.host_tests:
+        return []
+    return ["host", *(word for path in findings.host_tests for word in ("--script", path))]
+
+
+def host_guesses(findings: Findings) -> list[str]:
+    launcher = findings.launcher
+    if launcher is None:
+        if not findings.host_tests:
+            return []
+        return [
+            f"host tests {', '.join(findings.host_tests)} run by `ccvm host` against ccvm's embedded launcher "
+            "(ccvm vm), with CCVM set to its dry-run wrapper; if they test a launcher of the project's own, "
+            f"declare it in matrix/launcher.yaml with host_scripts (see {LAUNCHER_DOCS}) and run ccvm init --force"
+        ]
+    missing = [path for path in findings.host_tests if path not in launcher.host_scripts]
+    if not missing:
+        return []
+    return [f"{', '.join(missing)} not in matrix/launcher.yaml host_scripts: `ccvm host` does not run them"]
 
 
 def _gate_checks(findings: Findings) -> dict[str, str]:
@@ -100,8 +133,11 @@ def _gate_checks(findings: Findings) -> dict[str, str]:
     if findings.book:
         book = [] if findings.book == "docs" else ["--book", findings.book]
         checks["docs"] = _check("docs", ["ccvm", "docs", *book], " ".join(["ccvm", "docs", *book]), timeout=900)
-    for path in findings.host_tests:
-        checks[_host_name(path)] = _check(_host_name(path), ["bash", path], f"bash {path}")
+    host = host_args(findings)
+    if host:
+        checks["host"] = _check(
+            "host", ["ccvm", *host, "--junit", HOST_JUNIT], shlex.join(["ccvm", *host]), junit=HOST_JUNIT, timeout=900
+        )
     if findings.flake:
         names = sorted({name for names in findings.flake.checks.values() for name in names})
         covers = f"  # nix flake check: the flake's checks ({', '.join(names) or 'none found'})\n"
@@ -126,14 +162,17 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
             f"boot-{cell}", ["ccvm", "boot", "--cell", cell, "--junit", junit], f"ccvm boot --cell {cell}", junit=junit
         )
         boot.append(f"boot-{cell}")
-    code = ["lint", "fmt", "drift", *(_host_name(p) for p in findings.host_tests)]
+    code = ["lint", "fmt", "drift", *(["host"] if host_args(findings) else [])]
     rules = []
     if findings.book:
         rules.append(([f"{findings.book}/**", "*.md"], ["docs", "drift"]))
     rules.append((["*.sh", "tests/**", "lib/**", "bin/**", ".shellcheckrc", "treefmt.toml", ".editorconfig"], code))
     if findings.flake:
         rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
-    rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *boot[:1]]))
+    if findings.launcher is not None:
+        rules.append((["matrix/launcher.yaml"], ["host", *boot]))
+    host = ["host"] if host_args(findings) else []  # ccvm vm and the declared launcher read the matrix
+    rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *host, *boot[:1]]))
     rules.append((["matrix/boot.yaml", "matrix/guest.yaml"], boot))
     lines = [
         HEADER,
@@ -224,6 +263,19 @@ def boot(session: nox.Session) -> None:
     ccvm(session, "boot")
 '''
 
+HOST_SESSION = """
+
+@nox.session
+def host(session: nox.Session) -> None:
+    ccvm(session, {args})
+"""
+
+
+def noxfile_text(findings: Findings) -> str:
+    """The noxfile, its host session running what the gate's host check runs (less the JUnit file)."""
+    args = host_args(findings) or ["host"]
+    return NOXFILE + HOST_SESSION.format(args=", ".join(_j(arg) for arg in args))
+
 
 def actions_yaml(pip: PipGuess, workflow: str) -> str:
     """ccvm's own pins (the package's copy of matrix/actions.yaml), then what only an adopted project declares."""
@@ -257,7 +309,8 @@ def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -
         guesses += more
     files["matrix/guest.yaml"] = (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
     files["matrix/actions.yaml"] = actions_yaml(pip, workflow)
+    guesses += host_guesses(findings)
     guesses.append(pip.note)
     if noxfile:
-        files["noxfile.py"] = NOXFILE
+        files["noxfile.py"] = noxfile_text(findings)
     return Rendered(files=dict(sorted(files.items())), guesses=tuple(guesses))

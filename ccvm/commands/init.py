@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "scripts under tests/, shell and Nix files, treefmt / treefmt-nix / .editorconfig settings) and write "
         "matrix/*.yaml, noxfile.py (only if there is none) and the generated workflow .github/workflows/ccvm.yml "
         "(--workflow NAME: NAME.yml). The workflow installs ccvm from matrix/actions.yaml ccvm_pip, guessed from "
-        "how this ccvm is installed (printed as guessed: ...). No file the project has is changed. Refuses to run "
-        "again without --force.",
+        "how this ccvm is installed (printed as guessed: ...). A matrix/launcher.yaml (or style.yaml) the project "
+        "wrote is read and kept; no file the project has is changed. Refuses to run again (once any matrix file "
+        "it writes exists) without --force.",
     )
     parser.add_argument("--force", action="store_true", help="write ccvm's matrix files again over an existing matrix/")
     parser.add_argument(
@@ -47,6 +48,9 @@ def _print(adoption: Adoption) -> None:
             f"flake ({flake.how}): systems {', '.join(flake.systems) or 'none'}; checks {', '.join(checks) or 'none'}"
         )
     print(f"shfmt: {' '.join(findings.shfmt.options) or 'no options'} ({findings.shfmt.source})")
+    if findings.launcher:
+        scripts = ", ".join(findings.launcher.host_scripts) or "none"
+        print(f"launcher: {findings.launcher.name} (matrix/launcher.yaml, kept as it is); host scripts: {scripts}")
     for path in adoption.wrote:
         print(f"wrote {path}")
     for what in adoption.left_alone:

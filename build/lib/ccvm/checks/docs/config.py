@@ -1,0 +1,102 @@
+"""book.toml: where the sources are, and the ``[output.linkcheck2]`` settings
+that ccvm's checker honours as mdbook-linkcheck2 would (``[output.linkcheck]``,
+the older backend's table, is read when there is no linkcheck2 table)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ccvm.errors import ConfigError, UsageError
+
+_TOML_LINE = re.compile(r"at line (\d+)")
+POLICIES = ("error", "warn", "ignore")
+LINKCHECK_TABLES = ("linkcheck2", "linkcheck")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkcheckSettings:
+    """What mdbook-linkcheck2 reads from its table, as far as a local check goes.
+
+    warning_policy: what an incomplete (undefined reference) link or an
+    absolute link is: an error, a warning, or nothing (linkcheck2's default
+    is warn).  exclude: regexes; a link any of them finds is not checked.
+    latex_support: math ($...$, $$...$$, \\(...\\), \\[...\\]) is not scanned
+    for links.  traverse_parent_directories: links may reach files outside
+    src/ (they must still exist)."""
+
+    table: str = ""  # "output.linkcheck2", or "" when the book has none
+    warning_policy: str = "warn"
+    exclude: tuple[re.Pattern[str], ...] = ()
+    latex_support: bool = False
+    traverse_parent_directories: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Book:
+    root: Path  # the directory holding book.toml
+    src: Path
+    toml: dict = field(default_factory=dict)  # book.toml as read; {} without one
+    linkcheck: LinkcheckSettings = field(default_factory=LinkcheckSettings)
+
+    @property
+    def summary(self) -> Path:
+        return self.src / "SUMMARY.md"
+
+    @property
+    def toml_path(self) -> Path:
+        return self.root / "book.toml"
+
+    @property
+    def page_404(self) -> Path:
+        html = self.toml.get("output", {}).get("html", {})
+        name = html.get("input-404", "404.md") if isinstance(html, dict) else "404.md"
+        return self.src / str(name)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        found = _TOML_LINE.search(str(exc))
+        raise ConfigError(path, int(found.group(1)) if found else None, f"not valid TOML: {exc}") from None
+
+
+def _linkcheck(path: Path, data: dict) -> LinkcheckSettings:
+    outputs = data.get("output", {})
+    name = next((n for n in LINKCHECK_TABLES if isinstance(outputs.get(n), dict)), "")
+    if not name:
+        return LinkcheckSettings()
+    table = outputs[name]
+    where = f"[output.{name}]"
+    policy = table.get("warning-policy", "warn")
+    if policy not in POLICIES:
+        raise ConfigError(path, None, f"{where} warning-policy = {policy!r}: choose one of {', '.join(POLICIES)}")
+    patterns = table.get("exclude", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ConfigError(path, None, f"{where} exclude must be a list of regular expressions (strings)")
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigError(path, None, f"{where} exclude {pattern!r} is not a regular expression: {exc}") from None
+    return LinkcheckSettings(
+        table=f"output.{name}",
+        warning_policy=policy,
+        exclude=tuple(compiled),
+        latex_support=bool(table.get("latex-support", False)),
+        traverse_parent_directories=bool(table.get("traverse-parent-directories", False)),
+    )
+
+
+def load_book(book_dir: Path) -> Book:
+    """The book's layout from book.toml ([book] src, default src/) and its link checker settings."""
+    data = _read_toml(book_dir / "book.toml") if (book_dir / "book.toml").is_file() else {}
+    src_name = str(data.get("book", {}).get("src", "src"))
+    book = Book(root=book_dir, src=book_dir / src_name, toml=data, linkcheck=_linkcheck(book_dir / "book.toml", data))
+    if not book.summary.is_file():
+        raise UsageError(f"{book_dir}: no mdBook here ({book.summary} is missing); pass --book DIR")
+    return book

@@ -1,0 +1,136 @@
+"""Flake builds: one `nix build` per (attribute, system), each a JUnit case.
+
+Systems this host cannot build (not its own, not in extra-platforms, no
+remote builder for it) are skipped with the reason.  Each target first
+goes through the egress preflight, so a blocked download fails in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S, Preflight, preflight
+from ccvm.checks.nix.tool import (
+    Nix,
+    error_summary,
+    error_text,
+    failed_derivations,
+    host_platforms,
+    log_tail,
+    missing_reason,
+    store_name,
+)
+from ccvm.matrix.builds import BuildTarget
+from ccvm.report.progress import Progress
+from ccvm.report.results import Case, Outcome, Suite
+
+CASE_NAME = "nix-build"
+LOG_TAIL_LINES = 40
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    flake: str
+    targets: tuple[BuildTarget, ...]
+    timeout_s: float  # one target's `nix build`
+    require_nix: bool = False
+    egress_check: bool = True
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+
+
+def suite_name(target: BuildTarget) -> str:
+    return f"build.{target.name}"
+
+
+def _suite(target: BuildTarget, case: Case, installable: str) -> Suite:
+    return Suite(
+        name=suite_name(target),
+        cases=[case],
+        properties={"installable": installable, "system": target.system, "seconds": f"{case.seconds:.1f}"},
+    )
+
+
+def _not_built(target: BuildTarget, installable: str, reason: str, *, fail: bool) -> Suite:
+    outcome = Outcome.FAIL if fail else Outcome.SKIP
+    return _suite(target, Case(name=CASE_NAME, outcome=outcome, message=reason), installable)
+
+
+def _preflight_failure(check: Preflight) -> Case:
+    if check.eval_error:
+        return Case(
+            name=CASE_NAME,
+            outcome=Outcome.FAIL,
+            seconds=check.seconds,
+            message=check.message,
+            details=error_text(check.eval_details),
+        )
+    return Case(
+        name=CASE_NAME,
+        outcome=Outcome.FAIL,
+        seconds=check.seconds,
+        message=check.blocked[0].message,
+        details="\n".join(b.message for b in check.blocked),
+    )
+
+
+def build_failure_case(nix: Nix, stderr: str, returncode: int | None, seconds: float, timeout_s: float) -> Case:
+    """A failed `nix build`: which builder failed, Nix's error, and the log tail."""
+    failed = failed_derivations(stderr)
+    if returncode is None:
+        message = f"nix build timed out after {timeout_s:g}s and was stopped"
+    elif failed:
+        message = f"builder for {store_name(failed[0])} failed" + (
+            f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        )
+    else:
+        message = f"nix build failed: {error_summary(stderr)}"
+    parts = [error_text(stderr)]
+    for drv in failed:
+        parts.append(f"--- nix log {drv} (last {LOG_TAIL_LINES} lines) ---\n{log_tail(nix, drv, LOG_TAIL_LINES)}")
+    return Case(name=CASE_NAME, outcome=Outcome.FAIL, seconds=seconds, message=message, details="\n".join(parts))
+
+
+def _out_paths(stdout: str) -> str:
+    try:
+        built = json.loads(stdout)
+    except json.JSONDecodeError:
+        return stdout.strip()
+    return "\n".join(path for item in built for path in item.get("outputs", {}).values())
+
+
+def build_one(nix: Nix, target: BuildTarget, options: BuildOptions) -> Suite:
+    installable = target.installable(options.flake)
+    started = time.monotonic()
+    check = preflight(
+        nix, installable, options.connect_timeout_s, probe=options.egress_check, eval_timeout_s=options.timeout_s
+    )
+    if not check.ok:
+        return _suite(target, _preflight_failure(check), installable)
+    result = nix.run("build", "--no-link", "--json", "--keep-going", installable, timeout_s=options.timeout_s)
+    seconds = time.monotonic() - started
+    if result.ok:
+        case = Case(name=CASE_NAME, outcome=Outcome.PASS, seconds=seconds, output=_out_paths(result.stdout))
+    else:
+        case = build_failure_case(nix, result.stderr, result.returncode, seconds, options.timeout_s)
+    return _suite(target, case, installable)
+
+
+def run_builds(nix: Nix | None, options: BuildOptions, progress: Progress) -> list[Suite]:
+    suites = []
+    platforms = host_platforms(nix) if nix is not None else None
+    for target in options.targets:
+        installable = target.installable(options.flake)
+        started = time.monotonic()
+        if nix is None or platforms is None:
+            reason = missing_reason() + (" and --require nix was given" if options.require_nix else "")
+            suite = _not_built(target, installable, reason, fail=options.require_nix)
+        elif not platforms.can_build(target.system):
+            suite = _not_built(target, installable, platforms.why_not(target.system), fail=False)
+        else:
+            progress.started(suite_name(target), f"nix build {installable}")
+            suite = build_one(nix, target, options)
+        progress.finished(suite, time.monotonic() - started)
+        suites.append(suite)
+    return suites

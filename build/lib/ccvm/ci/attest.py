@@ -1,0 +1,92 @@
+"""Human attestations: a person's word that they checked what cannot be
+automated, tied to the exact tree they checked.
+
+An attestation records who (git config user.name and user.email), when,
+their note and the hash of the working tree's content (``gitchange.
+tree_hash``).  It lives in the repository's git directory,
+``<git-dir>/ccvm/attestations/<kind>/<tree>.json``, so it is never
+committed, and it is current only while the tree hashes the same: any
+edit makes it stale.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ccvm.ci import gitchange
+from ccvm.errors import UsageError
+from ccvm.files import write_atomic
+
+# kind -> what the person does before attesting
+KINDS: dict[str, str] = {
+    "tty": "run `ccvm vm --shell`, resize the terminal window, use vim, less and the shell's vi mode (set -o vi)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attestation:
+    kind: str
+    tree: str
+    name: str
+    email: str
+    at: str  # ISO 8601, UTC
+    note: str
+
+
+def attestation_dir(root: Path, kind: str) -> Path:
+    return gitchange.git_dir(root) / "ccvm" / "attestations" / kind
+
+
+def _identity(root: Path, key: str) -> str:
+    value = gitchange.git(root, "config", "--get", key).stdout.strip()
+    if not value:
+        raise UsageError(f"git config {key} is not set; set it first: git config {key} 'Your {key.split('.')[1]}'")
+    return value
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UsageError(f"unknown attestation {kind!r}; known: {', '.join(KINDS)}")
+
+
+def record(root: Path, kind: str, note: str, *, tree: str | None = None) -> tuple[Attestation, Path]:
+    """Record an attestation for the working tree as it is now."""
+    _check_kind(kind)
+    if not note.strip():
+        raise UsageError('--note must say what you checked, e.g. --note "resized, vim, less, vi-mode: fine"')
+    attestation = Attestation(
+        kind=kind,
+        tree=tree or gitchange.tree_hash(root),
+        name=_identity(root, "user.name"),
+        email=_identity(root, "user.email"),
+        at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        note=note.strip(),
+    )
+    path = attestation_dir(root, kind) / f"{attestation.tree}.json"
+    write_atomic(path, (json.dumps(asdict(attestation), indent=2) + "\n").encode("utf-8"))
+    return attestation, path
+
+
+def _read(path: Path) -> Attestation | None:
+    try:
+        return Attestation(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None  # unreadable or from another version: as good as absent
+
+
+def current(root: Path, kind: str, tree: str) -> Attestation | None:
+    """The attestation made on exactly this tree, if any."""
+    _check_kind(kind)
+    found = _read(attestation_dir(root, kind) / f"{tree}.json")
+    return found if found and found.tree == tree and found.kind == kind else None
+
+
+def latest(root: Path, kind: str) -> Attestation | None:
+    """The most recent attestation of this kind, whatever tree it was made on."""
+    _check_kind(kind)
+    directory = attestation_dir(root, kind)
+    found = [a for a in (_read(p) for p in sorted(directory.glob("*.json"))) if a] if directory.is_dir() else []
+    return max(found, key=lambda a: a.at, default=None)

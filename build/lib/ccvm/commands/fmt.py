@@ -1,0 +1,69 @@
+"""ccvm fmt: formatting of shell scripts (shfmt) and Nix files (nixfmt)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ccvm.checks.fmt import FORMATTERS, run_fmt
+from ccvm.checks.sourcefiles import SourceFiles, discover
+from ccvm.commands.matrixdir import style_for
+from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
+from ccvm.report.progress import Progress
+from ccvm.report.results import Outcome
+
+
+def describe_files(files: SourceFiles) -> str:
+    how = (
+        "known to git (tracked, or untracked and not ignored)"
+        if files.from_git
+        else "found by walking the tree (not a git work tree)"
+    )
+    return f"{len(files.shell)} shell, {len(files.python)} Python, {len(files.nix)} Nix file(s), {how}"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "fmt",
+        help="check formatting: shfmt on shell scripts, nixfmt on *.nix",
+        description="Check the formatting of every shell script git knows (shfmt, with the options and "
+        "file globs of matrix/style.yaml; without options shfmt reads .editorconfig) and Nix file "
+        "(nixfmt; skipped when nixfmt is not on PATH).",
+    )
+    parser.add_argument("--fix", action="store_true", help="rewrite the files in place instead of checking")
+    parser.add_argument(
+        "--tool",
+        action="append",
+        choices=FORMATTERS,
+        default=[],
+        help="run only this formatter (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--require",
+        action="append",
+        choices=FORMATTERS,
+        default=[],
+        metavar="TOOL",
+        help="fail, rather than skip, when TOOL is missing (e.g. --require nixfmt)",
+    )
+    add_junit_option(parser, "fmt")
+    add_root_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = root_from(args)
+    files = discover(root)
+    style = style_for(args, root)
+    progress = Progress(total=bool(files.shell) + bool(files.nix))
+    progress.note(f"fmt: {describe_files(files)}")
+    if style.shfmt_options:
+        progress.note(f"fmt: shfmt {' '.join(style.shfmt_options)} (matrix/style.yaml)")
+    tools = tuple(args.tool) or FORMATTERS
+    suites = run_fmt(root, fix=args.fix, progress=progress, files=files, tools=tools, style=style)
+    for suite in suites:
+        if suite.name.removeprefix("fmt.") in args.require:
+            for case in suite.cases:
+                if case.outcome is Outcome.SKIP:
+                    case.outcome = Outcome.FAIL
+                    case.message = f"{case.message} (required by --require {suite.name.removeprefix('fmt.')})"
+    return report(suites, junit=args.junit, what="fmt", first_column="formatter")

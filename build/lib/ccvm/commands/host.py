@@ -1,0 +1,143 @@
+"""ccvm host: the launcher's contract, checked on the host without a VM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S
+from ccvm.checks.host.suite import HostRun, run_host_suite
+from ccvm.commands.common import positive_float
+from ccvm.commands.reporting import add_junit_option, end
+from ccvm.errors import ChecksFailed, UsageError
+from ccvm.matrix.launcher import EMBEDDED, Launcher, given_wrapper, load_launcher
+from ccvm.matrix.model import load_matrix, matrix_root
+from ccvm.report.results import Outcome, overall_ok
+from ccvm.report.table import table
+
+NONE = "none"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "host",
+        help="run the host dry-run suite against the launcher (no VM)",
+        description="Check the launcher's contract through its dry-run hook: secret hygiene, "
+        "config staging, verbatim argv, mode selection; and run the project's own host test scripts.",
+    )
+    parser.add_argument(
+        "--wrapper",
+        metavar="PATH",
+        help="the launcher to check instead of the declared one (matrix/launcher.yaml) or ccvm vm",
+    )
+    add_junit_option(parser, "host")
+    parser.add_argument(
+        "--script",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a project test script to run against the dry-run wrapper ($CCVM); repeatable; "
+        "default: the declaration's host_scripts, or tests/host.sh for ccvm vm; 'none' for none",
+    )
+    parser.add_argument(
+        "--timeout", type=positive_float, metavar="S", help="seconds one dry run may take (default: declared, or 120)"
+    )
+    parser.add_argument(
+        "--script-timeout",
+        type=positive_float,
+        default=DEFAULT_SCRIPT_TIMEOUT_S,
+        metavar="S",
+        help="seconds one test script may take (default: %(default)g)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _executable(raw: str) -> str:
+    found = shutil.which(raw) if os.sep not in raw else raw
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise UsageError(f"--wrapper {raw}: not an executable file")
+    return str(Path(found).resolve())
+
+
+def _declared(matrix_dir: Path) -> Launcher | None:
+    return load_launcher(matrix_dir) if matrix_dir.is_dir() else None
+
+
+def _launcher(args: argparse.Namespace, matrix_dir: Path) -> Launcher:
+    declared = _declared(matrix_dir)
+    if args.wrapper is not None:
+        path = _executable(args.wrapper)
+        return declared.with_argv((path,)) if declared else given_wrapper(path)
+    if declared is not None:
+        return declared
+    _require_matrix(matrix_dir)
+    return EMBEDDED
+
+
+def _require_matrix(matrix_dir: Path) -> None:
+    """ccvm vm reads the matrix; check it loads before the suite drives it."""
+    load_matrix(matrix_dir)
+
+
+def _project_root(matrix_dir: Path) -> Path:
+    return matrix_dir.resolve().parent if matrix_dir.is_dir() else Path.cwd()
+
+
+def _scripts(args: argparse.Namespace, launcher: Launcher, root: Path) -> tuple[Path, ...]:
+    if args.script == [NONE]:
+        return ()
+    if args.script:
+        paths = []
+        for raw in args.script:
+            path = Path(raw).resolve()
+            if not path.is_file():
+                raise UsageError(f"--script {raw}: no such file (run from the project root, or --script none)")
+            paths.append(path)
+        return tuple(paths)
+    paths = tuple((root / name).resolve() for name in launcher.host_scripts)
+    if not launcher.declared:  # ccvm's own convention, tests/host.sh, where there is one
+        return tuple(path for path in paths if path.is_file())
+    for name, path in zip(launcher.host_scripts, paths, strict=True):
+        if not path.is_file():
+            raise UsageError(
+                f"{launcher.source}: host script {name} not found under {root}; fix host_scripts or pass --script none"
+            )
+    return paths
+
+
+def _print_results(suites) -> None:
+    for suite in suites:
+        counts = {outcome: sum(c.outcome is outcome for c in suite.cases) for outcome in Outcome}
+        skipped = f", {counts[Outcome.SKIP]} skipped" if counts[Outcome.SKIP] else ""
+        print(f"{suite.name}: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed{skipped}")
+        suite.properties["seconds"] = f"{sum(c.seconds for c in suite.cases):.1f}"
+        for case in suite.cases:
+            if case.outcome is Outcome.FAIL:
+                print(f"    FAIL {case.name}: {case.message}")
+
+
+def run(args: argparse.Namespace) -> int:
+    matrix_dir = matrix_root(args.matrix)
+    launcher = _launcher(args, matrix_dir)
+    root = _project_root(matrix_dir)
+    plan = HostRun(
+        launcher=launcher,
+        project_root=root,
+        matrix=matrix_dir.resolve() if matrix_dir.is_dir() else None,
+        scripts=_scripts(args, launcher, root),
+        dry_run_timeout_s=args.timeout,
+        script_timeout_s=args.script_timeout,
+    )
+    started = time.monotonic()
+    suites = run_host_suite(plan)
+    _print_results(suites)
+    failure = None if overall_ok(suites) else ChecksFailed("the launcher broke its contract; see the failures above")
+    lines = [
+        "",
+        table(suites, first_column="group"),
+        f"\nhost suite ({launcher.name}): {time.monotonic() - started:.1f}s; JUnit: {args.junit}",
+    ]
+    return end(suites, junit=args.junit, lines=lines, failure=failure)

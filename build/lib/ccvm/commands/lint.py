@@ -1,0 +1,35 @@
+"""ccvm lint: shellcheck on shell scripts, ruff on Python."""
+
+from __future__ import annotations
+
+import argparse
+
+from ccvm.checks.lint import lint_suite_count, run_lint
+from ccvm.checks.sourcefiles import discover
+from ccvm.commands.fmt import describe_files
+from ccvm.commands.matrixdir import style_for
+from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
+from ccvm.report.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "lint",
+        help="lint: shellcheck on shell scripts, ruff check and format on Python",
+        description="Run shellcheck on every tracked shell script (the files and severity of "
+        "matrix/style.yaml; shellcheck reads the project's .shellcheckrc) and ruff (rules, and the "
+        "formatter in check mode) on every tracked Python file.",
+    )
+    add_junit_option(parser, "lint")
+    add_root_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = root_from(args)
+    files = discover(root)
+    style = style_for(args, root)
+    progress = Progress(total=lint_suite_count(files, style))
+    progress.note(f"lint: {describe_files(files)}")
+    suites = run_lint(root, progress=progress, files=files, style=style)
+    return report(suites, junit=args.junit, what="lint", first_column="linter")

@@ -1,0 +1,1 @@
+"""The embedded default guest: init, stub program and the files around them."""

@@ -1,0 +1,124 @@
+#!/bin/sh
+# ccvm guest init (PID 1 of the embedded default guest).
+#
+# Protocol, on the control channel /dev/hvc1 (a virtio console of its own,
+# separate from the kernel's serial console and from the program's output):
+#   CCVM:INIT <stage>     progress
+#   CCVM:FAIL <reason>    init could not set the guest up; the host fails at once
+#   CCVM:EXIT <status>    the program's exit status, last line before power-off
+# The program's output goes to /dev/hvc0, which carries nothing else, so
+# nothing the program prints can be taken for a protocol line.
+# Configuration arrives out of band through fw_cfg (opt/ccvm/*), never
+# through the kernel command line.
+
+PATH=/bin
+export PATH
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /etc
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+# ccvm's own guest-side state (overlay layers, HOME) lives under /ccvm, which
+# the launcher never lets the share be mounted over.
+mkdir -p /ccvm
+mount -t tmpfs tmpfs /ccvm
+
+say() {
+	printf 'CCVM:%s\n' "$*" >"$CONTROL"
+}
+
+fail() {
+	say "FAIL $*"
+	echo "ccvm init: FAIL: $*" >/dev/console
+	sync
+	poweroff -f
+	sleep 5
+	exit 1
+}
+
+while read -r module; do
+	[ -n "$module" ] || continue
+	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: warning: insmod $module failed" >/dev/console
+done </etc/ccvm/modules
+
+# Wait (bounded) for the agent channel and the fw_cfg entries.
+CONTROL=/dev/console
+tries=0
+while [ ! -c /dev/hvc0 ] || [ ! -c /dev/hvc1 ] || [ ! -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ]; do
+	tries=$((tries + 1))
+	[ "$tries" -gt 200 ] && fail "no program and control channels (/dev/hvc0, /dev/hvc1) or fw_cfg after 10s"
+	sleep 0.05
+done
+CONTROL=/dev/hvc1
+say "INIT channel"
+
+CFG=/sys/firmware/qemu_fw_cfg/by_name/opt/ccvm
+cfg() {
+	cat "$CFG/$1/raw" 2>/dev/null
+}
+
+# Settings: plain KEY=VALUE lines, shell-quoted by the host.
+cfg config.sh >/etc/ccvm/config.sh || fail "no opt/ccvm/config.sh in fw_cfg"
+# shellcheck source=/dev/null # written above from fw_cfg
+. /etc/ccvm/config.sh
+
+mkdir -p "$CCVM_CWD"
+if [ "$CCVM_SHARE" = writable ]; then
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ccvm-cwd "$CCVM_CWD" ||
+		fail "cannot mount the 9p share"
+else
+	mkdir -p /ccvm/lower /ccvm/overlay/upper /ccvm/overlay/work
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro ccvm-cwd /ccvm/lower ||
+		fail "cannot mount the 9p share"
+	mount -t overlay overlay \
+		-o lowerdir=/ccvm/lower,upperdir=/ccvm/overlay/upper,workdir=/ccvm/overlay/work "$CCVM_CWD" ||
+		fail "cannot mount the overlay over the share"
+fi
+say "INIT share $CCVM_SHARE"
+
+cfg env.sh >/etc/ccvm/env.sh || fail "no opt/ccvm/env.sh in fw_cfg"
+cfg argv.sh >/etc/ccvm/argv.sh || fail "no opt/ccvm/argv.sh in fw_cfg"
+
+# HOME is guest memory, never inside the share: staged configuration and
+# the program's writes to it cannot reach the host, whatever the share mode.
+HOME=/ccvm/home
+mkdir -p "$HOME"
+export HOME
+# Staged configuration (opt/ccvm/home/<path>) becomes $HOME/<path>, private
+# to the guest: its writes stay in the guest's memory.
+if [ -d "$CFG/home" ]; then
+	find -L "$CFG/home" -name raw -type f | while read -r raw; do
+		rel=${raw#"$CFG/home/"}
+		rel=${rel%/raw}
+		mkdir -p "$HOME/$(dirname "$rel")"
+		cat "$raw" >"$HOME/$rel"
+		chmod 600 "$HOME/$rel"
+	done
+fi
+cd "$CCVM_CWD" || fail "cannot enter $CCVM_CWD"
+say "INIT run"
+if [ "$CCVM_MODE" = shell ]; then
+	# A subshell is not a process-group leader, so setsid runs the shell in
+	# place (no fork) and init waits for it; -c makes hvc0 its terminal.
+	(exec setsid -c sh -l) <>/dev/hvc0 >&0 2>&0
+	status=$?
+else
+	(
+		# Not a terminal session: the program's bytes pass unchanged (no
+		# \n -> \r\n); this subshell holds hvc0 open, so the setting sticks.
+		stty -F /dev/hvc0 -onlcr 2>/dev/null
+		# shellcheck source=/dev/null # written above from fw_cfg
+		. /etc/ccvm/env.sh
+		# shellcheck source=/dev/null
+		. /etc/ccvm/argv.sh
+		exec "$@"
+	) <>/dev/null >/dev/hvc0 2>&1
+	status=$?
+fi
+say "EXIT $status"
+sync
+poweroff -f
+sleep 5

@@ -1,0 +1,188 @@
+"""Driving a guest's three channels through pexpect.
+
+* the kernel's serial console: drained by a background reader into
+  ``console.log``, watched for failure patterns (panic, Oops, ...);
+* the program channel (virtio console hvc0): only the program's own
+  output, drained by a second reader into ``agent.log`` (and mirrored to
+  the terminal for ``ccvm vm``), never matched against protocol patterns;
+* the control channel (virtio console hvc1): init's ``CCVM:`` protocol
+  lines, read by ``wait_for``.  The program never writes here, so nothing
+  it prints can fake an exit status or a failure.
+
+``wait_for`` is the one wait helper: it has a deadline, fails at once on a
+failure pattern, on EOF or on QEMU exiting, and on its last try drains
+everything buffered and reports the last lines of the channels.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+import pexpect
+import pexpect.fdpexpect
+
+from ccvm.errors import GuestFailure
+
+TAIL_LINES = 40
+POLL_S = 0.2  # the longest a failure can go unnoticed once its line arrives
+CAPTURE_LIMIT = 4 << 20  # program output kept in memory for fact parsing; the log keeps all
+DRAIN_AFTER_EXIT_S = 5.0  # the program channel reaching EOF after the exit line
+
+KERNEL_FAILURES = re.compile(r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init: FAIL[^\r\n]*")
+CONTROL_FAILURE = re.compile(r"^CCVM:FAIL ([^\r\n]*)\r?$", re.M)
+
+
+class _Log:
+    """pexpect logfile_read target: writes the log, keeps the last lines,
+    captures up to CAPTURE_LIMIT characters and optionally mirrors the text
+    to a stream as it arrives, unchanged."""
+
+    def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
+        self.mirror = mirror
+        self.handle = path.open("w", encoding="utf-8", errors="replace")
+        self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._partial = ""
+        self._captured: list[str] = []
+        self._captured_size = 0
+
+    def write(self, text: str) -> None:
+        self.handle.write(text)
+        if self.mirror is not None:
+            self.mirror.write(text)
+            self.mirror.flush()
+        if self._captured_size < CAPTURE_LIMIT:
+            self._captured.append(text)
+            self._captured_size += len(text)
+        self._partial += text
+        *complete, self._partial = self._partial.replace("\r\n", "\n").split("\n")
+        self.lines.extend(complete)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def text(self) -> str:
+        return "".join(self._captured)
+
+    def tail_text(self) -> str:
+        lines = list(self.lines) + ([self._partial] if self._partial else [])
+        return "\n".join(lines[-TAIL_LINES:])
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _channel(sock: socket.socket, log: _Log) -> pexpect.fdpexpect.fdspawn:
+    """The channel owns the socket's descriptor from here on (closed by it)."""
+    channel = pexpect.fdpexpect.fdspawn(
+        sock.detach(), encoding="utf-8", codec_errors="replace", maxread=65536, searchwindowsize=65536
+    )
+    channel.logfile_read = log
+    return channel
+
+
+class Console:
+    def __init__(
+        self,
+        *,
+        serial: socket.socket,
+        agent: socket.socket,
+        control: socket.socket,
+        log_dir: Path,
+        qemu_alive,
+        mirror_serial: TextIO | None = None,
+        mirror_agent: TextIO | None = None,
+    ) -> None:
+        self.serial_log = _Log(log_dir / "console.log", mirror_serial)
+        self.agent_log = _Log(log_dir / "agent.log", mirror_agent)
+        self.control_log = _Log(log_dir / "control.log")
+        self.serial = _channel(serial, self.serial_log)
+        self.agent = _channel(agent, self.agent_log)
+        self.control = _channel(control, self.control_log)
+        self._qemu_alive = qemu_alive
+        self.kernel_failure: str | None = None
+        self.failure_at: float | None = None
+        self._stop = threading.Event()
+        self._serial_reader = threading.Thread(target=self._drain_serial, name="ccvm-serial", daemon=True)
+        self._agent_reader = threading.Thread(target=self._drain_agent, name="ccvm-agent", daemon=True)
+        self._serial_reader.start()
+        self._agent_reader.start()
+
+    def _drain_serial(self) -> None:
+        while not self._stop.is_set():
+            try:
+                index = self.serial.expect([KERNEL_FAILURES, pexpect.EOF, pexpect.TIMEOUT], timeout=POLL_S)
+            except (OSError, ValueError):
+                return  # closed under us during shutdown
+            if index == 0 and self.kernel_failure is None:
+                self.kernel_failure = self.serial.after.strip()
+                self.failure_at = time.monotonic()
+            elif index == 1:
+                return
+
+    def _drain_agent(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.agent.read_nonblocking(65536, timeout=POLL_S)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError, ValueError):
+                return
+
+    def program_output(self, *, timeout_s: float = DRAIN_AFTER_EXIT_S) -> str:
+        """Everything the program printed, once its channel has closed (the
+        guest powers off after the exit line) or ``timeout_s`` has passed."""
+        self._agent_reader.join(timeout=timeout_s)
+        return self.agent_log.text()
+
+    def tails(self) -> str:
+        return (
+            f"--- last {TAIL_LINES} lines of the kernel console ---\n{self.serial_log.tail_text()}\n"
+            f"--- last {TAIL_LINES} lines of the program's output ---\n{self.agent_log.tail_text()}\n"
+            f"--- control channel ---\n{self.control_log.tail_text()}"
+        )
+
+    def _fail(self, reason: str, line_at: float | None = None) -> GuestFailure:
+        time.sleep(POLL_S)  # let the readers catch the lines around it
+        return GuestFailure(reason, tail=self.tails(), line_at=line_at)
+
+    def _exited(self, what: str) -> GuestFailure:
+        """QEMU went away: a panic (panic=-1 reboots at once, -no-reboot exits)
+        is the likely cause, so let the serial reader finish before judging."""
+        self._serial_reader.join(timeout=1.0)
+        if self.kernel_failure:
+            return self._fail(f"kernel console: {self.kernel_failure}", self.failure_at)
+        return self._fail(f"QEMU exited before {what}")
+
+    def wait_for(self, pattern: re.Pattern[str], *, deadline: float, what: str) -> re.Match[str]:
+        """Wait on the control channel for ``pattern`` until ``deadline`` (monotonic)."""
+        patterns = [pattern, CONTROL_FAILURE, pexpect.EOF, pexpect.TIMEOUT]
+        while True:
+            if self.kernel_failure:
+                raise self._fail(f"kernel console: {self.kernel_failure}", self.failure_at)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._fail(f"timed out waiting for {what}")
+            index = self.control.expect(patterns, timeout=min(POLL_S, remaining))
+            if index == 0:
+                return self.control.match
+            if index == 1:
+                raise self._fail(f"guest init failed: {self.control.match.group(1).strip()}", time.monotonic())
+            if index == 2 or not self._qemu_alive():
+                raise self._exited(what)
+
+    def close(self) -> None:
+        self._stop.set()
+        for reader in (self._serial_reader, self._agent_reader):
+            reader.join(timeout=2 * POLL_S + 1)
+        for channel in (self.serial, self.agent, self.control):
+            with contextlib.suppress(OSError):
+                channel.close()
+        for log in (self.serial_log, self.agent_log, self.control_log):
+            log.close()
