@@ -1,5 +1,0 @@
-import sys
-
-from ccvm.cli import main
-
-sys.exit(main())

@@ -1,1 +1,0 @@
-"""One module per ``ccvm`` subcommand; each has ``register(subparsers)``."""

@@ -1,1 +1,0 @@
-"""The embedded default guest: init, stub program and the files around them."""
