@@ -18,6 +18,7 @@ import yaml
 from clirun import run_ccvm
 from gitrepo import GitRepo, isolated_git_env
 from nixtest import FLAKES, offline_env
+from workflowlint import schema_check, zizmor
 
 from ccvm.adopt.flake import read_flake, read_text
 from ccvm.adopt.formatters import shfmt_settings
@@ -223,20 +224,10 @@ def test_the_adopted_workflow_passes_the_schema_and_zizmor_pedantic(
     two_workflows, variant, zizmor_bin, check_jsonschema_bin
 ):
     workflow = two_workflows[variant] / ".github" / "workflows" / "ccvm.yml"
-    schema = subprocess.run(
-        [check_jsonschema_bin, "--builtin-schema", "vendor.github-workflows", str(workflow)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    schema = schema_check(check_jsonschema_bin, workflow)
     assert schema.returncode == 0, schema.stdout + schema.stderr
-    zizmor = subprocess.run(
-        [zizmor_bin, "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(workflow)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert json.loads(zizmor.stdout or "null") == [] and zizmor.returncode == 0, zizmor.stdout
+    status, findings = zizmor(zizmor_bin, workflow)
+    assert findings == [] and status == 0, findings
 
 
 @pytest.mark.parametrize("variant", ["unset", "pinned"])

@@ -21,6 +21,7 @@ import ghmatrix
 import pytest
 import yaml
 from clirun import run_ccvm
+from workflowlint import schema_check, zizmor
 
 from ccvm.ci.generate import apply, render_all
 from ccvm.matrix.model import load_matrix
@@ -62,12 +63,7 @@ def triggers(doc: dict) -> dict:
 
 
 def test_matches_githubs_workflow_schema(workflow_file, check_jsonschema_bin):
-    result = subprocess.run(
-        [check_jsonschema_bin, "--builtin-schema", "vendor.github-workflows", str(workflow_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = schema_check(check_jsonschema_bin, workflow_file)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -75,23 +71,7 @@ def test_schema_check_can_fail(tmp_path, check_jsonschema_bin):
     """The schema check is live: a job without runs-on is rejected."""
     broken = tmp_path / "broken.yml"
     broken.write_text("name: x\non: push\njobs:\n  a:\n    steps:\n      - run: true\n")
-    result = subprocess.run(
-        [check_jsonschema_bin, "--builtin-schema", "vendor.github-workflows", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
-
-
-def zizmor(zizmor_bin: str, path: Path) -> tuple[int, list]:
-    result = subprocess.run(
-        [zizmor_bin, "--offline", "--no-ignores", "--persona", "pedantic", "--format", "json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result.returncode, json.loads(result.stdout or "null")
+    assert schema_check(check_jsonschema_bin, broken).returncode != 0
 
 
 def test_zizmor_has_no_findings_even_pedantic(workflow_file, zizmor_bin):
