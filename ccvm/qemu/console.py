@@ -32,14 +32,14 @@ from ccvm.errors import GuestFailure
 
 TAIL_LINES = 40
 POLL_S = 0.2  # the longest a failure can go unnoticed once its line arrives
-CAPTURE_LIMIT = 4 << 20  # program output kept in memory for fact parsing; the log keeps all
+CAPTURE_LIMIT = 4 << 20  # output kept in memory (facts, expectations); the log keeps all
 DRAIN_AFTER_EXIT_S = 5.0  # the program channel reaching EOF after the exit line
 
 KERNEL_FAILURES = re.compile(r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init: FAIL[^\r\n]*")
 CONTROL_FAILURE = re.compile(r"^CCVM:FAIL ([^\r\n]*)\r?$", re.M)
 
 
-class _Log:
+class OutputLog:
     """pexpect logfile_read target: writes the log, keeps the last lines,
     captures up to CAPTURE_LIMIT characters and optionally mirrors the text
     to a stream as it arrives, unchanged."""
@@ -78,7 +78,7 @@ class _Log:
         self.handle.close()
 
 
-def _channel(sock: socket.socket, log: _Log) -> pexpect.fdpexpect.fdspawn:
+def _channel(sock: socket.socket, log: OutputLog) -> pexpect.fdpexpect.fdspawn:
     """The channel owns the socket's descriptor from here on (closed by it)."""
     channel = pexpect.fdpexpect.fdspawn(
         sock.detach(), encoding="utf-8", codec_errors="replace", maxread=65536, searchwindowsize=65536
@@ -99,9 +99,9 @@ class Console:
         mirror_serial: TextIO | None = None,
         mirror_agent: TextIO | None = None,
     ) -> None:
-        self.serial_log = _Log(log_dir / "console.log", mirror_serial)
-        self.agent_log = _Log(log_dir / "agent.log", mirror_agent)
-        self.control_log = _Log(log_dir / "control.log")
+        self.serial_log = OutputLog(log_dir / "console.log", mirror_serial)
+        self.agent_log = OutputLog(log_dir / "agent.log", mirror_agent)
+        self.control_log = OutputLog(log_dir / "control.log")
         self.serial = _channel(serial, self.serial_log)
         self.agent = _channel(agent, self.agent_log)
         self.control = _channel(control, self.control_log)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ccvm import processes
 from ccvm.matrix.axes import Accel, Arch, Machine
 from ccvm.qemu.argv import sign_of_life_argv
+from ccvm.text import last_line
 
 SIGN_OF_LIFE_TIMEOUT_S = 4.0  # a working KVM prints in well under 1 s; the whole probe stays under 5 s
 FIRST_KERNEL_LINE = b"Linux version"
@@ -97,7 +98,6 @@ def _read_until_line(proc: subprocess.Popen, deadline: float) -> tuple[bytes, bo
 
 def _last_line(path: Path) -> str:
     try:
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        return last_line(path.read_text(errors="replace")).strip()
     except OSError:
-        lines = []
-    return lines[-1] if lines else "(no output)"
+        return last_line("")

@@ -42,13 +42,12 @@ from ccvm.guest.assets import AssetStore
 from ccvm.matrix.launcher import BuildStep, Launcher
 from ccvm.matrix.launcher_boot import BootScenario
 from ccvm.matrix.model import Cell, Matrix
-from ccvm.qemu.console import KERNEL_FAILURES
+from ccvm.qemu.console import KERNEL_FAILURES, OutputLog
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import clean_text, last_line, output_lines
 
 POLL_S = 0.2  # the longest a kernel failure line or a stop goes unnoticed
 TAIL_LINES = 40
-CAPTURE_LIMIT = 4 << 20  # output kept in memory for the expectations; the log keeps all
 SECRET_PLACEHOLDER = "ccvm-boot-placeholder"  # what the private HOME's secret files and variables hold
 
 Slot = Callable[[Cell], AbstractContextManager]  # holds host cores for one boot of the cell; raises Cancelled
@@ -192,29 +191,7 @@ class LaunchResult:
     problem: str = ""  # why the run itself failed: could not start, timed out, a kernel failure, stopped
 
 
-class _Capture:
-    """pexpect logfile_read target: the log file, and the output in memory up to CAPTURE_LIMIT."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = path.open("w", encoding="utf-8", errors="replace")
-        self.parts: list[str] = []
-        self.size = 0
-
-    def write(self, text: str) -> None:
-        self.handle.write(text)
-        if self.size < CAPTURE_LIMIT:
-            self.parts.append(text)
-            self.size += len(text)
-
-    def flush(self) -> None:
-        self.handle.flush()
-
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
-def _watch(proc: subprocess.Popen, capture: _Capture, *, timeout_s: float, cancelled: threading.Event) -> str:
+def _watch(proc: subprocess.Popen, capture: OutputLog, *, timeout_s: float, cancelled: threading.Event) -> str:
     """Read the launcher's output to its end; '' when it ended, else why it was cut short."""
     reader = pexpect.fdpexpect.fdspawn(
         proc.stdout.fileno(), encoding="utf-8", codec_errors="replace", maxread=65536, searchwindowsize=65536
@@ -245,7 +222,8 @@ def launch(
         )
     except OSError as exc:
         return LaunchResult(output="", status=None, seconds=0.0, problem=f"{argv[0]}: could not start ({exc})")
-    capture = _Capture(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    capture = OutputLog(log_path)
     status: int | None = None
     try:
         problem = _watch(proc, capture, timeout_s=timeout_s, cancelled=cancelled)
@@ -258,7 +236,7 @@ def launch(
         processes.stop(proc, term_grace_s=0 if problem else processes.TERM_GRACE_S)
         processes.forget(proc)  # anything left in its group
         proc.stdout.close()
-        capture.handle.close()
+        capture.close()
     if status is not None and status < 0:
         problem = f"the launcher was killed by signal {-status}"
         status = None
