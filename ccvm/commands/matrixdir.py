@@ -11,18 +11,13 @@ from ccvm.matrix.model import matrix_root
 from ccvm.matrix.style import Style, load_style
 
 
-def matrix_dir(args: argparse.Namespace, root: Path) -> Path:
-    """--matrix, else $CCVM_MATRIX, else ROOT/matrix (the one resolver, matrix.model.matrix_root)."""
-    return matrix_root(getattr(args, "matrix", None), base=root)
-
-
 def style_for(args: argparse.Namespace, root: Path) -> Style:
     """matrix/style.yaml's formatter and linter settings (defaults without one).
 
     Without a matrix directory the defaults apply, unless one was named
     (--matrix or $CCVM_MATRIX): a named directory that is not there is an error,
     not a silent fall-back to other settings."""
-    directory = matrix_dir(args, root)
+    directory = matrix_root(getattr(args, "matrix", None), base=root)  # --matrix, $CCVM_MATRIX, ROOT/matrix
     named = bool(getattr(args, "matrix", None) or os.environ.get("CCVM_MATRIX"))
     if named and not directory.is_dir():
         raise ConfigError(directory, None, "matrix directory not found; fix --matrix or CCVM_MATRIX")
