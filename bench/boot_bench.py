@@ -40,17 +40,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ccvm import processes  # noqa: E402
+from ccvm.errors import GuestFailure  # noqa: E402
 from ccvm.guest import cpio  # noqa: E402
 from ccvm.guest.assets import AssetStore  # noqa: E402
-from ccvm.matrix.axes import Accel, Arch, Machine  # noqa: E402
+from ccvm.matrix.axes import Accel, Arch  # noqa: E402
 from ccvm.matrix.model import load_matrix  # noqa: E402
 from ccvm.qemu.argv import qemu_argv  # noqa: E402
-from ccvm.qemu.console import GuestFailure  # noqa: E402
 from ccvm.qemu.guestrun import run_guest  # noqa: E402
 from ccvm.qemu.launch import GuestRequest, stage  # noqa: E402
 from ccvm.qemu.probe import KvmProbe, kvm_static_reason  # noqa: E402
 
-MACHINE = {Arch.X86_64: Machine.Q35, Arch.AARCH64: Machine.VIRT}
 TIMEOUT_S = 180.0
 CORES = load_matrix(ROOT / "matrix").cells[0].settings.cores  # the matrix default, as ccvm boots
 
@@ -59,7 +58,7 @@ def request(arch: Arch, share: Path, cores: int = CORES) -> GuestRequest:
     return GuestRequest(
         arch=arch,
         accel=Accel.TCG,
-        machine=MACHINE[arch],
+        machine=arch.facts.default_machine,
         memory_mib=512,
         cores=cores,
         program=("ccvm-stub", "a b", ""),

@@ -120,11 +120,17 @@ class GuestError(Exception):
 
 
 class GuestFailure(GuestError):
-    """The guest started and then failed: a panic, init's FAIL line, a timeout, QEMU exiting."""
+    """The guest started and then failed: a panic, init's FAIL line, a timeout,
+    QEMU exiting, the run being stopped.  ``output`` is what the program
+    printed before it did."""
 
-    def __init__(self, reason: str, *, tail: str = "", line_at: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, tail: str = "", line_at: float | None = None, output: str = "", timed_out: bool = False
+    ) -> None:
         super().__init__(reason, tail=tail)
         self.line_at = line_at  # monotonic time the failure line arrived, when one did
+        self.output = output
+        self.timed_out = timed_out  # the guest never got there: its deadline passed
 
 
 class LaunchError(GuestError):

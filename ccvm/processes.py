@@ -13,11 +13,14 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ccvm.errors import ShuttingDown
 
@@ -179,3 +182,28 @@ def run(argv: Sequence[str], *, timeout_s: float, cwd: str | None = None, env: d
 def default_jobs() -> int:
     """How many children to run at once by default: the cores this process may use."""
     return max(1, len(os.sched_getaffinity(0)))
+
+
+# -- finding programs ---------------------------------------------------------
+
+
+def find_program(name: str, *, path_only: bool = False, search_path: str | None = None) -> str | None:
+    """The one executable lookup: a tool in the running interpreter's bin
+    directory (the venv its wheels installed into: shfmt, shellcheck, ruff,
+    mdbook), else on PATH (``path_only``: PATH alone; ``search_path``: that
+    PATH instead of this process's, and nothing else)."""
+    if not path_only and search_path is None:
+        beside = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink
+        if beside.is_file() and os.access(beside, os.X_OK):
+            return str(beside)
+    return shutil.which(name, path=search_path)
+
+
+def executable_at(word: str, base: Path) -> str | None:
+    """A command's first word as an executable file, resolved: a word with a
+    slash is a path (relative to ``base``), a bare name is looked up on PATH;
+    None when that is not an executable file."""
+    found = shutil.which(word) if os.sep not in word else str(base / word)
+    if found and os.path.isfile(found) and os.access(found, os.X_OK):
+        return str(Path(found).resolve())
+    return None

@@ -29,7 +29,17 @@ NETWORK_MODULES = {"test_pin_policy.py"}
 OPT_IN = {"boot", "network"}  # the tiers --boot selects
 # A fixture per external tool, its path: cpio_bin, mdbook_bin, nix_instantiate_bin, ...; asking for one
 # puts the test in needs_tool.
-TOOL_FIXTURES = ("cpio", "git", "mdbook", "nix-instantiate", "nox", "check-jsonschema", "zizmor", "actionlint")
+TOOL_FIXTURES = (
+    "cpio",
+    "git",
+    "mdbook",
+    "nix-instantiate",
+    "nox",
+    "check-jsonschema",
+    "zizmor",
+    "actionlint",
+    "qemu-system-x86_64",
+)
 # Tests that take 2 s or more here (pytest --durations, 2 shared cores) without booting anything:
 # a whole module, or module::test.  test_tiers.py checks that each entry names a test that exists.
 SLOW = {

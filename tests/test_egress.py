@@ -19,7 +19,7 @@ from ccvm.checks.nix.egress import (
     preflight,
     unreachable_reason,
 )
-from ccvm.checks.nix.tool import find_nix
+from ccvm.nixtool import find_nix
 
 FAST_S = 20.0  # the preflight takes well under a second; Nix's own retries take far longer
 

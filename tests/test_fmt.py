@@ -19,8 +19,9 @@ import pytest
 from clirun import run_ccvm
 
 from ccvm.checks.fmt import run_fmt
-from ccvm.checks.sourcefiles import discover, find_tool, is_shell_script
+from ccvm.checks.sourcefiles import discover, is_shell_script
 from ccvm.errors import HostError
+from ccvm.processes import find_program
 from ccvm.report.results import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +133,7 @@ def test_nix_files_are_skipped_never_passed_without_nixfmt(tmp_path, monkeypatch
     project = make_project(tmp_path)
     shutil.copy(STATIC / "nix" / "default.nix", project / "default.nix")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert find_tool("nixfmt", path_only=True) is None
+    assert find_program("nixfmt", path_only=True) is None
     suites = run_fmt(project)
     case = cases(suites, "fmt.nixfmt")["default.nix"]
     assert case.outcome is Outcome.SKIP and "nixfmt not found" in case.message

@@ -8,7 +8,7 @@ from clirun import run_ccvm
 
 from ccvm.errors import UsageError
 from ccvm.report.junit import to_xml, write_junit
-from ccvm.report.results import Case, EarlierAttempt, Outcome, Suite
+from ccvm.report.results import Case, EarlierFailure, Outcome, Suite
 from ccvm.text import clean_text
 
 GOLDEN = Path(__file__).parent / "fixtures" / "junit" / "boot-golden.xml"
@@ -35,21 +35,27 @@ def sample() -> list[Suite]:
         ),
         Suite(
             name="boot.aarch64-tcg-virt",
-            flaky=True,
             log_path="reports/boot/aarch64-tcg-virt/attempt-2/overlay/console.log",
-            properties={"attempts": "2", "flaky": "true"},
-            earlier_attempts=(
-                EarlierAttempt(
-                    number=1, reason="overlay boot: no boot within 300s", logs="reports/boot/aarch64-tcg-virt/attempt-1"
-                ),
-            ),
+            properties={"attempts": "2", "flaky": "exit-status"},
+            seconds=31.0,  # the cell's wall time: its boots overlapped
             cases=[
                 Case(
                     name="exit-status",
                     outcome=Outcome.PASS,
                     seconds=30.2040000001,
-                    output="earlier attempts failed:\nattempt 1: overlay boot: no boot within 300s\nCCVM:STATUS 0",
-                )
+                    output=(
+                        "earlier attempts of this case failed:\nattempt 1: overlay boot: no exit line\nCCVM:STATUS 0"
+                    ),
+                    earlier_failures=(
+                        EarlierFailure(
+                            attempt=1,
+                            message="overlay boot: no exit line",
+                            logs="reports/boot/aarch64-tcg-virt/attempt-1",
+                        ),
+                    ),
+                ),
+                # passed in both attempts: not flaky, no flakyFailure
+                Case(name="share-writable", outcome=Outcome.PASS, seconds=12.5, output="CCVM:FACT share.fstype=9p"),
             ],
         ),
     ]
@@ -88,7 +94,7 @@ def test_flaky_pass_holds_a_flaky_failure_and_names_every_log():
     root = ET.fromstring(to_xml(sample()).encode("utf-8"))
     case = root.find(".//testcase[@classname='boot.aarch64-tcg-virt']")
     flaky = case.find("flakyFailure")
-    assert flaky.get("message") == "overlay boot: no boot within 300s" and case.find("failure") is None
+    assert flaky.get("message") == "overlay boot: no exit line" and case.find("failure") is None
     assert flaky.find("system-out").text == "logs: reports/boot/aarch64-tcg-virt/attempt-1"
     out = case.find("system-out").text
     assert "full log: reports/boot/aarch64-tcg-virt/attempt-2/overlay/console.log" in out

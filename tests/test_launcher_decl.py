@@ -10,7 +10,9 @@ import pytest
 from clirun import run_ccvm
 
 from ccvm.errors import ConfigError
-from ccvm.matrix.launcher import EMBEDDED, ArgvFormat, DryRunStyle, load_launcher
+from ccvm.launcher.embedded import EMBEDDED
+from ccvm.launcher.resolve import under_test
+from ccvm.matrix.launcher import ArgvFormat, DryRunStyle, load_launcher
 from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +46,7 @@ def test_the_seed_fixture_declaration_parses():
 
 def test_no_declaration_is_the_embedded_launcher():
     matrix = load_matrix(ROOT / "matrix")
-    assert matrix.under_test is EMBEDDED
+    assert matrix.declared_launcher is None and under_test(matrix) is EMBEDDED
     assert EMBEDDED.dry_run.prints is DryRunStyle.PLAN and EMBEDDED.dry_run.variable == "CCVM_DRYRUN"
 
 
@@ -52,7 +54,7 @@ def test_a_full_matrix_loads_its_declaration(tmp_path):
     matrix = tmp_path / "matrix"
     shutil.copytree(ROOT / "matrix", matrix)
     shutil.copy(SEED / "matrix" / "launcher.yaml", matrix / "launcher.yaml")
-    assert load_matrix(matrix).under_test.name == "seed-ccvm"
+    assert load_matrix(matrix).declared_launcher.name == "seed-ccvm"
 
 
 def test_a_build_per_system(tmp_path):

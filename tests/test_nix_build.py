@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from nixtest import ROOT, flake_copy, host_system, offline_env, other_system, read_junit, run_ccvm
 
-from ccvm.checks.nix.tool import Nix, builder_systems, error_summary, failed_derivations, parse_version, store_name
 from ccvm.commands.build import select_targets
 from ccvm.errors import ConfigError, UsageError
 from ccvm.matrix.builds import Builds, BuildTarget
 from ccvm.matrix.model import load_matrix
+from ccvm.nixtool import Nix, builder_systems, error_summary, failed_derivations, parse_version, store_name
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from nixtest import flake_copy, offline_env, run_ccvm
 
 from ccvm.checks.nix import preflight
 from ccvm.checks.nix.preflight import StoreFacts, store_mode, store_problems
-from ccvm.checks.nix.tool import find_nix
+from ccvm.nixtool import find_nix
 
 NO_GROUP = "ccvm-no-such-group"
 UNPRIVILEGED_UID = 65534  # nobody

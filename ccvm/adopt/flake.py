@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ccvm.checks.nix.tool import find_nix
 from ccvm.matrix.builds import SYSTEMS
+from ccvm.nixtool import find_nix
 from ccvm.text import first_line
 
 EVAL_TIMEOUT_S = 60.0

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ccvm import processes
-from ccvm.checks.sourcefiles import SourceFiles, discover, find_tool
+from ccvm.checks.sourcefiles import SourceFiles, discover
 from ccvm.errors import HostError
 from ccvm.matrix.style import Style
+from ccvm.processes import find_program
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import first_line
@@ -35,7 +36,7 @@ LINT_EXTRA_HINT = "install the lint extra: pip install -e '.[lint]' (nox -s fmt 
 
 def require_tool(name: str) -> str:
     """A tool the ``lint`` extra provides; its absence is a host problem, not a pass."""
-    found = find_tool(name)
+    found = find_program(name)
     if found is None:
         raise HostError(f"{name} not found in {Path(sys.executable).parent} or on PATH; {LINT_EXTRA_HINT}")
     return found
@@ -117,9 +118,7 @@ def nixfmt_case(nixfmt: str, root: Path, relpath: str, *, fix: bool) -> Case:
 
 
 def _suite(name: str, cases: list[Case], tool: str, seconds: float) -> Suite:
-    return Suite(
-        name=name, cases=cases, properties={"tool": tool, "files": str(len(cases)), "seconds": f"{seconds:.1f}"}
-    )
+    return Suite(name=name, cases=cases, properties={"tool": tool, "files": str(len(cases))}, seconds=seconds)
 
 
 def _run_per_file(
@@ -167,7 +166,7 @@ def run_fmt(
 
         suites.append(_run_per_file("fmt.shfmt", shell, one, shfmt, progress))
     if nix and "nixfmt" in tools:
-        nixfmt = find_tool("nixfmt", path_only=True)
+        nixfmt = find_program("nixfmt", path_only=True)
         if nixfmt is None:
             suite = _nix_skipped(nix)
             if progress:

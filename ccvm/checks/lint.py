@@ -156,9 +156,7 @@ def _batch_suite(
     start = time.monotonic()
     cases = make_cases()
     seconds = time.monotonic() - start
-    suite = Suite(
-        name=name, cases=cases, properties={"tool": tool, "files": str(len(files)), "seconds": f"{seconds:.1f}"}
-    )
+    suite = Suite(name=name, cases=cases, properties={"tool": tool, "files": str(len(files))}, seconds=seconds)
     if progress:
         progress.finished(suite, seconds)
     return suite

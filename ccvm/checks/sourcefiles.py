@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ccvm import processes
+from ccvm.errors import HostError
+from ccvm.git import git
 
-GIT_TIMEOUT_S = 60.0
 # Directories never walked when the root is not a git work tree.
 WALK_SKIPPED_DIRS = frozenset({".git", ".venv", ".nox", "reports", "__pycache__", ".pytest_cache", ".ruff_cache"})
 # Tracked paths that are test data rather than project code.
@@ -66,17 +64,13 @@ def _git_files(root: Path) -> list[str] | None:
     """Files git knows under root (tracked, plus untracked ones it does not
     ignore: the same set the gate treats as the change), relative to root;
     None when root is not in a git work tree."""
-    git = shutil.which("git")
-    if git is None:
+    try:
+        probe = git(root, "rev-parse", "--is-inside-work-tree")
+        if not probe.ok or probe.stdout.strip() != "true":
+            return None
+        listing = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+    except HostError:  # no git here: the tree is walked instead
         return None
-    probe = processes.run([git, "rev-parse", "--is-inside-work-tree"], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
-    if not probe.ok or probe.stdout.strip() != "true":
-        return None
-    listing = processes.run(
-        [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
-        timeout_s=GIT_TIMEOUT_S,
-        cwd=str(root),
-    )
     if not listing.ok:
         return None
     return sorted({name for name in listing.stdout.split("\0") if name})
@@ -112,13 +106,3 @@ def discover(root: Path) -> SourceFiles:
         nix=tuple(n for n in names if PurePosixPath(n).suffix == ".nix"),
         from_git=from_git,
     )
-
-
-def find_tool(name: str, *, path_only: bool = False) -> str | None:
-    """A tool from the running interpreter's bin directory (the venv that the
-    ``lint`` extra installed into), else from PATH."""
-    if not path_only:
-        beside = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink
-        if beside.is_file() and os.access(beside, os.X_OK):
-            return str(beside)
-    return shutil.which(name)

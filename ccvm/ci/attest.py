@@ -19,6 +19,7 @@ from pathlib import Path
 from ccvm.ci import gitchange
 from ccvm.errors import UsageError
 from ccvm.files import write_atomic
+from ccvm.git import git
 
 # kind -> what the person does before attesting
 KINDS: dict[str, str] = {
@@ -41,7 +42,7 @@ def attestation_dir(root: Path, kind: str) -> Path:
 
 
 def _identity(root: Path, key: str) -> str:
-    value = gitchange.git(root, "config", "--get", key).stdout.strip()
+    value = git(root, "config", "--get", key).stdout.strip()
     if not value:
         raise UsageError(f"git config {key} is not set; set it first: git config {key} 'Your {key.split('.')[1]}'")
     return value

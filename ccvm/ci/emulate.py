@@ -20,6 +20,7 @@ from glob import glob
 from pathlib import Path
 
 from ccvm import processes
+from ccvm.processes import find_program
 
 VERSION_TIMEOUT_S = 30.0
 
@@ -68,7 +69,7 @@ def checkout(inputs: dict[str, str], place: Place) -> Emulated:
 
 def setup_python(inputs: dict[str, str], place: Place) -> Emulated:
     host = f"{sys.version_info.major}.{sys.version_info.minor}"
-    python = shutil.which("python3", path=place.env.get("PATH")) or "python3"
+    python = find_program("python3", search_path=place.env.get("PATH")) or "python3"
     asked = inputs.get("python-version", "")
     note = f"host {python} (Python {host}) stands in; the workflow asks for {asked or 'the default'}"
     if asked and not (host == asked or host.startswith(f"{asked}.") or asked.startswith(f"{host}.")):
@@ -77,7 +78,7 @@ def setup_python(inputs: dict[str, str], place: Place) -> Emulated:
 
 
 def install_nix(inputs: dict[str, str], place: Place) -> Emulated:
-    nix = shutil.which("nix", path=place.env.get("PATH"))
+    nix = find_program("nix", search_path=place.env.get("PATH"))
     if nix is None:
         return Emulated(ok=False, note="no nix here: install Nix (apt-get install nix-bin) to rehearse this job")
     version = processes.run([nix, "--version"], timeout_s=VERSION_TIMEOUT_S).stdout.strip() or "unknown version"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import os
-import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -23,6 +22,7 @@ from ccvm import processes
 from ccvm.ci import attest, gitchange
 from ccvm.errors import UsageError
 from ccvm.matrix.gate_rules import TTY_ATTESTATION, CheckDef, GateRules
+from ccvm.processes import find_program
 from ccvm.report.results import Case, Outcome, Suite
 
 OUTPUT_TAIL_LINES = 15  # lines of a failed check's output shown in the checklist
@@ -190,7 +190,7 @@ def _found(head: str, root: Path, path: str | None) -> bool:
     if "/" in head:
         candidate = Path(head) if Path(head).is_absolute() else root / head
         return candidate.is_file() and os.access(candidate, os.X_OK)
-    return shutil.which(head, path=path) is not None
+    return find_program(head, search_path=path) is not None
 
 
 def _write_log(log_path: Path, argv: list[str], done: processes.Completed, seconds: float) -> str:

@@ -34,8 +34,11 @@ import jinja2
 import yaml
 
 from ccvm.errors import ConfigError
+from ccvm.launcher.budget import boot_timeout_s, cell_budget_s
+from ccvm.launcher.embedded import EMBEDDED
 from ccvm.matrix.actions import CCVM_PIP_EXAMPLES
 from ccvm.matrix.axes import AXES, Accel, Arch
+from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.limits import MAX_TIMEOUT_S
 from ccvm.matrix.model import Cell, Matrix
 
@@ -91,7 +94,7 @@ def cell_view(cell: Cell, matrix: Matrix) -> dict[str, object]:
         "system": cell.arch.nix_system,
         "kvm": kvm,
         "require_accel": "kvm" if kvm and matrix.actions.has_kvm(cell.arch) else "",
-        "nix": matrix.under_test.build_for(cell.arch.nix_system) is not None,  # the declared launcher is built
+        "nix": _launcher(matrix).build_for(cell.arch.nix_system) is not None,  # the declared launcher is built
     }
 
 
@@ -139,19 +142,28 @@ def _flake_systems(matrix: Matrix) -> list[dict[str, object]]:
     return [_system_view(arch, matrix) for arch in Arch if arch in arches]
 
 
+def _launcher(matrix: Matrix) -> Launcher:
+    return matrix.declared_launcher or EMBEDDED
+
+
+def _cell_budget_s(matrix: Matrix, cell: Cell) -> float:
+    """Every attempt of the cell's boots (ccvm.launcher.budget, as ccvm boot's watchdog counts them)."""
+    launcher = _launcher(matrix)
+    return cell_budget_s(boot_timeout_s(cell, launcher), len(launcher.boot.scenarios), cell.settings.retries)
+
+
 def _flake_check_minutes(matrix: Matrix) -> int:
     """The busiest system's boot checks one after another, plus building ccvm itself."""
     per_system: dict[str, float] = {}
     for cell in matrix.cells:
-        worst = cell.settings.timeout_s * (cell.settings.retries + 1)
-        per_system[cell.arch.nix_system] = per_system.get(cell.arch.nix_system, 0.0) + worst
+        per_system[cell.arch.nix_system] = per_system.get(cell.arch.nix_system, 0.0) + _cell_budget_s(matrix, cell)
     worst_s = max(per_system.values(), default=0.0) + matrix.builds.timeout_s
     return _job_minutes(worst_s, matrix.root / "boot.yaml", "a flake-check job (boot checks of one system + build)")
 
 
 def _tests_minutes(matrix: Matrix) -> int:
     """The project's tests boot every cell a few times over; give them the whole matrix five times."""
-    worst_s = 5 * sum(cell.settings.timeout_s * (cell.settings.retries + 1) for cell in matrix.cells)
+    worst_s = 5 * sum(_cell_budget_s(matrix, cell) for cell in matrix.cells)
     return _job_minutes(min(worst_s, MAX_JOB_S), matrix.root / "boot.yaml", "the tests job (5 x every cell)")
 
 
@@ -165,8 +177,8 @@ def _build_minutes(matrix: Matrix) -> int:
 
 
 def _boot_minutes(matrix: Matrix) -> int:
-    worst_s = max(cell.settings.timeout_s * (cell.settings.retries + 1) for cell in matrix.cells)
-    return _job_minutes(worst_s, matrix.root / "boot.yaml", "a boot job (timeout x (retries + 1))")
+    worst_s = max(_cell_budget_s(matrix, cell) for cell in matrix.cells)
+    return _job_minutes(worst_s, matrix.root / "boot.yaml", "a boot job (timeout x boots x (retries + 1))")
 
 
 def _job_minutes(seconds: float, source: Path, what: str) -> int:

@@ -2,8 +2,8 @@
 untracked-but-not-ignored files included) against the merge base with the
 main branch, and a hash of the working tree's content.
 
-Every git call goes through ``processes.run`` with a timeout.  Nothing here
-touches the real index, HEAD or any ref.
+Every git call goes through ``ccvm.git`` (own session, one timeout).
+Nothing here touches the real index, HEAD or any ref.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccvm import processes
-from ccvm.errors import HostError, UsageError
+from ccvm.errors import UsageError
+from ccvm.git import git, git_output
 
-GIT_TIMEOUT_S = 120.0
 # Set by git for hooks; inherited by a check they would point its own git
 # calls (say, in a test's temporary repository) at this repository.
 REPO_LOCATION_VARS = (
@@ -41,25 +40,6 @@ def env_without_repo_location(env: dict[str, str] | None = None) -> dict[str, st
     return {key: value for key, value in source.items() if key not in REPO_LOCATION_VARS}
 
 
-def git(root: Path, *args: str, env: dict[str, str] | None = None) -> processes.Completed:
-    """Run git in root; HostError when git is missing or hangs."""
-    try:
-        done = processes.run(["git", "--no-pager", *args], timeout_s=GIT_TIMEOUT_S, cwd=str(root), env=env)
-    except FileNotFoundError:
-        raise HostError("git not found on PATH; install git") from None
-    if done.returncode is None:
-        raise HostError(f"git {' '.join(args)} did not finish within {GIT_TIMEOUT_S:g}s")
-    return done
-
-
-def _git_ok(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = git(root, *args, env=env)
-    if not done.ok:
-        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise HostError(f"git {' '.join(args)} failed: {detail}")
-    return done.stdout
-
-
 def repo_root(cwd: Path | None = None) -> Path:
     done = git(cwd or Path.cwd(), "rev-parse", "--show-toplevel")
     if not done.ok or not done.stdout.strip():
@@ -68,12 +48,12 @@ def repo_root(cwd: Path | None = None) -> Path:
 
 
 def git_dir(root: Path) -> Path:
-    return Path(_git_ok(root, "rev-parse", "--absolute-git-dir").strip())
+    return Path(git_output(root, "rev-parse", "--absolute-git-dir").strip())
 
 
 def git_path(root: Path, name: str) -> Path:
     """A path inside the git directory (``git rev-parse --git-path``), absolute."""
-    path = Path(_git_ok(root, "rev-parse", "--git-path", name).strip())
+    path = Path(git_output(root, "rev-parse", "--git-path", name).strip())
     return path if path.is_absolute() else root / path
 
 
@@ -110,8 +90,8 @@ def _nul_list(text: str) -> list[str]:
 def changed_paths(root: Path, base_commit: str) -> tuple[str, ...]:
     """Paths that differ between base_commit and the working tree, plus
     untracked files that are not ignored; a rename counts as both paths."""
-    diffed = _git_ok(root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", base_commit, "--")
-    untracked = _git_ok(root, "ls-files", "--others", "--exclude-standard", "-z")
+    diffed = git_output(root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", base_commit, "--")
+    untracked = git_output(root, "ls-files", "--others", "--exclude-standard", "-z")
     return tuple(sorted(set(_nul_list(diffed)) | set(_nul_list(untracked))))
 
 
@@ -126,6 +106,6 @@ def tree_hash(root: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="ccvm-tree-") as scratch:
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
         if _commit_of(root, "HEAD"):
-            _git_ok(root, "read-tree", "HEAD", env=env)  # keeps tracked files that an ignore rule covers
-        _git_ok(root, "add", "-A", "--", ".", env=env)
-        return _git_ok(root, "write-tree", env=env).strip()
+            git_output(root, "read-tree", "HEAD", env=env)  # keeps tracked files that an ignore rule covers
+        git_output(root, "add", "-A", "--", ".", env=env)
+        return git_output(root, "write-tree", env=env).strip()

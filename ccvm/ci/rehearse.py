@@ -34,11 +34,11 @@ import yaml
 from ccvm import processes
 from ccvm.ci import emulate, runnerfiles
 from ccvm.ci.expressions import Context, Status, Unevaluable, condition, substitute, to_string
-from ccvm.errors import ConfigError, HostError, UsageError
+from ccvm.errors import ConfigError, UsageError
+from ccvm.git import git_output
 
 DEFAULT_WORKFLOW = Path(".github/workflows/ci.yml")
 DEFAULT_JOB_MINUTES = 360  # GitHub's own default for a job without timeout-minutes
-GIT_TIMEOUT_S = 300.0
 SHELL = ("bash", "--noprofile", "--norc", "-eo", "pipefail")  # GitHub's default for `run:` on Linux
 SHELLS = {
     "bash": SHELL,
@@ -357,20 +357,11 @@ def run_step(run: JobRun, step: PlannedStep) -> StepResult:
 # -- the whole rehearsal ---------------------------------------------------------------
 
 
-def _git(root: Path, *args: str) -> str:
-    done = processes.run(["git", "-C", str(root), *args], timeout_s=GIT_TIMEOUT_S)
-    if not done.ok:
-        raise HostError(f"git {' '.join(args)} in {root}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
-    return done.stdout
-
-
 def fresh_clone(root: Path, target: Path) -> str:
     """A clone of root's HEAD (the commit, even in a worktree) at target; returns the commit."""
-    sha = _git(root, "rev-parse", "HEAD").strip()
-    done = processes.run(["git", "clone", "--quiet", "--no-checkout", str(root), str(target)], timeout_s=GIT_TIMEOUT_S)
-    if not done.ok:
-        raise HostError(f"git clone {root}: {done.stderr.strip()}")
-    _git(target, "checkout", "--quiet", "--detach", sha)
+    sha = git_output(root, "rev-parse", "HEAD").strip()
+    git_output(root, "clone", "--quiet", "--no-checkout", str(root), str(target))
+    git_output(target, "checkout", "--quiet", "--detach", sha)
     return sha
 
 
@@ -391,7 +382,7 @@ def _prepare(options: Options, say) -> tuple[Path, Path, str]:
     if workspace.exists():
         shutil.rmtree(workspace)
     sha = fresh_clone(options.root, workspace)
-    if _git(options.root, "status", "--porcelain", "--untracked-files=no").strip():
+    if git_output(options.root, "status", "--porcelain", "--untracked-files=no").strip():
         say("note: the working tree has uncommitted changes; the rehearsal runs HEAD without them")
     return directory, workspace, sha
 

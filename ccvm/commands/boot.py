@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ccvm.checks.boot.declared import check_declared
-from ccvm.checks.boot.runner import BootOptions, run_boot
+from ccvm.checks.boot.executor import run_boot
+from ccvm.checks.boot.job import BootOptions
 from ccvm.commands.common import (
     add_asset_options,
     add_reprobe_option,
@@ -19,6 +19,7 @@ from ccvm.commands.common import (
 )
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
+from ccvm.launcher.resolve import check_launcher, project_root, under_test
 from ccvm.matrix.axes import Accel, parse_axis_value
 from ccvm.matrix.sizes import parse_mib
 from ccvm.processes import default_jobs
@@ -77,9 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     matrix = matrix_from(args)
-    launcher = matrix.under_test
-    if launcher.declared:
-        check_declared(launcher, matrix.root.resolve().parent)
+    launcher, root = under_test(matrix), project_root(matrix)
+    check_launcher(launcher, root)
     try:
         cells = tuple(matrix.cell(cell_id) for cell_id in dict.fromkeys(args.cell)) if args.cell else matrix.cells
     except KeyError as exc:
@@ -106,13 +106,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
     progress = Progress(total=len(cells))
     store = asset_store(args, matrix, notify=progress.note)
-    wants_assets = not launcher.declared or launcher.guest_assets == "env"
-    for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path and wants_assets}):
+    for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path and launcher.uses_ccvm_guest}):
         progress.note(f"guest assets for {arch}: preparing (cached after the first run)")
         assets = store.for_arch(arch)
         for note in assets.notes:
             progress.note(f"guest assets for {arch}: {note}")
-    result = run_boot(matrix, options, store, progress)
+    result = run_boot(launcher, root, options, store, progress, build_timeout_s=matrix.builds.timeout_s)
     failure = None
     if result.watchdog_expired:
         failure = WatchdogExpired("the whole-run watchdog expired; unfinished cells are reported failed")

@@ -8,12 +8,12 @@ import re
 from ccvm.checks.nix.build import BuildOptions, run_builds
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S
 from ccvm.checks.nix.preflight import require_usable
-from ccvm.checks.nix.tool import Nix, find_nix
 from ccvm.commands.common import matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
 from ccvm.errors import UsageError
 from ccvm.matrix.axes import host_arch
 from ccvm.matrix.builds import SYSTEMS, Builds, BuildTarget
+from ccvm.nixtool import Nix, find_nix
 from ccvm.report.progress import Progress
 
 _SYSTEM = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")

@@ -12,7 +12,7 @@ from pathlib import Path
 from ccvm.errors import UsageError
 from ccvm.guest.assets import AssetStore, Overrides
 from ccvm.matrix.axes import Arch, parse_axis_value
-from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
+from ccvm.matrix.limits import MAX_TIMEOUT_S, parse_cores
 from ccvm.matrix.model import Matrix, load_matrix, matrix_root
 from ccvm.matrix.packaged import packaged_matrix
 from ccvm.matrix.pins import PinPolicy
@@ -125,7 +125,7 @@ def positive_int(text: str) -> int:
 
 
 def core_count(text: str) -> int:
-    value = positive_int(text)
-    if value > MAX_CORES:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CORES}")
-    return value
+    try:
+        return parse_cores(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 
 from ccvm.checks.nix import preflight
-from ccvm.checks.nix.tool import find_nix, missing_reason
 from ccvm.commands.common import add_asset_options, asset_store, launcher_matrix_from
 from ccvm.errors import HostError
 from ccvm.files import cache_root
 from ccvm.matrix.axes import Accel, Arch, host_arch
+from ccvm.nixtool import find_nix, missing_reason
+from ccvm.processes import find_program
 from ccvm.processes import run as run_command
 from ccvm.qemu.probe import KvmProbe, probe_guest, qemu_info
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _version(tool: str) -> str:
-    path = shutil.which(tool)
+    path = find_program(tool, path_only=True)
     if not path:
         return "not found"
     result = run_command([path, "--version"], timeout_s=10)

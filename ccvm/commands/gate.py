@@ -14,6 +14,7 @@ from ccvm.ci import attest, gate, gitchange
 from ccvm.commands.common import positive_int
 from ccvm.commands.reporting import end
 from ccvm.errors import ChecksFailed, UsageError
+from ccvm.git import git
 from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.processes import default_jobs
 from ccvm.report.progress import Progress
@@ -145,7 +146,7 @@ def _end(results: list[gate.Result], junit: Path) -> int:
 
 
 def hook_path(root: Path) -> Path:
-    configured = gitchange.git(root, "config", "--get", "core.hooksPath").stdout.strip()
+    configured = git(root, "config", "--get", "core.hooksPath").stdout.strip()
     if configured:
         hooks = Path(os.path.expanduser(configured))
         return (hooks if hooks.is_absolute() else root / hooks) / "pre-push"

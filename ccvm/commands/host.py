@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -13,8 +11,11 @@ from ccvm.checks.host.suite import HostRun, run_host_suite
 from ccvm.commands.common import positive_float
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError
-from ccvm.matrix.launcher import EMBEDDED, Launcher, given_wrapper, load_launcher
+from ccvm.launcher.embedded import EMBEDDED
+from ccvm.launcher.resolve import given_wrapper
+from ccvm.matrix.launcher import Launcher, load_launcher
 from ccvm.matrix.model import load_matrix, matrix_root
+from ccvm.processes import executable_at
 from ccvm.report.results import Outcome, overall_ok
 from ccvm.report.table import table
 
@@ -56,10 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _executable(raw: str) -> str:
-    found = shutil.which(raw) if os.sep not in raw else raw
-    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+    found = executable_at(raw, Path.cwd())
+    if found is None:
         raise UsageError(f"--wrapper {raw}: not an executable file")
-    return str(Path(found).resolve())
+    return found
 
 
 def _declared(matrix_dir: Path) -> Launcher | None:
@@ -113,7 +114,6 @@ def _print_results(suites) -> None:
         counts = {outcome: sum(c.outcome is outcome for c in suite.cases) for outcome in Outcome}
         skipped = f", {counts[Outcome.SKIP]} skipped" if counts[Outcome.SKIP] else ""
         print(f"{suite.name}: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed{skipped}")
-        suite.properties["seconds"] = f"{sum(c.seconds for c in suite.cases):.1f}"
         for case in suite.cases:
             if case.outcome is Outcome.FAIL:
                 print(f"    FAIL {case.name}: {case.message}")

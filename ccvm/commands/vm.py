@@ -23,7 +23,7 @@ from ccvm.qemu.config_staging import home_files
 from ccvm.qemu.env import qemu_environment
 from ccvm.qemu.guestrun import run_guest
 from ccvm.qemu.launch import GuestRequest, Mode, stage
-from ccvm.qemu.options import ENV, resolve
+from ccvm.qemu.options import resolve
 from ccvm.qemu.plan import launch_plan
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -151,4 +151,4 @@ def _run_program(request: GuestRequest, assets, scratch: Path, timeout_s: float,
     return run.status
 
 
-__all__ = ["register", "ENV"]
+__all__ = ["register"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 from ccvm.errors import AssetError
 from ccvm.files import OnWait, locked, write_atomic
 from ccvm.matrix.pins import Archive
-from ccvm.processes import run
+from ccvm.processes import find_program, run
 from ccvm.text import last_line
 
 UPDATE_TIMEOUT_S = 300.0
@@ -94,7 +93,7 @@ class PrivateApt:
         )
 
     def _tool(self, name: str) -> str:
-        found = shutil.which(name)
+        found = find_program(name, path_only=True)
         if not found:
             raise AssetError(
                 f"{name} not found: this host is not Debian-like; pass the guest's kernel, "
@@ -184,7 +183,7 @@ def _parse_stanza(stanza: str, debian_arch: str) -> ArchiveEntry | None:
 
 def version_newer(a: str, b: str) -> bool:
     """True when Debian version a sorts after b (dpkg's own comparison)."""
-    dpkg = shutil.which("dpkg")
+    dpkg = find_program("dpkg", path_only=True)
     if dpkg is None:
         raise AssetError(
             "dpkg not found: cannot compare Debian versions; pin the package exactly or pass files by path"

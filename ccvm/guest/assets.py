@@ -29,7 +29,6 @@ import os
 import shutil
 import struct
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from ccvm.guest.apt import DOWNLOAD_TIMEOUT_S, LOCK_MARGIN_S, UPDATE_WAIT, Archi
 from ccvm.guest.deb import extract_matching
 from ccvm.matrix.axes import Arch
 from ccvm.matrix.pins import GuestPins, PackagePin, PinPolicy
+from ccvm.memo import OncePerKey
 
 INITRAMFS_FORMAT = 1  # bump when the initramfs layout changes
 BUILD_LOCK_TIMEOUT_S = 300.0  # waiting for another run's unpack or initramfs build
@@ -115,15 +115,14 @@ class AssetStore:
         self.overrides = overrides or Overrides()
         self.policy = policy or pins.policy
         self.root = root or cache_root()
-        self._apt_instance: PrivateApt | None = None
-        self._lock = threading.Lock()
-        self._done: dict[Arch, GuestAssets] = {}
+        self._apt_once: OncePerKey[str, PrivateApt] = OncePerKey(
+            lambda _: PrivateApt(self.root / "apt", [a.debian for a in Arch], self.pins.archive)
+        )
+        self._per_arch: OncePerKey[Arch, GuestAssets] = OncePerKey(self._prepare)
 
     @property
     def _apt(self) -> PrivateApt:
-        if self._apt_instance is None:
-            self._apt_instance = PrivateApt(self.root / "apt", [a.debian for a in Arch], self.pins.archive)
-        return self._apt_instance
+        return self._apt_once.get("apt")
 
     def _waiting(self, arch: Arch, what: str) -> OnWait:
         def note(pid: int | None) -> None:
@@ -142,10 +141,8 @@ class AssetStore:
         )
 
     def for_arch(self, arch: Arch) -> GuestAssets:
-        with self._lock:
-            if arch not in self._done:
-                self._done[arch] = self._prepare(arch)
-            return self._done[arch]
+        """The arch's kernel and initramfs, prepared once per store (concurrent callers wait for it)."""
+        return self._per_arch.get(arch)
 
     # -- resolution -------------------------------------------------------
 

@@ -4,7 +4,8 @@ A project declares the VM wrapper it ships: how to build it per Nix system,
 the argv that starts it, its environment per cell, how each share mode is
 selected, its dry-run hook and what that prints, where secrets live, its
 own host test scripts and its boot scenarios.  Without the file the
-launcher is ccvm's embedded ``ccvm vm`` (``EMBEDDED``).
+launcher under test is ccvm's embedded ``ccvm vm`` (``ccvm.launcher.embedded``),
+declared with the same ``Launcher`` type.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ class Launcher:
     source: Path | None = None  # the declaration file
     argv_line: int | None = None
 
+    @property
+    def uses_ccvm_guest(self) -> bool:
+        """Whether its boots run ccvm's embedded guest (kernel and initramfs)."""
+        return self.embedded or self.guest_assets == "env"
+
     def cell_env(self, *, arch: str, accel: str, machine: str) -> dict[str, str]:
         """The launcher's environment for one cell, placeholders filled in."""
         cell = {"arch": str(arch), "accel": str(accel), "machine": str(machine)}
@@ -131,31 +137,6 @@ class Launcher:
 
     def with_argv(self, argv: tuple[str, ...]) -> Launcher:
         return dataclasses.replace(self, argv=argv, embedded=False, argv_line=None)
-
-
-EMBEDDED = Launcher(
-    name="ccvm vm",
-    argv=("ccvm", "vm"),
-    embedded=True,
-    program=("prog",),
-    share_modes=(
-        ShareSwitch(mode="overlay"),
-        ShareSwitch(mode="writable", flag="--writable-cwd", variable="CCVM_WRITABLE_CWD"),
-    ),
-    host_scripts=("tests/host.sh",),
-)
-
-
-def given_wrapper(path: str) -> Launcher:
-    """A wrapper named on the command line with nothing declared about it:
-    its dry-run style is found out from its first dry run."""
-    return dataclasses.replace(
-        EMBEDDED,
-        name=path,
-        argv=(path,),
-        embedded=False,
-        dry_run=dataclasses.replace(EMBEDDED.dry_run, prints=None),
-    )
 
 
 def _template(doc: Mapping, name: str, value: str) -> str:

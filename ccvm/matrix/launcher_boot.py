@@ -33,11 +33,15 @@ class BootScenario:
     must_exist: tuple[str, ...] = ()  # relative to the shared directory, after the run
     must_not_exist: tuple[str, ...] = ()
     exit_status: int = 0
+    # ccvm's own cases asserted on this boot, each a JUnit case (ccvm.checks.boot.judge.CASE_CHECKS;
+    # the embedded launcher's boots name them); none: one case, named as the scenario, asserting
+    # what the scenario declares.
+    cases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class BootDeclaration:
-    timeout_s: float = DEFAULT_BOOT_TIMEOUT_S  # one boot of one scenario
+    timeout_s: float | None = None  # one boot of one scenario; None: the cell's timeout (boot.yaml)
     scenarios: tuple[BootScenario, ...] = ()
 
 

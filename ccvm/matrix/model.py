@@ -16,13 +16,13 @@ from ccvm.matrix.actions import CiPins, parse_actions
 from ccvm.matrix.axes import AXES, MACHINES_FOR_ARCH, Accel, Arch, Machine, parse_axis_value, suggestion
 from ccvm.matrix.builds import Builds, parse_builds
 from ccvm.matrix.gate_rules import GateRules, parse_gate
-from ccvm.matrix.launcher import EMBEDDED, Launcher, load_launcher
 from ccvm.matrix.launcher import FILE as LAUNCHER_FILE
-from ccvm.matrix.launcher_defaults import LauncherDefaults, parse_launcher
-from ccvm.matrix.limits import MAX_CORES, MAX_TIMEOUT_S
+from ccvm.matrix.launcher import Launcher, load_launcher
+from ccvm.matrix.limits import MAX_TIMEOUT_S, parse_cores
 from ccvm.matrix.pins import GuestPins, parse_guest
 from ccvm.matrix.sizes import parse_mib
 from ccvm.matrix.style import STYLE_FILE, Style, load_style
+from ccvm.matrix.vm_defaults import VmDefaults, parse_vm_defaults
 from ccvm.matrix.yamlsrc import Mapping, Mapping_at, Sequence, expect_mapping, expect_sequence, load_yaml
 
 
@@ -54,12 +54,13 @@ class Matrix:
     root: Path
     cells: tuple[Cell, ...]
     guest: GuestPins
-    launcher: LauncherDefaults = field(default_factory=LauncherDefaults)
+    vm_defaults: VmDefaults = field(default_factory=VmDefaults)  # `ccvm vm`'s defaults (boot.yaml `launcher:`)
     builds: Builds = field(default_factory=Builds)
     gate: GateRules = field(default_factory=GateRules)
     actions: CiPins = field(default_factory=CiPins)
-    # The launcher under test (matrix/launcher.yaml); ccvm's own `ccvm vm` when none is declared.
-    under_test: Launcher = EMBEDDED
+    # The project's own launcher (matrix/launcher.yaml), or None: then the launcher under test
+    # is ccvm's embedded one (ccvm.launcher.resolve.under_test).
+    declared_launcher: Launcher | None = None
     style: Style = field(default_factory=Style)
 
     def cell(self, cell_id: str) -> Cell:
@@ -81,6 +82,13 @@ def _whole(value: object, key: str, minimum: int, maximum: int = 1000) -> int:
     return value
 
 
+def _cores(value: object) -> int:
+    try:
+        return parse_cores(value)
+    except ValueError as exc:
+        raise ValueError(f"cores: {exc}") from None
+
+
 def _seconds(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT_S:
         raise ValueError(
@@ -92,7 +100,7 @@ def _seconds(value: object, key: str) -> float:
 def _parse_settings(doc: Mapping, base: BootSettings) -> BootSettings:
     parsers = {
         "memory": ("memory_mib", parse_mib),
-        "cores": ("cores", lambda v: _whole(v, "cores", 1, MAX_CORES)),
+        "cores": ("cores", _cores),
         "timeout": ("timeout_s", lambda v: _seconds(v, "timeout")),
         "retries": ("retries", lambda v: _whole(v, "retries", 0)),
     }
@@ -188,7 +196,7 @@ def load_matrix(root: Path | None = None) -> Matrix:
             raise ConfigError(path, None, "missing matrix file")
         docs[name] = expect_mapping(load_yaml(path), path, 1, name)
     boot = docs["boot.yaml"]
-    launcher = (
+    vm_defaults = (
         expect_mapping(boot["launcher"], boot.path, boot.line_of("launcher"), "launcher")
         if "launcher" in boot
         else None
@@ -197,10 +205,10 @@ def load_matrix(root: Path | None = None) -> Matrix:
         root=root,
         cells=parse_boot(boot),
         guest=parse_guest(docs["guest.yaml"]),
-        launcher=parse_launcher(launcher),
+        vm_defaults=parse_vm_defaults(vm_defaults),
         builds=parse_builds(docs["builds.yaml"]),
         gate=parse_gate(docs["gate.yaml"]),
         actions=parse_actions(docs["actions.yaml"]),
-        under_test=load_launcher(root) or EMBEDDED,
+        declared_launcher=load_launcher(root),
         style=load_style(root),
     )

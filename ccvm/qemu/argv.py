@@ -2,10 +2,11 @@
 
 x86_64 boots ``qemu-system-x86_64 -M q35`` with the kernel console on
 ttyS0; aarch64 boots ``qemu-system-aarch64 -M virt`` with it on ttyAMA0.
-tcg is multi-threaded TCG with ``-cpu max`` on x86_64 and ``-cpu
-cortex-a57`` on aarch64 (an ARMv8.0 core: no pointer authentication or
-other late extensions to emulate; it boots the stub guest faster than
-``max,pauth-impdef=on``, see docs/src/performance.md); kvm is ``-cpu host``.
+tcg is multi-threaded TCG with the arch's ``tcg_cpu`` (ccvm.matrix.axes:
+``max`` on x86_64, ``cortex-a57`` on aarch64, an ARMv8.0 core with no
+pointer authentication or other late extensions to emulate, which boots the
+stub guest faster than ``max,pauth-impdef=on``, see docs/src/performance.md);
+kvm is ``-cpu host``.
 Guest configuration travels as fw_cfg *files*, so nothing of it appears on
 the QEMU command line or the kernel command line.
 """
@@ -19,10 +20,6 @@ from ccvm.matrix.axes import Accel, Arch, Machine
 
 SHARE_TAG = "ccvm-cwd"
 
-_BINARY = {Arch.X86_64: "qemu-system-x86_64", Arch.AARCH64: "qemu-system-aarch64"}
-_CONSOLE = {Arch.X86_64: "ttyS0", Arch.AARCH64: "ttyAMA0"}
-_TCG_CPU = {Arch.X86_64: "max", Arch.AARCH64: "cortex-a57"}  # measured: bench/boot_bench.py --sweep
-
 
 def opt_value(value: object) -> str:
     """A value inside a QEMU -opt list: commas are doubled."""
@@ -30,11 +27,11 @@ def opt_value(value: object) -> str:
 
 
 def qemu_binary(arch: Arch) -> str:
-    return _BINARY[arch]
+    return arch.facts.qemu_binary
 
 
 def kernel_console(arch: Arch) -> str:
-    return _CONSOLE[arch]
+    return arch.facts.kernel_console
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,29 +76,8 @@ class LaunchSpec:
     quiet: bool = True
 
 
-# Kernel start-up work the stub guest has no use for, measured under TCG on 2 cores
-# (bench/boot_bench.py, docs: Performance): skipping the crypto self-tests and audit
-# saves about 0.25 s on aarch64 (1.45 -> 1.20 s); with the i8042 probe (there is no
-# keyboard), the TSC watchdog and SMP alternatives patching (one vCPU) skipped as well,
-# about 0.3 s on x86_64 (2.06 -> 1.74 s).  CPU vulnerability mitigations stay on.
-_QUICK_START = {
-    Arch.X86_64: (
-        "cryptomgr.notests",
-        "audit=0",
-        "i8042.noaux",
-        "i8042.nomux",
-        "i8042.nopnp",
-        "i8042.dumbkbd",
-        "tsc=reliable",
-        "no_timer_check",
-        "noreplace-smp",
-    ),
-    Arch.AARCH64: ("cryptomgr.notests", "audit=0"),
-}
-
-
 def kernel_cmdline(spec: LaunchSpec) -> str:
-    words = [f"console={kernel_console(spec.arch)}", "panic=-1", *_QUICK_START[spec.arch]]
+    words = [f"console={kernel_console(spec.arch)}", "panic=-1", *spec.arch.facts.quick_start]
     if spec.quiet:
         words.append("quiet")
     return " ".join(words)
@@ -110,7 +86,7 @@ def kernel_cmdline(spec: LaunchSpec) -> str:
 def _accel_args(spec: LaunchSpec) -> list[str]:
     if spec.accel is Accel.KVM:
         return ["-accel", "kvm", "-cpu", "host"]
-    return ["-accel", "tcg,thread=multi", "-cpu", _TCG_CPU[spec.arch]]
+    return ["-accel", "tcg,thread=multi", "-cpu", spec.arch.facts.tcg_cpu]
 
 
 def _share_args(spec: LaunchSpec) -> list[str]:
@@ -136,14 +112,13 @@ def qemu_argv(spec: LaunchSpec) -> list[str]:
     return argv
 
 
-_EARLY_CONSOLE = {Arch.X86_64: "earlyprintk=serial,ttyS0,115200", Arch.AARCH64: "earlycon"}
-
-
 def sign_of_life_argv(*, arch: Arch, accel: Accel, machine: Machine, kernel: Path) -> list[str]:
     """A guest that only has to print the kernel's first console line: no
     initrd, no devices, the serial port on QEMU's standard output."""
-    accel_args = ["-accel", "kvm", "-cpu", "host"] if accel is Accel.KVM else ["-accel", "tcg", "-cpu", _TCG_CPU[arch]]
-    cmdline = f"console={kernel_console(arch)} {_EARLY_CONSOLE[arch]} panic=-1"
+    accel_args = (
+        ["-accel", "kvm", "-cpu", "host"] if accel is Accel.KVM else ["-accel", "tcg", "-cpu", arch.facts.tcg_cpu]
+    )
+    cmdline = f"console={kernel_console(arch)} {arch.facts.early_console} panic=-1"
     return [
         qemu_binary(arch),
         "-M",

@@ -10,8 +10,11 @@
   it prints can fake an exit status or a failure.
 
 ``wait_for`` is the one wait helper: it has a deadline, fails at once on a
-failure pattern, on EOF or on QEMU exiting, and on its last try drains
-everything buffered and reports the last lines of the channels.
+failure pattern, on EOF, on QEMU exiting or when the run is stopped, and on
+its last try drains everything buffered and reports the last lines of the
+channels.  ``failure_lines`` is the one console watcher: the serial reader
+here and a declared launcher's output (ccvm.launcher.boot) both read
+through it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -36,7 +40,22 @@ CAPTURE_LIMIT = 4 << 20  # output kept in memory (facts, expectations); the log 
 DRAIN_AFTER_EXIT_S = 5.0  # the program channel reaching EOF after the exit line
 
 KERNEL_FAILURES = re.compile(r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init: FAIL[^\r\n]*")
+STOPPED = "the run was stopped; the guest was killed"
 CONTROL_FAILURE = re.compile(r"^CCVM:FAIL ([^\r\n]*)\r?$", re.M)
+
+
+def failure_lines(channel: pexpect.spawnbase.SpawnBase, *, stopped: Callable[[], bool]) -> Iterator[str]:
+    """Each kernel failure line (panic, Oops, init's FAIL) as it arrives on a
+    console, until the console ends (EOF) or ``stopped()``; checked every POLL_S."""
+    while not stopped():
+        try:
+            index = channel.expect([KERNEL_FAILURES, pexpect.EOF, pexpect.TIMEOUT], timeout=POLL_S)
+        except (OSError, ValueError):
+            return  # closed under us during shutdown
+        if index == 0:
+            yield channel.after.strip()
+        elif index == 1:
+            return
 
 
 class OutputLog:
@@ -98,6 +117,7 @@ class Console:
         qemu_alive,
         mirror_serial: TextIO | None = None,
         mirror_agent: TextIO | None = None,
+        cancelled: threading.Event | None = None,
     ) -> None:
         self.serial_log = OutputLog(log_dir / "console.log", mirror_serial)
         self.agent_log = OutputLog(log_dir / "agent.log", mirror_agent)
@@ -106,6 +126,7 @@ class Console:
         self.agent = _channel(agent, self.agent_log)
         self.control = _channel(control, self.control_log)
         self._qemu_alive = qemu_alive
+        self._cancelled = cancelled or threading.Event()
         self.kernel_failure: str | None = None
         self.failure_at: float | None = None
         self._stop = threading.Event()
@@ -115,16 +136,10 @@ class Console:
         self._agent_reader.start()
 
     def _drain_serial(self) -> None:
-        while not self._stop.is_set():
-            try:
-                index = self.serial.expect([KERNEL_FAILURES, pexpect.EOF, pexpect.TIMEOUT], timeout=POLL_S)
-            except (OSError, ValueError):
-                return  # closed under us during shutdown
-            if index == 0 and self.kernel_failure is None:
-                self.kernel_failure = self.serial.after.strip()
+        for line in failure_lines(self.serial, stopped=self._stop.is_set):
+            if self.kernel_failure is None:
+                self.kernel_failure = line
                 self.failure_at = time.monotonic()
-            elif index == 1:
-                return
 
     def _drain_agent(self) -> None:
         while not self._stop.is_set():
@@ -148,9 +163,11 @@ class Console:
             f"--- control channel ---\n{self.control_log.tail_text()}"
         )
 
-    def _fail(self, reason: str, line_at: float | None = None) -> GuestFailure:
+    def _fail(self, reason: str, line_at: float | None = None, *, timed_out: bool = False) -> GuestFailure:
         time.sleep(POLL_S)  # let the readers catch the lines around it
-        return GuestFailure(reason, tail=self.tails(), line_at=line_at)
+        return GuestFailure(
+            reason, tail=self.tails(), line_at=line_at, output=self.agent_log.text(), timed_out=timed_out
+        )
 
     def _exited(self, what: str) -> GuestFailure:
         """QEMU went away: a panic (panic=-1 reboots at once, -no-reboot exits)
@@ -166,9 +183,11 @@ class Console:
         while True:
             if self.kernel_failure:
                 raise self._fail(f"kernel console: {self.kernel_failure}", self.failure_at)
+            if self._cancelled.is_set():
+                raise self._fail(STOPPED)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._fail(f"timed out waiting for {what}")
+                raise self._fail(f"timed out waiting for {what}", timed_out=True)
             index = self.control.expect(patterns, timeout=min(POLL_S, remaining))
             if index == 0:
                 return self.control.match

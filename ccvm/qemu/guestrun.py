@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,11 @@ def run_guest(
     scratch: Path | None = None,
     mirror_serial: TextIO | None = None,
     mirror_agent: TextIO | None = None,
+    cancelled: threading.Event | None = None,
 ) -> GuestRun:
     """Boot, run the program, return its status; raises a GuestError
-    (GuestFailure or LaunchError, from ccvm.errors).
+    (GuestFailure or LaunchError, from ccvm.errors), a GuestFailure too when
+    ``cancelled`` is set meanwhile.
 
     The scratch directory (staged files, sockets) is removed at the end
     unless the request is in debug mode.
@@ -52,7 +55,12 @@ def run_guest(
     try:
         spec = stage(request, assets, scratch)
         with VM(
-            spec, log_dir=log_dir, env=qemu_environment(), mirror_serial=mirror_serial, mirror_agent=mirror_agent
+            spec,
+            log_dir=log_dir,
+            env=qemu_environment(),
+            mirror_serial=mirror_serial,
+            mirror_agent=mirror_agent,
+            cancelled=cancelled,
         ) as vm:
             status, text = vm.wait_exit_status(deadline=time.monotonic() + timeout_s)
             seconds = time.monotonic() - vm.started_at

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ccvm.errors import UsageError
 from ccvm.matrix.axes import MACHINES_FOR_ARCH, Accel, Arch, Machine, host_arch, parse_axis_value
-from ccvm.matrix.limits import MAX_CORES
+from ccvm.matrix.limits import parse_cores
 from ccvm.matrix.model import Matrix
 from ccvm.matrix.sizes import parse_mib
 from ccvm.qemu.launch import Mode
@@ -102,23 +102,12 @@ def _number(name: str, picked, default: int, parse) -> tuple[int, str]:
         raise UsageError(f"{_where(name, source)}: {exc}") from None
 
 
-def _cores(text: object) -> int:
-    try:
-        value = int(str(text))
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_CORES:
-        raise ValueError(f"must be from 1 to {MAX_CORES}")
-    return value
-
-
 def resolve(flags: argparse.Namespace, env: Mapping[str, str], matrix: Matrix, home: Path) -> VmOptions:
     sources: dict[str, str] = {}
-    default_arch = matrix.launcher.arch or host_arch() or Arch.X86_64
+    default_arch = matrix.vm_defaults.arch or host_arch() or Arch.X86_64
     arch, sources["arch"] = _axis("arch", _pick("arch", flags, env), default_arch)
-    accel, sources["accel"] = _axis("accel", _pick("accel", flags, env), matrix.launcher.accel)
-    default_machine = sorted(MACHINES_FOR_ARCH[arch])[0]
-    machine, sources["machine"] = _axis("machine", _pick("machine", flags, env), default_machine)
+    accel, sources["accel"] = _axis("accel", _pick("accel", flags, env), matrix.vm_defaults.accel)
+    machine, sources["machine"] = _axis("machine", _pick("machine", flags, env), arch.facts.default_machine)
     if machine not in MACHINES_FOR_ARCH[arch]:
         fits = ", ".join(sorted(MACHINES_FOR_ARCH[arch]))
         raise UsageError(f"{_where('machine', sources['machine'])}: {machine} does not go with {arch}; use {fits}")
@@ -126,7 +115,9 @@ def resolve(flags: argparse.Namespace, env: Mapping[str, str], matrix: Matrix, h
     memory, sources["memory"] = _number(
         "memory", _pick("memory", flags, env), settings.memory_mib if settings else 512, parse_mib
     )
-    cores, sources["cores"] = _number("cores", _pick("cores", flags, env), settings.cores if settings else 1, _cores)
+    cores, sources["cores"] = _number(
+        "cores", _pick("cores", flags, env), settings.cores if settings else 1, parse_cores
+    )
     writable, sources["writable_cwd"] = _switch("writable_cwd", _pick("writable_cwd", flags, env))
     shell, sources["shell"] = _switch("shell", _pick("shell", flags, env))
     debug, sources["debug"] = _switch("debug", _pick("debug", flags, env))

@@ -14,24 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ccvm.errors import GuestError
+from ccvm.errors import GuestError, GuestFailure
 from ccvm.guest.assets import GuestAssets
-from ccvm.matrix.axes import Accel, Arch, Machine, host_arch
-from ccvm.processes import run
+from ccvm.matrix.axes import Accel, Arch, host_arch
+from ccvm.memo import OncePerKey
+from ccvm.processes import find_program, run
 from ccvm.qemu import probe_memory
 from ccvm.qemu.argv import qemu_binary
 from ccvm.qemu.launch import GuestRequest
 from ccvm.qemu.lifeprobe import SIGN_OF_LIFE_TIMEOUT_S, sign_of_life
-
-DEBIAN_PACKAGE = {Arch.X86_64: "qemu-system-x86", Arch.AARCH64: "qemu-system-arm"}
-PROBE_MACHINE = {Arch.X86_64: Machine.Q35, Arch.AARCH64: Machine.VIRT}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,16 +39,24 @@ class QemuInfo:
 
     @property
     def missing_reason(self) -> str:
-        return f"{qemu_binary(self.arch)} not found (install {DEBIAN_PACKAGE[self.arch]})"
+        return f"{qemu_binary(self.arch)} not found (install {self.arch.facts.qemu_package})"
 
 
-def qemu_info(arch: Arch) -> QemuInfo:
-    path = shutil.which(qemu_binary(arch))
+def _find_qemu(arch: Arch) -> QemuInfo:
+    path = find_program(qemu_binary(arch), path_only=True)
     if path is None:
         return QemuInfo(arch=arch, path=None, version="")
     result = run([path, "--version"], timeout_s=10)
     version = result.stdout.splitlines()[0] if result.ok and result.stdout else "unknown (--version failed)"
     return QemuInfo(arch=arch, path=path, version=version)
+
+
+_QEMU: OncePerKey[Arch, QemuInfo] = OncePerKey(_find_qemu)
+
+
+def qemu_info(arch: Arch) -> QemuInfo:
+    """The arch's QEMU and its version: looked up once per process."""
+    return _QEMU.get(arch)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,14 +94,10 @@ class KvmProbe:
         self._timeout_s = timeout_s
         self._reprobe = reprobe
         self._memory_root = memory_root or probe_memory.memory_dir()
-        self._lock = threading.Lock()
-        self._results: dict[Arch, ProbeResult] = {}
+        self._results: OncePerKey[Arch, ProbeResult] = OncePerKey(self._probe)
 
     def result(self, arch: Arch) -> ProbeResult:
-        with self._lock:
-            if arch not in self._results:
-                self._results[arch] = self._probe(arch)
-            return self._results[arch]
+        return self._results.get(arch)
 
     def _probe(self, arch: Arch) -> ProbeResult:
         static = kvm_static_reason(arch)
@@ -143,7 +144,7 @@ def probe_kvm(arch: Arch, assets: GuestAssets, *, log_root: Path, timeout_s: flo
     life = sign_of_life(
         arch=arch,
         accel=Accel.KVM,
-        machine=PROBE_MACHINE[arch],
+        machine=arch.facts.default_machine,
         kernel=assets.kernel,
         log_dir=log_root / f"kvm-probe-{arch}",
         timeout_s=timeout_s,
@@ -167,7 +168,13 @@ def probe_guest(arch: Arch, accel: Accel, assets: GuestAssets, *, log_root: Path
     started = time.monotonic()
     share = Path(tempfile.mkdtemp(prefix="ccvm-probe-"))
     request = GuestRequest(
-        arch=arch, accel=accel, machine=PROBE_MACHINE[arch], memory_mib=256, cores=1, program=("true",), share_dir=share
+        arch=arch,
+        accel=accel,
+        machine=arch.facts.default_machine,
+        memory_mib=256,
+        cores=1,
+        program=("true",),
+        share_dir=share,
     )
     try:
         probe_run = run_guest(request, assets, log_dir=log_dir, timeout_s=timeout_s)
@@ -196,7 +203,7 @@ def _qemu_reason(exc: GuestError, log_dir: Path, timeout_s: float, accel: Accel)
         ]
     except OSError:
         lines = []
-    if "timed out" in reason:
+    if isinstance(exc, GuestFailure) and exc.timed_out:
         hint = " (/dev/kvm opens, but the guest hangs)" if accel is Accel.KVM else ""
         return f"no boot within {timeout_s:g}s{hint}"
     return f"{reason}: {lines[-1].strip()}" if lines else reason

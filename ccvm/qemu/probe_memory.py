@@ -73,9 +73,3 @@ def remember(root: Path, arch: Arch, key: dict[str, str], *, usable: bool, reaso
     result = Remembered(usable=usable, reason=reason, seconds=seconds, at=time.time())
     with contextlib.suppress(OSError):  # remembering is an optimisation; the probe's answer stands either way
         write_atomic(_path(root, arch), json.dumps({"key": key, "result": result.__dict__}, indent=1).encode())
-
-
-def forget(root: Path) -> None:
-    """Drop every remembered result (``--reprobe``)."""
-    for arch in Arch:
-        _path(root, arch).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -37,8 +38,10 @@ class VM:
         env: dict[str, str] | None = None,
         mirror_serial: TextIO | None = None,
         mirror_agent: TextIO | None = None,
+        cancelled: threading.Event | None = None,
     ) -> None:
         self.spec = spec
+        self.cancelled = cancelled
         self.env = env
         self.mirrors = {"mirror_serial": mirror_serial, "mirror_agent": mirror_agent}
         self.argv = qemu_argv(spec)
@@ -77,7 +80,13 @@ class VM:
         agent = self._connect(self.spec.agent.path, deadline)
         control = self._connect(self.spec.control.path, deadline)
         self.console = Console(
-            serial=serial, agent=agent, control=control, log_dir=self.log_dir, qemu_alive=self.alive, **self.mirrors
+            serial=serial,
+            agent=agent,
+            control=control,
+            log_dir=self.log_dir,
+            qemu_alive=self.alive,
+            cancelled=self.cancelled,
+            **self.mirrors,
         )
 
     def _connect(self, path: Path, deadline: float) -> socket.socket:

@@ -8,8 +8,13 @@ What that schema asks, and so what is written here:
   no ``skipped``; there is no ``disabled`` anywhere.
 - a ``testcase`` has no properties of its own: the path of a case's full
   log is a line in its system-out (also as Jenkins' ``[[ATTACHMENT|path]]``).
-- a flaky pass is written as Maven Surefire writes it: the passing case
-  holds one ``flakyFailure`` per earlier failed attempt.
+- retries are written as Maven Surefire writes them: a case that passed
+  after failing holds one ``flakyFailure`` per earlier attempt in which
+  that case failed (a case that never failed holds none); a case that still
+  fails holds a ``rerunFailure`` per earlier attempt in which it failed.
+- a suite's time is its wall time where the check knows it (a boot cell's
+  boots share cores and overlap), else the sum of its cases; the root's is
+  the sum of its suites.
 - a skip's reason is both the ``message`` attribute and the element's text.
 
 Console text holds escape and control characters: ANSI sequences are
@@ -74,12 +79,15 @@ def _system_out(suite: Suite, case: Case, spill: _Spill) -> str:
     return text
 
 
-def _reruns(parent: ET.Element, suite: Suite) -> None:
-    for attempt in suite.earlier_attempts:
-        flaky = ET.SubElement(parent, "flakyFailure", message=clean_text(attempt.reason), type="failure")
-        flaky.text = f"attempt {attempt.number} of this case failed; a later attempt passed"
-        if attempt.logs:
-            ET.SubElement(flaky, "system-out").text = f"logs: {clean_text(attempt.logs)}"
+def _reruns(parent: ET.Element, case: Case) -> None:
+    passed = case.outcome is Outcome.PASS
+    tag = "flakyFailure" if passed else "rerunFailure"
+    later = "a later attempt passed" if passed else "so did every later attempt"
+    for earlier in case.earlier_failures:
+        rerun = ET.SubElement(parent, tag, message=clean_text(earlier.message), type="failure")
+        rerun.text = f"attempt {earlier.attempt} of this case failed; {later}"
+        if earlier.logs:
+            ET.SubElement(rerun, "system-out").text = f"logs: {clean_text(earlier.logs)}"
 
 
 def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
@@ -90,26 +98,26 @@ def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
     elif case.outcome is Outcome.SKIP:
         skipped = ET.SubElement(element, "skipped", message=clean_text(case.message))
         skipped.text = clean_text(case.message) or None
-    elif suite.flaky:
-        _reruns(element, suite)
+    if case.outcome is not Outcome.SKIP:
+        _reruns(element, case)
     out = _system_out(suite, case, spill)
     if out:
         ET.SubElement(element, "system-out").text = out
     return element
 
 
-def _counts(cases: list[Case]) -> dict[str, str]:
+def _counts(cases: list[Case], time_s: float) -> dict[str, str]:
     return {
         "tests": str(len(cases)),
         "failures": str(sum(case.outcome is Outcome.FAIL for case in cases)),
         "errors": "0",
         "skipped": str(sum(case.outcome is Outcome.SKIP for case in cases)),
-        "time": seconds(sum(case.seconds for case in cases)),
+        "time": seconds(time_s),
     }
 
 
 def _suite(suite: Suite, spill: _Spill) -> ET.Element:
-    element = ET.Element("testsuite", name=suite.name, **_counts(suite.cases))
+    element = ET.Element("testsuite", name=suite.name, **_counts(suite.cases, suite.wall_seconds))
     if suite.properties:
         properties = ET.SubElement(element, "properties")
         for key, value in sorted(suite.properties.items()):
@@ -122,7 +130,8 @@ def to_xml(suites: list[Suite], *, spill_dir: Path | None = None) -> str:
     """The JUnit document; a case text too long to keep whole is saved under spill_dir."""
     spill = _Spill(spill_dir)
     cases = [case for suite in suites for case in suite.cases]
-    totals = {key: value for key, value in _counts(cases).items() if key != "skipped"}
+    time_s = sum(suite.wall_seconds for suite in suites)
+    totals = {key: value for key, value in _counts(cases, time_s).items() if key != "skipped"}
     root = ET.Element("testsuites", **totals)
     root.extend(_suite(suite, spill) for suite in suites)
     ET.indent(root, space="\t")

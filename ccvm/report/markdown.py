@@ -30,12 +30,15 @@ class SuiteSummary:
     tests: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (case, message)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    flaky: list[tuple[str, str]] = field(default_factory=list)  # (case, why it failed before it passed)
 
     @property
     def status(self) -> str:
         if self.failures:
             return "fail"
-        return "skipped" if self.skipped and len(self.skipped) == self.tests else "pass"
+        if self.skipped and len(self.skipped) == self.tests:
+            return "skipped"
+        return "flaky" if self.flaky else "pass"
 
 
 def reproduce_command(suite_name: str) -> str:
@@ -70,6 +73,8 @@ def merge(files: list[Path]) -> tuple[ET.Element, list[SuiteSummary]]:
                     summary.failures.append((case.get("name", "?"), failure.get("message", "")))
                 elif skipped is not None:
                     summary.skipped.append((case.get("name", "?"), skipped.get("message", "")))
+                elif (earlier := case.find("flakyFailure")) is not None:
+                    summary.flaky.append((case.get("name", "?"), earlier.get("message", "")))
             summaries.append(summary)
     # junit-10.xsd allows name, time, tests, failures and errors on <testsuites>: no skipped
     # (each <testsuite> keeps its own skipped count).
@@ -102,9 +107,11 @@ def _headline(summaries: list[SuiteSummary], failed: list[SuiteSummary]) -> str:
     if failed:
         return f"{len(failed)} suite(s) failed"
     skipped = sum(len(s.skipped) for s in summaries)
+    flaky = sum(len(s.flaky) for s in summaries)
+    also = f", {flaky} flaky" if flaky else ""
     if skipped:
-        return f"no failures, {skipped} skipped (skipped is not passed)"
-    return "all green"
+        return f"no failures, {skipped} skipped (skipped is not passed){also}"
+    return f"no failures, {flaky} flaky (passed only on a retry)" if flaky else "all green"
 
 
 def markdown(summaries: list[SuiteSummary]) -> str:
@@ -120,6 +127,10 @@ def markdown(summaries: list[SuiteSummary]) -> str:
     for s in failed:
         lines += ["", f"### {s.name}", "", f"Reproduce: `bash .ci/setup && .venv/bin/{reproduce_command(s.name)}`", ""]
         lines += [f"- **{_cell(case)}**: {_cell(message)}" for case, message in s.failures]
+    flaky = [(s.name, case, message) for s in summaries for case, message in s.flaky]
+    if flaky:
+        lines += ["", "### Flaky (passed only on a retry)", ""]
+        lines += [f"- {name} / {case}: failed first with {_cell(message)}" for name, case, message in flaky]
     skipped = [(s.name, case, message) for s in summaries for case, message in s.skipped]
     if skipped:
         lines += ["", "### Skipped (never counted as passed)", ""]

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from ccvm.report.results import Outcome, Suite
+from ccvm.report.results import Suite
 
 
 class Progress:
@@ -30,6 +30,8 @@ class Progress:
         with self._lock:
             self._done += 1
             done = self._done
-        label = "flaky pass" if suite.flaky and suite.outcome is Outcome.PASS else str(suite.outcome)
+        label = "flaky pass" if suite.flaky else str(suite.outcome)
         reason = f" ({suite.reason})" if suite.reason else ""
+        if suite.flaky:
+            reason = f" (passed on a retry: {', '.join(case.name for case in suite.flaky_cases)})"
         self._line(f"[{done}/{self.total}] {suite.name}: {label} in {seconds:.1f}s{reason}")

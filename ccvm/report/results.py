@@ -1,5 +1,7 @@
 """Results shared by every kind of check: a suite of cases, each passed,
-failed or skipped (with the reason), timed."""
+failed or skipped (with the reason), timed.  A case that passed after
+failing in an earlier attempt (the boot runner's retries) carries those
+failures, and is flaky; a suite is flaky when it passed with a flaky case."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ class Outcome(enum.StrEnum):
     SKIP = "skipped"
 
 
+@dataclass(frozen=True, kw_only=True)
+class EarlierFailure:
+    """This case failing in an attempt before the one its suite reports."""
+
+    attempt: int  # 1 for the first attempt
+    message: str
+    logs: str = ""  # the directory with that attempt's logs
+
+
 @dataclass(kw_only=True)
 class Case:
     name: str
@@ -21,15 +32,13 @@ class Case:
     message: str = ""  # one line: why it failed or was skipped
     details: str = ""  # longer text for a failure (console tail, diff, log)
     output: str = ""  # system-out
+    earlier_failures: tuple[EarlierFailure, ...] = ()  # this case in earlier attempts (retries)
+    file: str = ""  # the file the case is about, relative to the project root, when it is about one
+    line: int | None = None
 
-
-@dataclass(frozen=True, kw_only=True)
-class EarlierAttempt:
-    """A failed attempt before the one a suite reports (the boot runner's retries)."""
-
-    number: int  # 1 for the first attempt
-    reason: str
-    logs: str = ""  # the directory with that attempt's logs
+    @property
+    def flaky(self) -> bool:
+        return self.outcome is Outcome.PASS and bool(self.earlier_failures)
 
 
 @dataclass(kw_only=True)
@@ -39,9 +48,8 @@ class Suite:
     name: str  # also the JUnit classname of its cases, e.g. boot.x86_64-tcg-q35
     cases: list[Case] = field(default_factory=list)
     properties: dict[str, str] = field(default_factory=dict)
-    flaky: bool = False
     log_path: str = ""  # where the console log or tool output is
-    earlier_attempts: tuple[EarlierAttempt, ...] = ()  # failed attempts before this one (retries)
+    seconds: float | None = None  # its wall time, when known; else the sum of its cases' times
 
     @property
     def outcome(self) -> Outcome:
@@ -51,6 +59,19 @@ class Suite:
         if outcomes == {Outcome.SKIP}:
             return Outcome.SKIP
         return Outcome.PASS
+
+    @property
+    def flaky_cases(self) -> list[Case]:
+        return [case for case in self.cases if case.flaky]
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, with a case that failed in an earlier attempt."""
+        return self.outcome is Outcome.PASS and bool(self.flaky_cases)
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.seconds if self.seconds is not None else sum(case.seconds for case in self.cases)
 
     @property
     def reason(self) -> str:

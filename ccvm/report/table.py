@@ -1,9 +1,15 @@
 """The summary table every check command prints at its end: one row per
-suite (name, result, seconds, log), the reason under a row that has one."""
+suite (name, result, seconds, log), the reason under a row that has one; a
+flaky suite names each case that passed only on a retry, and why it failed before."""
 
 from __future__ import annotations
 
-from ccvm.report.results import Outcome, Suite
+from ccvm.report.results import Case, Suite
+
+
+def _flaky_note(case: Case) -> str:
+    earlier = ", ".join(f"attempt {f.attempt}: {f.message}" for f in case.earlier_failures)
+    return f"{case.name} passed on a retry ({earlier})"
 
 
 def table(suites: list[Suite], *, first_column: str, prefix: str = "") -> str:
@@ -11,11 +17,13 @@ def table(suites: list[Suite], *, first_column: str, prefix: str = "") -> str:
     rows = [(first_column, "result", "seconds", "log")]
     notes: dict[int, str] = {}
     for suite in suites:
-        label = "flaky" if suite.flaky and suite.outcome is Outcome.PASS else str(suite.outcome)
-        seconds = suite.properties.get("boot_seconds") or suite.properties.get("seconds") or ""
-        rows.append((suite.name.removeprefix(prefix), label, seconds or "-", suite.log_path or "-"))
+        label = "flaky" if suite.flaky else str(suite.outcome)
+        seconds = f"{suite.wall_seconds:.1f}" if suite.cases else "-"
+        rows.append((suite.name.removeprefix(prefix), label, seconds, suite.log_path or "-"))
         if suite.reason:
             notes[len(rows) - 1] = suite.reason
+        elif suite.flaky:
+            notes[len(rows) - 1] = "; ".join(_flaky_note(case) for case in suite.flaky_cases)
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = []
     for index, row in enumerate(rows):

@@ -1,34 +1,33 @@
 """Retries of a boot cell, as pure functions over its attempts.
 
 A cell is booted until an attempt passes, its retries are used up, or the
-run is stopped.  The attempts then make one suite: the last attempt, with
-the earlier failures in each case's output, and a verdict:
-
-    pass   the first attempt passed
-    flaky  an attempt passed after one or more failed
-    fail   no attempt passed
+run is stopped.  The cell is then reported as its last attempt, each case
+carrying the failures of that same case in the earlier attempts: a case
+that passed after failing is flaky; a case that never failed is not, even
+when another case of the cell was.
 """
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from ccvm.report.results import EarlierAttempt, Outcome, Suite
+from ccvm.report.results import Case, EarlierFailure, Outcome
 
 
-class Verdict(enum.StrEnum):
-    PASS = "pass"
-    FLAKY = "flaky"
-    FAIL = "fail"
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    """One attempt of a cell: its cases, in the declared order."""
 
+    number: int  # 1 for the first
+    log_dir: Path  # reports/boot/CELL/attempt-N
+    cases: tuple[Case, ...]
 
-def verdict(outcomes: Sequence[Outcome]) -> Verdict:
-    """The verdict of a cell's attempts, in the order they ran."""
-    if not outcomes or outcomes[-1] is not Outcome.PASS:
-        return Verdict.FAIL
-    return Verdict.FLAKY if any(o is not Outcome.PASS for o in outcomes[:-1]) else Verdict.PASS
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.FAIL if any(case.outcome is Outcome.FAIL for case in self.cases) else Outcome.PASS
 
 
 def wants_another(outcomes: Sequence[Outcome], *, retries: int, cancelled: bool) -> bool:
@@ -40,28 +39,18 @@ def wants_another(outcomes: Sequence[Outcome], *, retries: int, cancelled: bool)
     return outcomes[-1] is not Outcome.PASS and len(outcomes) <= retries and not cancelled
 
 
-def combine(attempts: Sequence[Suite]) -> Suite:
-    """One suite for the cell: the last attempt, carrying the earlier failures."""
-    suite = attempts[-1]
-    suite.properties["attempts"] = str(len(attempts))
-    suite.earlier_attempts = tuple(
-        EarlierAttempt(number=number, reason=attempt.reason, logs=_attempt_dir(attempt))
-        for number, attempt in enumerate(attempts[:-1], start=1)
-    )
-    earlier = [f"attempt {number}: {attempt.reason}" for number, attempt in enumerate(attempts[:-1], start=1)]
-    if earlier:
-        history = "earlier attempts failed:\n" + "\n".join(earlier)
-        for case in suite.cases:
-            case.output = f"{history}\n{case.output}".strip()
-    suite.flaky = verdict([attempt.outcome for attempt in attempts]) is Verdict.FLAKY
-    if suite.flaky:
-        suite.properties["flaky"] = "true"
-    return suite
-
-
-def _attempt_dir(attempt: Suite) -> str:
-    """reports/boot/CELL/attempt-N, from the attempt's console log under it."""
-    for parent in Path(attempt.log_path).parents if attempt.log_path else ():
-        if parent.name.startswith("attempt-"):
-            return str(parent)
-    return ""
+def with_history(attempts: Sequence[Attempt]) -> list[Case]:
+    """The last attempt's cases, each with its own failures in the earlier attempts."""
+    *earlier, last = attempts
+    cases = []
+    for case in last.cases:
+        failures = tuple(
+            EarlierFailure(attempt=attempt.number, message=failed.message, logs=str(attempt.log_dir))
+            for attempt in earlier
+            for failed in attempt.cases
+            if failed.name == case.name and failed.outcome is Outcome.FAIL
+        )
+        history = "".join(f"attempt {f.attempt}: {f.message}\n" for f in failures)
+        output = f"earlier attempts of this case failed:\n{history}{case.output}" if failures else case.output
+        cases.append(dataclasses.replace(case, earlier_failures=failures, output=output))
+    return cases

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ccvm import processes
 from ccvm.checks.docs.config import Book
-from ccvm.checks.sourcefiles import find_tool
+from ccvm.processes import find_program
 from ccvm.report.results import Case, Outcome, Suite
 
 MDBOOK_TIMEOUT_S = 300.0
@@ -44,7 +44,7 @@ def _command_found(table: object, default: str) -> str | None:
     program = words[0] if words else default
     if os.sep in program:
         return None if Path(program).exists() else program
-    return None if find_tool(program) else program
+    return None if find_program(program) else program
 
 
 def _kept(book: Book, section: str, builtins: frozenset[str]) -> tuple[dict, list[str]]:
@@ -71,7 +71,7 @@ def build_plan(book: Book) -> BuildPlan:
 
 
 def find_mdbook() -> str | None:
-    return find_tool("mdbook")
+    return find_program("mdbook")
 
 
 def _case(name: str, done: processes.Completed, seconds: float, notes: tuple[str, ...]) -> Case:
@@ -105,5 +105,6 @@ def build_with_mdbook(root: Path, book: Book, mdbook: str) -> Suite:
     return Suite(
         name="docs.mdbook",
         cases=[case],
-        properties={"checker": "mdbook", "seconds": f"{seconds:.1f}", "left-out": "; ".join(plan.left_out)},
+        properties={"checker": "mdbook", "left-out": "; ".join(plan.left_out)},
+        seconds=seconds,
     )

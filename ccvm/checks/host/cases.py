@@ -8,9 +8,9 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from ccvm.checks.boot.scenarios import HARD_ARGS
 from ccvm.checks.host.modes import ccvm_option_cases, share_cases
 from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Report, Sandbox, expect, one_line_error
+from ccvm.launcher.embedded import HARD_ARGS
 from ccvm.matrix.launcher import ArgvFormat, DryRunStyle
 
 Check = Callable[[], None]

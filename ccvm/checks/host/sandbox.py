@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm.files import cache_root
+from ccvm.launcher.home import home_path, plant_home
 from ccvm.matrix.launcher import ArgvFormat, DryRunStyle, Launcher
 from ccvm.processes import Completed, run
 from ccvm.text import last_line
 
-SETTINGS_TEXT = '{"model": "stub-model", "theme": "dark"}\n'
 MARKER_PREFIX = "ccvm-planted-"
 MAX_SCRATCH_FILES = 2000
 MAX_SCRATCH_FILE_BYTES = 16 * 1024 * 1024
@@ -134,8 +134,8 @@ class Sandbox:
     def tmp(self) -> Path:
         return self.root / "tmp"
 
-    def home_path(self, tilde_path: str, home: Path | None = None) -> Path:
-        return (home or self.home) / tilde_path.removeprefix("~/")
+    def home_path(self, tilde_path: str) -> Path:
+        return home_path(self.home, tilde_path)
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CCVM_")}
@@ -158,25 +158,11 @@ class Sandbox:
 
 def make_sandbox(parent: Path, **fields) -> Sandbox:
     box = Sandbox(root=Path(tempfile.mkdtemp(prefix="ccvm-host-", dir=parent)), **fields)
-    plant_home(box, box.home)
+    plant_home(box.home, box.launcher, box.markers.by_origin.__getitem__)
     box.cwd.mkdir()
     box.tmp.mkdir()
     (box.cwd / "project-file.txt").write_text("host file\n")
     return box
-
-
-def plant_home(box: Sandbox, home: Path) -> None:
-    """Configuration files with harmless text, secret files with their markers (0600)."""
-    home.mkdir(parents=True, exist_ok=True)
-    for tilde in box.launcher.config_files:
-        path = box.home_path(tilde, home)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(SETTINGS_TEXT)
-    for tilde in box.launcher.secrets.files:
-        path = box.home_path(tilde, home)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text('{"token": "' + box.markers.by_origin[tilde] + '"}\n')
-        os.chmod(path, 0o600)
 
 
 def _check_finished(box: Sandbox, result: Completed) -> None:

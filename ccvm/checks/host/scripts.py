@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import time
 from pathlib import Path
 
 from ccvm.checks.host.result_lines import ParsedOutput, parse_output
 from ccvm.checks.host.sandbox import Sandbox
-from ccvm.processes import Completed, run
+from ccvm.processes import Completed, find_program, run
 from ccvm.report.results import Case, Outcome, Suite
 
 DEFAULT_SCRIPT_TIMEOUT_S = 600.0
@@ -47,7 +46,7 @@ def interpreter_of(script: Path) -> list[str]:
         raise NoInterpreter(f"{script}: its interpreter {words[0]} is not an executable file on this host")
     if Path(words[0]).name == "env" and len(words) > 1:
         program = words[1].split()[0]
-        if not program.startswith("-") and shutil.which(program) is None:
+        if not program.startswith("-") and find_program(program, path_only=True) is None:
             raise NoInterpreter(f"{script}: its interpreter {program} (#!{words[0]} {program}) is not on PATH")
     return words
 
@@ -58,7 +57,7 @@ def write_dryrun_wrapper(box: Sandbox, path: Path) -> Path:
     launcher fails the script's lines in seconds instead of holding it to the script timeout."""
     hook = box.launcher.dry_run
     words = " ".join(shlex.quote(word) for word in box.wrapper)
-    limit = shutil.which("timeout")
+    limit = find_program("timeout", path_only=True)
     bounded = f"{shlex.quote(limit)} --kill-after=5 {box.timeout_s:g} " if limit else ""
     path.write_text(
         f'#!/bin/sh\n{hook.variable}={shlex.quote(hook.value)}\nexport {hook.variable}\nexec {bounded}{words} "$@"\n'

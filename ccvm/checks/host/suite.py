@@ -13,9 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import os
-import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,8 +22,7 @@ from pathlib import Path
 from ccvm.checks.host.cases import GROUPS
 from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
 from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, script_suite, write_dryrun_wrapper
-from ccvm.errors import ConfigError, UsageError
-from ccvm.matrix.axes import MACHINES_FOR_ARCH, Accel, Arch, host_arch
+from ccvm.launcher.resolve import host_cell_env, resolve_argv
 from ccvm.matrix.launcher import DryRunStyle, Launcher
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import last_line
@@ -43,31 +39,6 @@ class HostRun:
     dry_run_timeout_s: float | None = None  # None: the declaration's
     script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
     jobs: int = 4
-
-
-def default_wrapper() -> tuple[str, ...]:
-    return (sys.executable, "-m", "ccvm", "vm")
-
-
-def resolve_wrapper(launcher: Launcher, root: Path) -> tuple[str, ...]:
-    """The launcher's argv with its program found; a missing one is one error line."""
-    if launcher.embedded:
-        return default_wrapper()
-    first, *rest = launcher.argv
-    found = shutil.which(first) if os.sep not in first else str(root / first)
-    if found and os.path.isfile(found) and os.access(found, os.X_OK):
-        return (str(Path(found).resolve()), *rest)
-    what = f"{first}: not an executable file"
-    if launcher.source is None:
-        raise UsageError(f"--wrapper {what}")
-    hint = "; build it first (its `build:` step) or fix argv" if launcher.build else "; fix argv"
-    raise ConfigError(launcher.source, launcher.argv_line, f"argv {what}{hint}")
-
-
-def host_cell_env(launcher: Launcher) -> dict[str, str]:
-    """The declared environment for a cell of this host's arch under tcg."""
-    arch = host_arch() or Arch.X86_64
-    return launcher.cell_env(arch=arch, accel=Accel.TCG, machine=min(MACHINES_FOR_ARCH[arch]))
 
 
 def _detect_style(box: Sandbox) -> tuple[DryRunStyle | None, str]:
@@ -142,7 +113,7 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
     launcher = plan.launcher
     fields = dict(
         launcher=launcher,
-        wrapper=resolve_wrapper(launcher, plan.project_root),
+        wrapper=resolve_argv(launcher, plan.project_root),
         style=launcher.dry_run.prints or DryRunStyle.PLAN,
         markers=new_markers(launcher),
         matrix=plan.matrix,

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ccvm.checks.nix.tool import QUERY_TIMEOUT_S, Nix, error_summary, store_name
+from ccvm.nixtool import QUERY_TIMEOUT_S, Nix, error_summary, store_name
 
 CONNECT_TIMEOUT_S = 3.0
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "git": 9418, "ssh": 22}

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S, preflight
-from ccvm.checks.nix.tool import (
+from ccvm.nixtool import (
     QUERY_TIMEOUT_S,
     Nix,
     error_summary,
@@ -197,7 +197,7 @@ def _check_suite(system: str, name: str, case: Case) -> Suite:
 
 
 def _flake_suite(case: Case, flake: str) -> Suite:
-    return Suite(name=FLAKE_SUITE, cases=[case], properties={"flake": flake, "seconds": f"{case.seconds:.1f}"})
+    return Suite(name=FLAKE_SUITE, cases=[case], properties={"flake": flake})
 
 
 def _blocked_cases(nix: Nix, drvs: dict[str, str | None], options: CheckOptions) -> dict[str, Case]:

@@ -26,8 +26,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccvm.checks.nix.tool import CONFIG_HINT, FEATURE_FLAGS, Nix, setting, show_config
 from ccvm.errors import HostError
+from ccvm.nixtool import CONFIG_HINT, FEATURE_FLAGS, Nix, setting, show_config
 from ccvm.processes import run
 from ccvm.text import first_line
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.errors import HostError
-from ccvm.processes import Completed, run
+from ccvm.processes import Completed, find_program, run
 from ccvm.text import clean_text, first_line
 
 # Nix 2.4 introduced the nix-command and flakes experimental features.
@@ -71,7 +70,7 @@ def find_nix(options: tuple[tuple[str, str], ...] = ()) -> Nix | None:
 
     A nix too old for flakes is a HostError: it is there but cannot work.
     """
-    path = os.environ.get("CCVM_NIX") or shutil.which("nix")
+    path = os.environ.get("CCVM_NIX") or find_program("nix", path_only=True)
     if not path or not Path(path).is_file():
         return None
     result = run([path, "--version"], timeout_s=30)

@@ -14,14 +14,14 @@ HOST = "host"
 
 
 @dataclass(frozen=True, kw_only=True)
-class LauncherDefaults:
+class VmDefaults:
     arch: Arch | None = None  # None: the host's arch
     accel: Accel = Accel.TCG
 
 
-def parse_launcher(doc: Mapping | None) -> LauncherDefaults:
+def parse_vm_defaults(doc: Mapping | None) -> VmDefaults:
     if doc is None:
-        return LauncherDefaults()
+        return VmDefaults()
     doc.reject_unknown_keys(["arch", "accel"], "launcher")
     values = {}
     try:
@@ -34,4 +34,4 @@ def parse_launcher(doc: Mapping | None) -> LauncherDefaults:
             values["accel"] = parse_axis_value("accel", doc["accel"])
     except ValueError as exc:
         raise doc.error("accel", str(exc)) from None
-    return LauncherDefaults(**values)
+    return VmDefaults(**values)
