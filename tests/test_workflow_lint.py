@@ -28,6 +28,9 @@ from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+PIN_STEP = "Pin the Python tools to the versions this ccvm was tested with (PIP_CONSTRAINT)"
+# The golden adopted workflows (tests/test_generate.py keeps them current): linted like ccvm's own.
+GOLDEN = [ROOT / "tests" / "fixtures" / "generate" / f"adopted-{name}.yml" for name in ("master", "private")]
 UDEV_RULE = """echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' \
 | sudo tee /etc/udev/rules.d/99-kvm4all.rules"""
 
@@ -51,6 +54,13 @@ def workflow_file(request, small_workflow) -> Path:
     return WORKFLOW if request.param == "committed" else small_workflow
 
 
+@pytest.fixture(params=["committed", "small", *(path.stem for path in GOLDEN)])
+def any_workflow(request, small_workflow) -> Path:
+    """Every workflow the linters check: ccvm's own, the small one and the golden adopted ones."""
+    named = {"committed": WORKFLOW, "small": small_workflow, **{path.stem: path for path in GOLDEN}}
+    return named[request.param]
+
+
 def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
@@ -62,8 +72,8 @@ def triggers(doc: dict) -> dict:
 # -- external linters -------------------------------------------------------
 
 
-def test_matches_githubs_workflow_schema(workflow_file, check_jsonschema_bin):
-    result = schema_check(check_jsonschema_bin, workflow_file)
+def test_matches_githubs_workflow_schema(any_workflow, check_jsonschema_bin):
+    result = schema_check(check_jsonschema_bin, any_workflow)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -74,8 +84,8 @@ def test_schema_check_can_fail(tmp_path, check_jsonschema_bin):
     assert schema_check(check_jsonschema_bin, broken).returncode != 0
 
 
-def test_zizmor_has_no_findings_even_pedantic(workflow_file, zizmor_bin):
-    status, findings = zizmor(zizmor_bin, workflow_file)
+def test_zizmor_has_no_findings_even_pedantic(any_workflow, zizmor_bin):
+    status, findings = zizmor(zizmor_bin, any_workflow)
     assert findings == [], json.dumps(findings, indent=1)[:4000]
     assert status == 0
 
@@ -151,7 +161,8 @@ def test_jobs_run_setup_then_the_developers_nox_session(workflow_file):
     for name, job in doc["jobs"].items():
         if name == "all-green":
             continue
-        runs = [step["run"] for step in job["steps"] if "run" in step and step.get("name") != "Enable /dev/kvm"]
+        skip = ("Enable /dev/kvm", PIN_STEP)
+        runs = [step["run"] for step in job["steps"] if "run" in step and step.get("name") not in skip]
         assert runs[0] == "bash .ci/setup", name
         assert any(".venv/bin/nox -s " in run for run in runs), name
 
@@ -187,7 +198,8 @@ def test_pip_is_cached_everywhere_and_the_guest_where_guests_boot(workflow_file)
         if name == "all-green":
             continue
         caches = cache_steps(job)
-        assert "hashFiles('pyproject.toml', 'noxfile.py')" in caches["~/.cache/pip"]["key"], name
+        hashed = "hashFiles('pyproject.toml', 'noxfile.py', 'ccvm/ci/tool-pins.txt')"
+        assert hashed in caches["~/.cache/pip"]["key"], name
         if name in ("boot", "tests"):
             assert caches["~/.cache/ccvm"]["key"].endswith("${{ hashFiles('matrix/guest.yaml') }}"), name
         else:
@@ -222,6 +234,7 @@ def test_the_boot_summary_shows_skip_reasons(workflow_file):
     step = next(step for step in boot["steps"] if step.get("name", "").startswith("Results and skip reasons"))
     assert step["if"] == "always()"
     assert '--summary "$GITHUB_STEP_SUMMARY"' in step["run"] and "nox -s report" in step["run"]
+    assert step["run"].split("\n")[1].strip().endswith("--reproduce nox")  # the summary names nox sessions here
     assert '--junit "$RUNNER_TEMP/' in step["run"]  # not under reports/, which the report job merges
 
 
@@ -261,7 +274,8 @@ def test_summary_prints_the_reproduce_command(workflow_file):
             continue
         step = next(step for step in job["steps"] if step.get("name") == "How to reproduce")
         assert step["if"] == "always()" and "$GITHUB_STEP_SUMMARY" in step["run"]
-        assert step["env"]["REPRODUCE"].startswith(".venv/bin/nox -s "), name
+        assert step["env"]["REPRODUCE"].startswith("bash .ci/setup && .venv/bin/nox -s "), name
+        assert "$REPRODUCE" in step["run"] and "bash .ci/setup" not in step["run"], name
 
 
 def test_small_matrix_has_no_build_job_for_missing_systems(small_workflow):

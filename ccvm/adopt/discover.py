@@ -36,12 +36,15 @@ def _book_dir(root: Path) -> str:
 
 
 def _branch(root: Path) -> tuple[str, bool]:
-    """The current branch (the gate's base), or main, guessed, when git cannot say."""
+    """The repository's default branch (the gate's base, and the branch whose pushes run the workflow): the
+    one origin's HEAD names where the clone knows it, else the current branch; main, guessed, when git cannot say."""
     git = shutil.which("git")
     if git:
-        done = processes.run([git, "symbolic-ref", "--short", "-q", "HEAD"], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
-        if done.ok and done.stdout.strip():
-            return done.stdout.strip(), False
+        for ref, prefix in (("refs/remotes/origin/HEAD", "origin/"), ("HEAD", "")):
+            done = processes.run([git, "symbolic-ref", "--short", "-q", ref], timeout_s=GIT_TIMEOUT_S, cwd=str(root))
+            name = done.stdout.strip() if done.ok else ""
+            if name.startswith(prefix) and name.removeprefix(prefix):
+                return name.removeprefix(prefix), False
     return "main", True
 
 
