@@ -299,9 +299,11 @@ def _environment(templates: Path, matrix: Matrix) -> jinja2.Environment:
         except KeyError as exc:
             raise jinja2.TemplateRuntimeError(str(exc).strip("\"'")) from None
 
+    style = reproduce_with(matrix)
+
     def reproduce(suite: str) -> str:
         """The command that reproduces a suite (boot.CELL, host, ...), as ccvm report's summary writes it."""
-        return reproduce_command(suite, reproduce_with(matrix)) or ""
+        return reproduce_command(suite, style) or ""
 
     env.globals["uses"] = uses
     env.globals["ccvm_pip"] = _ccvm_pip(matrix)
