@@ -344,7 +344,7 @@ def test_ccvm_comes_from_the_matrix_and_inits_guess_is_printed(tmp_path, two_wor
         assert "::error file=matrix/actions.yaml" in step["run"] and step["env"]["WHY"] == pip.unset
     for job in jobs_of(two_workflows["pinned"]).values():
         step = next(s for s in job["steps"] if s.get("name", "").startswith("Install ccvm"))
-        assert step["env"] == {"CCVM_PIP": PINNED} and '"$CCVM_PIP"' in step["run"]
+        assert step["env"]["CCVM_PIP"] == PINNED and '"$CCVM_PIP"' in step["run"]
     text = (two_workflows["pinned"] / ".github" / "workflows" / "ccvm.yml").read_text()
     assert "CCVM_PIP_SPEC" not in text and '"${CCVM_PIP_SPEC:-ccvm}"' not in text
 

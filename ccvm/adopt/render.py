@@ -277,7 +277,7 @@ def noxfile_text(findings: Findings) -> str:
     return NOXFILE + HOST_SESSION.format(args=", ".join(_j(arg) for arg in args))
 
 
-def actions_yaml(pip: PipGuess, workflow: str) -> str:
+def actions_yaml(pip: PipGuess, workflow: str, branch: str) -> str:
     """ccvm's own pins (the package's copy of matrix/actions.yaml), then what only an adopted project declares."""
     value = _j(pip.requirement) if pip.requirement else "{unset: " + _j(pip.unset) + "}"
     lines = [
@@ -288,8 +288,12 @@ def actions_yaml(pip: PipGuess, workflow: str) -> str:
         "# {unset: WHY}, every job fails at its first step, saying so. Run `ccvm generate` after a change.",
         f"ccvm_pip: {value}",
         "",
-        "# The generated workflow is .github/workflows/<workflow>.yml (`ccvm init --workflow NAME`).",
+        "# The generated workflow is .github/workflows/<workflow>.yml, named <workflow> (`ccvm init --workflow NAME`).",
         f"workflow: {_j(workflow)}",
+        "",
+        "# Pushes to this branch run the workflow (pull requests always do): the branch `ccvm init` found,",
+        "# as matrix/gate.yaml's base. Change both if the default branch is another.",
+        f"branch: {_j(branch)}",
     ]
     return (DEFAULTS / "actions.yaml").read_text(encoding="utf-8") + "\n".join(lines) + "\n"
 
@@ -308,7 +312,7 @@ def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -
         files[f"matrix/{name}.yaml"] = text
         guesses += more
     files["matrix/guest.yaml"] = (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
-    files["matrix/actions.yaml"] = actions_yaml(pip, workflow)
+    files["matrix/actions.yaml"] = actions_yaml(pip, workflow, findings.base)
     guesses += host_guesses(findings)
     guesses.append(pip.note)
     if noxfile:

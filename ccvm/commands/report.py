@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ccvm.errors import ChecksFailed
-from ccvm.report.markdown import junit_files, write_report
+from ccvm.report.markdown import Reproduce, junit_files, markdown, write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,17 +31,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="append the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY); default: print it",
     )
+    parser.add_argument(
+        "--reproduce",
+        choices=[str(style) for style in Reproduce],
+        default=str(Reproduce.CCVM),
+        help="how the summary says to reproduce a failed suite: ccvm commands (ccvm boot --cell CELL; the default), "
+        "or ccvm's own repository's nox sessions (bash .ci/setup && .venv/bin/nox -s boot -- --cell CELL); "
+        "ccvm generate writes the one that exists in the repository into its workflows",
+    )
     parser.add_argument("--fail-on-failure", action="store_true", help="exit 1 when any merged testcase failed")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     files = [p for p in junit_files(args.junit_dir) if p.resolve() != args.junit.resolve()]
-    summaries = write_report(files, args.junit, args.summary)
+    reproduce = Reproduce(args.reproduce)
+    summaries = write_report(files, args.junit, args.summary, reproduce)
     if args.summary is None:
-        from ccvm.report.markdown import markdown
-
-        print(markdown(summaries), end="")
+        print(markdown(summaries, reproduce), end="")
     print(f"merged {len(files)} JUnit file(s), {len(summaries)} suite(s) into {args.junit}")
     if args.fail_on_failure and any(s.failures for s in summaries):
         raise ChecksFailed("some merged testcases failed")

@@ -1,7 +1,9 @@
 """What the generated CI runs on (matrix/actions.yaml): pinned GitHub
-Actions, the runner for each arch, the Python version, and, for a project
-that adopted ccvm, where its workflow installs ccvm from (``ccvm_pip``)
-and what that workflow file is called (``workflow``).
+Actions, the runner for each arch (``none`` for aarch64 leaves its cells
+out of CI), the Python version, the branch whose pushes run the workflow
+(``branch``), and, for a project that adopted ccvm, where its workflow
+installs ccvm from (``ccvm_pip``) and what that workflow is called
+(``workflow``: its file name and its ``name:``).
 
 Each action is pinned to a full commit SHA with its release tag in a
 comment on the same line, written as a workflow step would be::
@@ -30,7 +32,13 @@ _TAG_COMMENT = re.compile(r"\s#\s*(\S+)\s*$")
 _RUNNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _PYTHON = re.compile(r"3\.\d+(?:\.\d+)?")
 
-DEFAULT_RUNNERS = {Arch.X86_64: "ubuntu-24.04", Arch.AARCH64: "ubuntu-24.04-arm"}
+DEFAULT_RUNNERS: dict[Arch, str | None] = {Arch.X86_64: "ubuntu-24.04", Arch.AARCH64: "ubuntu-24.04-arm"}
+# `runners: {aarch64: none}`: no aarch64 runner (GitHub's hosted arm64 runners are for public repositories only),
+# so the generated workflows leave the aarch64 cells, builds and flake checks out.  x86_64 runs every other job.
+NO_RUNNER = "none"
+OPTIONAL_RUNNERS = (Arch.AARCH64,)
+DEFAULT_BRANCH = "main"  # pushes to it run the workflow; `ccvm init` writes the branch it found
+_BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 DEFAULT_PYTHON = "3.12"
 # GitHub's x86_64 Linux hosted runners expose /dev/kvm (after a udev rule opens it to the runner user);
 # its arm64 ones may not, so they are not listed by default.
@@ -74,15 +82,19 @@ class ActionPin:
 @dataclass(frozen=True, kw_only=True)
 class CiPins:
     actions: tuple[ActionPin, ...] = ()
-    runners: dict[Arch, str] = field(default_factory=lambda: dict(DEFAULT_RUNNERS))
+    runners: dict[Arch, str | None] = field(default_factory=lambda: dict(DEFAULT_RUNNERS))  # None: not in CI
     python: str = DEFAULT_PYTHON
     kvm_runners: tuple[str, ...] = DEFAULT_KVM_RUNNERS  # runners known to have KVM: kvm cells there require it
     ccvm_pip: CcvmPip | None = None  # None: not declared (ccvm's own CI installs ccvm from its checkout)
     workflow: str = DEFAULT_WORKFLOW
+    branch: str = DEFAULT_BRANCH
     path: Path | None = None  # matrix/actions.yaml, for messages
 
     def has_kvm(self, arch: Arch) -> bool:
         return self.runners[arch] in self.kvm_runners
+
+    def in_ci(self, arch: Arch) -> bool:
+        return self.runners[arch] is not None
 
     def action(self, repo: str) -> ActionPin:
         for pin in self.actions:
@@ -127,19 +139,26 @@ def _parse_actions(doc: Mapping) -> tuple[ActionPin, ...]:
     return tuple(pins.values())
 
 
-def _parse_runners(doc: Mapping) -> dict[Arch, str]:
+def _parse_runners(doc: Mapping) -> dict[Arch, str | None]:
     if "runners" not in doc:
         return dict(DEFAULT_RUNNERS)
     runners_doc = expect_mapping(doc["runners"], doc.path, doc.line_of("runners"), "runners")
-    runners = {}
+    runners: dict[Arch, str | None] = {}
     for key, label in runners_doc.items():
         try:
             arch = parse_axis_value("arch", key)
         except ValueError as exc:
             raise runners_doc.error(key, str(exc)) from None
-        if not _RUNNER.fullmatch(str(label)):
-            raise runners_doc.error(key, f"runner label {label!r} must be one word, e.g. ubuntu-24.04")
-        runners[arch] = str(label)
+        if label == NO_RUNNER and arch in OPTIONAL_RUNNERS:
+            runners[arch] = None
+            continue
+        if label == NO_RUNNER:
+            raise runners_doc.error(key, f"{arch} runs every job but the aarch64 ones: name a runner label")
+        if not isinstance(label, str) or not _RUNNER.fullmatch(label):
+            raise runners_doc.error(
+                key, f"runner label {label!r} must be one word, e.g. ubuntu-24.04 (or a self-hosted runner's label)"
+            )
+        runners[arch] = label
     missing = [str(arch) for arch in Arch if arch not in runners]
     if missing:
         raise runners_doc.error(None, f"runners must name a runner for every arch; missing: {', '.join(missing)}")
@@ -196,8 +215,21 @@ def _parse_workflow(doc: Mapping) -> str:
     return name
 
 
+def _parse_branch(doc: Mapping) -> str:
+    branch = doc.get("branch", DEFAULT_BRANCH)
+    if (
+        not isinstance(branch, str)
+        or not _BRANCH.fullmatch(branch)
+        or ".." in branch
+        or branch.endswith(("/", ".", ".lock"))
+    ):
+        raise doc.error("branch", f"branch {branch!r} must be a branch name such as main or master (no wildcards)")
+    return branch
+
+
 def parse_actions(doc: Mapping) -> CiPins:
-    doc.reject_unknown_keys(["actions", "runners", "kvm_runners", "python", "ccvm_pip", "workflow"], "actions.yaml")
+    keys = ["actions", "runners", "kvm_runners", "python", "ccvm_pip", "workflow", "branch"]
+    doc.reject_unknown_keys(keys, "actions.yaml")
     python = doc.get("python", DEFAULT_PYTHON)
     if not isinstance(python, str):  # YAML reads python: 3.10 as the number 3.1
         raise doc.error("python", f'python must be a quoted version string such as "3.12", not the YAML {python!r}')
@@ -210,5 +242,6 @@ def parse_actions(doc: Mapping) -> CiPins:
         python=python,
         ccvm_pip=_parse_ccvm_pip(doc),
         workflow=_parse_workflow(doc),
+        branch=_parse_branch(doc),
         path=doc.path,
     )

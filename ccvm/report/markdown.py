@@ -3,6 +3,7 @@ with the command that reproduces each failure."""
 
 from __future__ import annotations
 
+import enum
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,16 +12,26 @@ from ccvm.errors import UsageError
 from ccvm.files import write_atomic
 from ccvm.report.junit import seconds
 
-# Suite name prefix -> the nox session a developer runs to reproduce it.
+
+class Reproduce(enum.StrEnum):
+    """How the reproduce lines are written: for the repository at hand, the commands that exist there."""
+
+    CCVM = "ccvm"  # a project that adopted ccvm: ccvm's own commands (ccvm boot --cell CELL)
+    NOX = "nox"  # ccvm's own repository: its nox sessions, after .ci/setup (bash .ci/setup && .venv/bin/nox -s ...)
+
+
+NOX = "bash .ci/setup && .venv/bin/nox -s "
+# Suite name prefix -> (the ccvm command, ccvm's own nox session) that reproduce it; {rest} is the rest of the
+# suite's name (the cell of boot.CELL, the formatter of fmt.TOOL).  Another prefix gets no reproduce line.
 REPRODUCE = {
-    "boot": "nox -s boot -- --cell {rest}",
-    "host": "nox -s host",
-    "fmt": "nox -s fmt",
-    "lint": "nox -s lint",
-    "docs": "nox -s docs",
-    "build": "nox -s build",
-    "flake-check": "nox -s flake_check",
-    "gate": "nox -s gate",
+    "boot": ("ccvm boot --cell {rest}", "boot -- --cell {rest}"),
+    "host": ("ccvm host", "host"),
+    "fmt": ("ccvm fmt --tool {rest}", "fmt -- --tool {rest}"),
+    "lint": ("ccvm lint", "lint"),
+    "docs": ("ccvm docs", "docs"),
+    "build": ("ccvm build", "build"),
+    "flake-check": ("ccvm flake-check", "flake_check"),
+    "gate": ("ccvm gate", "gate"),
 }
 
 
@@ -41,10 +52,16 @@ class SuiteSummary:
         return "flaky" if self.flaky else "pass"
 
 
-def reproduce_command(suite_name: str) -> str:
+def reproduce_command(suite_name: str, style: Reproduce = Reproduce.CCVM) -> str | None:
+    """The command that reproduces a suite, in the style of the repository at hand; None if ccvm cannot say."""
     prefix, _, rest = suite_name.partition(".")
-    template = REPRODUCE.get(prefix)
-    return template.format(rest=rest) if template else f"ccvm {prefix}"
+    if prefix not in REPRODUCE:
+        return None
+    command, session = REPRODUCE[prefix]
+    template = NOX + session if style is Reproduce.NOX else command
+    if "{rest}" in template and not rest:
+        template = template.partition(" --")[0]  # boot alone: every cell
+    return template.format(rest=rest)
 
 
 def _read(path: Path) -> list[ET.Element]:
@@ -114,7 +131,7 @@ def _headline(summaries: list[SuiteSummary], failed: list[SuiteSummary]) -> str:
     return f"no failures, {flaky} flaky (passed only on a retry)" if flaky else "all green"
 
 
-def markdown(summaries: list[SuiteSummary]) -> str:
+def markdown(summaries: list[SuiteSummary], reproduce: Reproduce = Reproduce.CCVM) -> str:
     failed = [s for s in summaries if s.failures]
     lines = [
         f"## ccvm: {_headline(summaries, failed)}",
@@ -125,7 +142,8 @@ def markdown(summaries: list[SuiteSummary]) -> str:
     for s in summaries:
         lines.append(f"| {s.name} | {s.status} | {s.tests} | {len(s.failures)} | {len(s.skipped)} |")
     for s in failed:
-        lines += ["", f"### {s.name}", "", f"Reproduce: `bash .ci/setup && .venv/bin/{reproduce_command(s.name)}`", ""]
+        command = reproduce_command(s.name, reproduce)
+        lines += ["", f"### {s.name}", "", *([f"Reproduce: `{command}`", ""] if command else [])]
         lines += [f"- **{_cell(case)}**: {_cell(message)}" for case, message in s.failures]
     flaky = [(s.name, case, message) for s in summaries for case, message in s.flaky]
     if flaky:
@@ -144,7 +162,9 @@ def junit_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*.xml") if p.is_file())
 
 
-def write_report(files: list[Path], junit: Path, summary: Path | None) -> list[SuiteSummary]:
+def write_report(
+    files: list[Path], junit: Path, summary: Path | None, reproduce: Reproduce = Reproduce.CCVM
+) -> list[SuiteSummary]:
     merged, summaries = merge(files)
     ET.indent(merged)
     try:
@@ -154,7 +174,7 @@ def write_report(files: list[Path], junit: Path, summary: Path | None) -> list[S
     if summary is not None:
         try:
             with summary.open("a", encoding="utf-8") as handle:
-                handle.write(markdown(summaries))
+                handle.write(markdown(summaries, reproduce))
         except OSError as exc:
             raise UsageError(f"--summary {summary}: cannot append the summary: {exc.strerror or exc}") from None
     return summaries
