@@ -8,7 +8,7 @@ import re
 from ccvm.checks.nix.build import BuildOptions, run_builds
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S
 from ccvm.checks.nix.preflight import require_usable
-from ccvm.checks.nix.tool import Nix, find_nix
+from ccvm.checks.nix.tool import Nix, find_nix, version_lines
 from ccvm.commands.common import matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
 from ccvm.errors import UsageError
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
     )
     nix = nix_from(args)
     progress = Progress(total=len(options.targets))
-    if nix is not None:
-        progress.note(f"{nix.version} ({nix.path})")
+    for line in version_lines(nix) if nix is not None else []:
+        progress.note(line)
     suites = run_builds(nix, options, progress)
     return report(
         suites,

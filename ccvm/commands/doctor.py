@@ -6,7 +6,7 @@ import argparse
 import shutil
 
 from ccvm.checks.nix import preflight
-from ccvm.checks.nix.tool import find_nix, missing_reason
+from ccvm.checks.nix.tool import find_nix, missing_reason, nixpkgs_note
 from ccvm.commands.common import add_asset_options, asset_store, launcher_matrix_from
 from ccvm.errors import HostError
 from ccvm.files import cache_root
@@ -78,6 +78,10 @@ def _print_nix() -> list[str]:
     if nix is None:
         print(f"  {missing_reason()}")
         return []
+    print(f"  version: {nix.version} ({nix.path})")
+    note = nixpkgs_note(nix.version)
+    if note:
+        print(f"  note: {note}")
     found = preflight.problems(nix)
     for problem in found:
         print(f"  problem: {problem}")
