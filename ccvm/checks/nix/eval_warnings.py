@@ -131,7 +131,11 @@ def sort_output(stderr: str) -> Sorted:
     return found
 
 
+_SLUG_PREFIX = {UNKNOWN_OUTPUT: "unknown-output ", DEPRECATED_OUTPUT: "deprecated-output "}
+
+
 def slug(warning: EvalWarning) -> str:
-    """A short, stable name for a warning's JUnit suite: its kind and subject, in [a-z0-9-]."""
-    words = re.sub(r"[^a-z0-9]+", "-", f"{warning.kind} {warning.subject}".lower()).strip("-")
-    return words[:60].rstrip("-")
+    """A short name for a warning's JUnit suite, in [a-z0-9-]: the same for the same warning whether
+    Nix printed it through builtins.warn or through a trace (a newer or an older Nix)."""
+    words = f"{_SLUG_PREFIX.get(warning.kind, '')}{warning.subject}"
+    return re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")[:60].rstrip("-")

@@ -304,7 +304,7 @@ def _warning_suites(warnings: list[eval_warnings.EvalWarning]) -> list[Suite]:
         case = Case(
             name=WARNING_CASE,
             outcome=Outcome.FAIL,
-            message=f"{warning.kind}: {warning.text}{times}",
+            message=f"{warning.text}{times}",
             details=f"nix flake check must be warning-clean: fix the flake, or allow warnings ({ALLOW_HINT})",
         )
         suites.append(Suite(name=name, cases=[case], properties={"kind": warning.kind, "count": str(warning.count)}))
