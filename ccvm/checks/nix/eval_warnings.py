@@ -131,11 +131,12 @@ def sort_output(stderr: str) -> Sorted:
     return found
 
 
+SLUG_LENGTH = 60
 _SLUG_PREFIX = {UNKNOWN_OUTPUT: "unknown-output ", DEPRECATED_OUTPUT: "deprecated-output "}
 
 
 def slug(warning: EvalWarning) -> str:
     """A short name for a warning's JUnit suite, in [a-z0-9-]: the same for the same warning whether
     Nix printed it through builtins.warn or through a trace (a newer or an older Nix)."""
-    words = f"{_SLUG_PREFIX.get(warning.kind, '')}{warning.subject}"
-    return re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")[:60].rstrip("-")
+    words = re.sub(r"[^a-z0-9]+", "-", f"{_SLUG_PREFIX.get(warning.kind, '')}{warning.subject}".lower()).strip("-")
+    return words if len(words) <= SLUG_LENGTH else words[: SLUG_LENGTH + 1].rsplit("-", 1)[0]
