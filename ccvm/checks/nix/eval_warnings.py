@@ -18,7 +18,8 @@ What does not count:
   ``you don't have Internet access``), named with its host and counted apart;
 - notices about this machine or this run, not about the flake's code: a dirty
   git tree, a lock file not written, the systems `nix flake check` omitted,
-  settings or substituters ignored for an untrusted user, a busy database;
+  settings or substituters ignored for an untrusted user, a busy database,
+  a full download buffer;
 - a plain ``trace:`` line (``builtins.trace`` for debugging): listed, not counted.
 """
 
@@ -53,6 +54,7 @@ _NOTICES = re.compile(
     r"|is not owned by you"
     r"|SQLite database .* is busy"
     r"|build-users-group"
+    r"|download buffer is full"
 )
 _CACHE_FILE = re.compile(r"(?:/nix-cache-info|\.narinfo|/nar/[^/]+)$")
 
