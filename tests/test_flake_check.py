@@ -21,7 +21,7 @@ from nixtest import (
 from tiers import require_nix_version
 
 from ccvm.checks.nix import eval_warnings
-from ccvm.checks.nix.flake_check import error_blocks, parse_check_output, whole_run_case
+from ccvm.checks.nix.flake_check import _warning_suites, error_blocks, parse_check_output, whole_run_case
 
 
 @pytest.fixture
@@ -337,3 +337,12 @@ def test_the_same_warning_has_the_same_suite_name_from_a_trace_or_builtins_warn(
         "trace: \x1b[1;35mevaluation warning:\x1b[0m x was renamed to y\nevaluation warning: x was renamed to y\n"
     ).warnings
     assert eval_warnings.slug(traced) == eval_warnings.slug(warned) == "x-was-renamed-to-y"
+
+
+def test_warnings_alike_in_their_first_words_get_suites_of_their_own():
+    words = "x " * 40
+    found = eval_warnings.sort_output(f"evaluation warning: {words}one\nevaluation warning: {words}two\n")
+    suites = _warning_suites(found.warnings)
+    assert len({suite.name for suite in suites}) == 2
+    assert suites[1].name == f"{suites[0].name}-2"
+    assert [suite.cases[0].message for suite in suites] == [w.text for w in found.warnings]

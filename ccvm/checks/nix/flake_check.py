@@ -297,8 +297,10 @@ def _warning_suites(warnings: list[eval_warnings.EvalWarning]) -> list[Suite]:
     names: set[str] = set()
     for warning in warnings:
         base = name = f"{WARNING_SUITE}.{eval_warnings.slug(warning)}"
+        number = 1
         while name in names:  # two warnings alike in their first words
-            name = f"{base}-{len(names) + 1}"
+            number += 1
+            name = f"{base}-{number}"
         names.add(name)
         times = f" (printed {warning.count} times)" if warning.count > 1 else ""
         case = Case(
