@@ -4,4 +4,7 @@
 # the RFC one was `nixfmt-rfc-style`.  The release decides, so neither
 # deprecated name is ever evaluated (each prints a warning).
 { pkgs }:
-if pkgs.lib.versionAtLeast pkgs.lib.trivial.release "25.11" then pkgs.nixfmt else pkgs.nixfmt-rfc-style
+if pkgs.lib.versionAtLeast pkgs.lib.trivial.release "25.11" then
+  pkgs.nixfmt
+else
+  pkgs.nixfmt-rfc-style
