@@ -39,7 +39,7 @@
         }
       );
 
-      formatter = forAllSystems (system: pkgs: pkgs.nixfmt-rfc-style);
+      formatter = forAllSystems (system: pkgs: import ./nix/nixfmt.nix { inherit pkgs; });
 
       checks = forAllSystems (
         system: pkgs:

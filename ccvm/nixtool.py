@@ -21,6 +21,12 @@ from ccvm.text import clean_text, first_line
 
 # Nix 2.4 introduced the nix-command and flakes experimental features.
 MIN_VERSION = (2, 4)
+# Current nixpkgs refuses to evaluate under an older Nix (lib/minfeatures.nix, formerly lib/minver.nix).
+NIXPKGS_MIN_VERSION = (2, 18)
+NEWER_NIX_HINT = (
+    "Debian 13's nix-bin is 2.26 (apt-get install nix-bin); elsewhere the upstream installer "
+    "(https://nixos.org/download)"
+)
 FEATURE_FLAGS = ("--extra-experimental-features", "nix-command flakes")
 QUERY_TIMEOUT_S = 120.0  # eval, show-config, path-info, log: never a long wait
 CONFIG_HINT = "/etc/nix/nix.conf, ~/.config/nix/nix.conf or NIX_CONFIG"
@@ -32,6 +38,9 @@ _STORE_NAME = re.compile(r"^/nix/store/[0-9a-z]{32}-(.+?)(?:\.drv)?$")
 _INTERNAL_LOG = re.compile(r"^@nix (\{.*\})$")
 _UNTRACKED = re.compile(r"getting status of '/nix/store/[0-9a-z]{32}-source/([^']+)': No such file or directory")
 _ERROR_PREFIX = re.compile(r"^(?:error(?: \(ignored\))?:\s*)+")
+# nixpkgs' own version check, and a flake.lock written by a newer Nix (attributes an older one does not know).
+_NIXPKGS_REFUSES = re.compile(r"This version of Nixpkgs requires[^\n']*")
+_NEWER_LOCK = re.compile(r"unsupported [\w-]* ?input attribute '[^']+'|lock file '[^']*' has unsupported version \d+")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +72,56 @@ def parse_version(text: str) -> tuple[int, ...] | None:
     """'nix (Nix) 2.8.0' -> (2, 8, 0); None when no version is in the text."""
     match = _VERSION.search(text)
     return tuple(int(part) for part in match.groups() if part is not None) if match else None
+
+
+def _version_text(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def older_than_nixpkgs_needs(version: str) -> bool:
+    """Whether this Nix ('nix (Nix) 2.8.0') is too old to evaluate current nixpkgs."""
+    parsed = parse_version(version)
+    return parsed is not None and parsed[:2] < NIXPKGS_MIN_VERSION
+
+
+def nixpkgs_note(version: str) -> str | None:
+    """One line saying this Nix is too old for current nixpkgs, and how to get a newer one; None when it is not."""
+    if not older_than_nixpkgs_needs(version):
+        return None
+    need = _version_text(NIXPKGS_MIN_VERSION)
+    return (
+        f"{version} is older than {need}, which current nixpkgs needs (flakes that follow nixos-unstable "
+        f"do not evaluate with it); get Nix {need} or newer: {NEWER_NIX_HINT}"
+    )
+
+
+def needs_newer_nix(version: str, text: str) -> str | None:
+    """When Nix's error output says this Nix is too old, one line saying so (not a build or evaluation failure).
+
+    Two causes: nixpkgs' own version check ("This version of Nixpkgs requires ..."), and a flake.lock
+    written by a newer Nix ("unsupported tarball input attribute 'lastModified'").
+    """
+    need = _version_text(NIXPKGS_MIN_VERSION)
+    plain = clean_text(text)
+    refused = _NIXPKGS_REFUSES.search(plain)
+    if refused:
+        return (
+            f"{version} cannot evaluate this nixpkgs ({refused.group(0).rstrip(' :,')}): current nixpkgs needs "
+            f"Nix {need} or newer; get one: {NEWER_NIX_HINT}"
+        )
+    lock = _NEWER_LOCK.search(plain)
+    if lock and older_than_nixpkgs_needs(version):
+        return (
+            f"{version} cannot read this flake.lock, written by a newer Nix ({lock.group(0)}); current nixpkgs "
+            f"needs Nix {need} or newer; get one: {NEWER_NIX_HINT}"
+        )
+    return None
+
+
+def version_lines(nix: Nix) -> list[str]:
+    """What the Nix preflight says of the Nix it found: its version and path, and the nixpkgs note."""
+    note = nixpkgs_note(nix.version)
+    return [f"{nix.version} ({nix.path})", *([note] if note else [])]
 
 
 def find_nix(options: tuple[tuple[str, str], ...] = ()) -> Nix | None:

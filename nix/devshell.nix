@@ -10,7 +10,7 @@ pkgs.mkShell {
     pkgs.python3Packages.nox
     pkgs.shfmt
     pkgs.shellcheck
-    pkgs.nixfmt-rfc-style
+    (import ./nixfmt.nix { inherit pkgs; })
     pkgs.mdbook
     # nixpkgs replaced mdbook-linkcheck by mdbook-linkcheck2; older pins have only the former.
     (pkgs.mdbook-linkcheck2 or pkgs.mdbook-linkcheck)

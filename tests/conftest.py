@@ -54,6 +54,8 @@ SLOW = {
     "test_egress.py::test_a_dry_run_past_its_timeout_is_reported_as_timed_out_not_as_an_evaluation_error",
     "test_flake_check.py::test_listing_checks_past_the_timeout_is_reported_as_timed_out",
     "test_flake_check.py::test_checks_that_do_not_evaluate_fail_with_their_message",
+    "test_flake_check.py::test_an_unreachable_cache_is_named_as_offline_noise_not_counted",
+    "test_nix_version.py::test_nixpkgs_refusing_an_old_nix_is_reported_as_that_not_as_a_failure_of_the_flake",
     "test_flake_check.py::test_failing_check_is_named_from_the_builder_line_with_its_log",
     "test_fmt.py::test_cli_exit_statuses_and_junit",
     "test_docscheck.py::test_cli_exit_statuses_and_junit",

@@ -198,7 +198,7 @@ def test_every_job_installs_nix_once_with_the_action_before_setup(workflow_file)
 def test_nixfmt_comes_from_the_flakes_nixpkgs(workflow_file):
     runs = [step.get("run", "") for step in load(workflow_file)["jobs"]["lint"]["steps"]]
     fmt = next(run for run in runs if "nox -s fmt" in run)
-    assert fmt.startswith("nix shell --inputs-from . nixpkgs#nixfmt-rfc-style --command .venv/bin/nox -s fmt")
+    assert fmt.startswith("nix shell --inputs-from . nixpkgs#nixfmt --command .venv/bin/nox -s fmt")
 
 
 def cache_steps(job: dict) -> dict[str, dict]:

@@ -7,6 +7,9 @@ tiers; tests that need a tool's path look it up here too."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 from typing import NoReturn
 
 import pytest
@@ -65,3 +68,50 @@ def require_tool(name: str) -> str:
     if name in OPTIONAL_TOOLS:
         pytest.skip(f"{name} is not installed: {OPTIONAL_TOOLS[name]}")
     unavailable(f"{name} is not installed", TOOL_HINTS.get(name, SETUP_HINT))
+
+
+# Tests for what only a newer (or only an older) Nix does.  .ci/setup installs the distribution's nix-bin,
+# which is 2.26 on Debian 13 but 2.8 on Debian 12: a test that needs a newer Nix than the distribution has
+# skips, saying so, even under CI; one whose distribution has it (setup should have installed it) fails there.
+NEWER_NIX_HINT = (
+    ".ci/setup installs nix-bin 2.18 or newer where the distribution has it (Debian 13: 2.26); Debian 12 has 2.8"
+)
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(part) for part in match.groups() if part is not None) if match else None
+
+
+def _shown(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def nix_version(nix: str) -> tuple[int, ...]:
+    out = subprocess.run([nix, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    version = _version(out)
+    assert version, f"{nix} --version printed no version: {out!r}"
+    return version
+
+
+def distribution_nix_version() -> tuple[int, ...] | None:
+    """The nix-bin version the distribution offers (apt-cache policy's candidate), or None."""
+    if shutil.which("apt-cache") is None:
+        return None
+    policy = subprocess.run(["apt-cache", "policy", "nix-bin"], capture_output=True, text=True, timeout=60)
+    candidate = re.search(r"^\s*Candidate:\s*(\S+)", policy.stdout, re.M)
+    return _version(candidate.group(1)) if candidate and candidate.group(1) != "(none)" else None
+
+
+def require_nix_version(nix: str, *, at_least: tuple[int, ...] = (), below: tuple[int, ...] = (), why: str) -> None:
+    """Skip a test this Nix cannot run: one that needs Nix AT_LEAST or newer (under CI a failure when the
+    distribution offers one, since .ci/setup installs it), or one about a Nix older than BELOW."""
+    version = nix_version(nix)
+    if at_least and version < at_least:
+        message = f"needs Nix {_shown(at_least)} or newer ({why}); this is Nix {_shown(version)}"
+        offered = distribution_nix_version()
+        if in_ci() and offered is not None and offered >= at_least:
+            pytest.fail(f"CI is set and the distribution has Nix {_shown(offered)}: {message}", pytrace=False)
+        pytest.skip(f"{message} ({NEWER_NIX_HINT})")
+    if below and version >= below:
+        pytest.skip(f"about a Nix older than {_shown(below)} ({why}); this is Nix {_shown(version)}")

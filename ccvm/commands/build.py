@@ -13,7 +13,7 @@ from ccvm.commands.reporting import add_junit_option, report
 from ccvm.errors import UsageError
 from ccvm.matrix.axes import host_arch
 from ccvm.matrix.builds import SYSTEMS, Builds, BuildTarget
-from ccvm.nixtool import Nix, find_nix
+from ccvm.nixtool import Nix, find_nix, version_lines
 from ccvm.report.progress import Progress
 
 _SYSTEM = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
     )
     nix = nix_from(args)
     progress = Progress(total=len(options.targets))
-    if nix is not None:
-        progress.note(f"{nix.version} ({nix.path})")
+    for line in version_lines(nix) if nix is not None else []:
+        progress.note(line)
     suites = run_builds(nix, options, progress)
     return report(
         suites,

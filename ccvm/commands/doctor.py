@@ -9,7 +9,7 @@ from ccvm.commands.common import add_asset_options, asset_store, launcher_matrix
 from ccvm.errors import HostError
 from ccvm.files import cache_root
 from ccvm.matrix.axes import Accel, Arch, host_arch
-from ccvm.nixtool import find_nix, missing_reason
+from ccvm.nixtool import find_nix, missing_reason, nixpkgs_note
 from ccvm.processes import find_program
 from ccvm.processes import run as run_command
 from ccvm.qemu.probe import KvmProbe, probe_guest, qemu_info
@@ -78,6 +78,10 @@ def _print_nix() -> list[str]:
     if nix is None:
         print(f"  {missing_reason()}")
         return []
+    print(f"  version: {nix.version} ({nix.path})")
+    note = nixpkgs_note(nix.version)
+    if note:
+        print(f"  note: {note}")
     found = preflight.problems(nix)
     for problem in found:
         print(f"  problem: {problem}")

@@ -6,8 +6,9 @@ import argparse
 
 from ccvm.checks.nix.flake_check import CheckOptions, run_flake_check
 from ccvm.commands.build import add_nix_options, nix_from
-from ccvm.commands.common import positive_float
+from ccvm.commands.common import launcher_matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
+from ccvm.nixtool import version_lines
 from ccvm.report.progress import Progress
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -18,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "flake-check",
         help="nix flake check, one JUnit case per check",
         description="Run nix flake check on a flake and report each check it ran; checks of "
-        "systems Nix does not build here are reported skipped.",
+        "systems Nix does not build here are reported skipped. Each evaluation warning Nix prints (a deprecated "
+        "alias, an unknown flake output, lib.warn) is a failing case, unless matrix/builds.yaml sets "
+        "flake_check: {warnings: allow}.",
     )
     parser.add_argument("--flake", default=".", metavar="REF", help="flake reference (default: %(default)s)")
     add_junit_option(parser, "flake-check")
@@ -34,17 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The project's matrix where there is one (builds.yaml's flake_check rules); outside a project, the defaults.
+    builds = launcher_matrix_from(args).builds
     options = CheckOptions(
         flake=args.flake,
         timeout_s=args.timeout,
         require_nix="nix" in args.require,
         egress_check=args.egress_check,
         connect_timeout_s=args.connect_timeout,
+        warnings_fail=builds.flake_check_warnings == "fail",
     )
     nix = nix_from(args)
     progress = Progress(total=1)
-    if nix is not None:
-        progress.note(f"{nix.version} ({nix.path})")
+    for line in version_lines(nix) if nix is not None else []:
+        progress.note(line)
     suites = run_flake_check(nix, options, progress)
     return report(
         suites,

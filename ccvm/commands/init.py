@@ -9,6 +9,7 @@ from pathlib import Path
 from ccvm.adopt.write import Adoption, adopt
 from ccvm.errors import UsageError
 from ccvm.matrix.actions import DEFAULT_WORKFLOW, WORKFLOW_NAME
+from ccvm.nixtool import find_nix, version_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +62,13 @@ def _print(adoption: Adoption) -> None:
     print("commit matrix/ and the workflow")
 
 
+def _nix_preflight(root: Path) -> None:
+    """Which Nix will read the flake, and whether it can evaluate current nixpkgs (one line when it cannot)."""
+    nix = find_nix() if (root / "flake.nix").is_file() else None
+    for line in version_lines(nix) if nix is not None else []:
+        print(f"nix: {line}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.matrix:
         raise UsageError("ccvm init writes ROOT/matrix; drop --matrix (use --root DIR)")
@@ -69,5 +77,7 @@ def run(args: argparse.Namespace) -> int:
     workflow = args.workflow.removesuffix(".yml").removesuffix(".yaml")
     if not WORKFLOW_NAME.fullmatch(workflow):
         raise UsageError(f"--workflow {args.workflow}: a file name such as ccvm-ci (no directory)")
-    _print(adopt(Path(os.path.abspath(args.root)), force=args.force, workflow=workflow))
+    root = Path(os.path.abspath(args.root))
+    _nix_preflight(root)
+    _print(adopt(root, force=args.force, workflow=workflow))
     return 0

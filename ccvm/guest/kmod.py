@@ -1,12 +1,23 @@
 """Kernel modules for the initramfs: read ``depends=`` from each module's
 ``.modinfo`` ELF section and order a set of modules so every module comes
-after the modules it depends on."""
+after the modules it depends on.
+
+Modules come uncompressed (``.ko``) or compressed as the kernel's
+``modules_install`` writes them: ``.ko.xz`` (Debian, older nixpkgs),
+``.ko.zst`` (nixpkgs since 2024, kernels 5.13 and newer; the ``zstandard``
+library, as Python 3.11 has no zstd) or ``.ko.gz``."""
 
 from __future__ import annotations
 
+import gzip
 import lzma
 import struct
+import zlib
 from dataclasses import dataclass
+
+import zstandard
+
+COMPRESSED_SUFFIXES = (".xz", ".zst", ".gz")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,17 +29,28 @@ class Module:
 
 def canonical(name: str) -> str:
     base = name.rsplit("/", 1)[-1]
-    for suffix in (".xz", ".zst", ".gz"):
+    for suffix in COMPRESSED_SUFFIXES:
         base = base.removesuffix(suffix)
     return base.removesuffix(".ko").replace("-", "_")
 
 
+def _unzstd(data: bytes) -> bytes:
+    # A stream decompressor: the frame need not record its content size (the kernel's `zstd -T0` does, others not).
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+_DECOMPRESSORS = {".xz": lzma.decompress, ".zst": _unzstd, ".gz": gzip.decompress}
+
+
 def decompress(path: str, data: bytes) -> bytes:
-    if path.endswith(".xz"):
-        return lzma.decompress(data)
-    if path.endswith((".zst", ".gz")):
-        raise ValueError(f"{path}: only .ko and .ko.xz modules are supported")
-    return data
+    """The module's ELF bytes; a ValueError naming the compression when the data is not what its suffix says."""
+    suffix = next((s for s in COMPRESSED_SUFFIXES if path.endswith(s)), "")
+    if not suffix:
+        return data
+    try:
+        return _DECOMPRESSORS[suffix](data)
+    except (lzma.LZMAError, zstandard.ZstdError, zlib.error, EOFError, OSError) as exc:
+        raise ValueError(f"not {suffix.lstrip('.')} data ({exc})") from None
 
 
 def elf_section(data: bytes, wanted: str) -> bytes:

@@ -20,7 +20,7 @@ from ccvm.errors import CcvmError
 from ccvm.launcher.resolve import resolve_argv
 from ccvm.matrix.launcher import BuildStep, Launcher
 from ccvm.memo import OncePerKey
-from ccvm.nixtool import error_summary, find_nix, missing_reason
+from ccvm.nixtool import error_summary, find_nix, missing_reason, needs_newer_nix
 from ccvm.text import clean_text, last_line
 
 TAIL_LINES = 40
@@ -40,23 +40,25 @@ def _tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(clean_text(text).splitlines()[-lines:])
 
 
-def _build_argv(step: BuildStep) -> tuple[list[str] | None, str]:
+def _build_argv(step: BuildStep) -> tuple[list[str] | None, str, str]:
+    """The build's argv and the Nix version it runs with ('' for a command), or None and why not."""
     if step.command:
-        return list(step.command), ""
+        return list(step.command), "", ""
     nix = find_nix()
     if nix is None:
-        return None, missing_reason()
+        return None, "", missing_reason()
     # --json rather than --print-out-paths (Nix 2.9): the same output paths, from Nix 2.4 on
-    return nix.argv("build", "--no-link", "--json", str(step.flake)), ""
+    return nix.argv("build", "--no-link", "--json", str(step.flake)), nix.version, ""
 
 
-def run_build(step: BuildStep, root: Path, timeout_s: float) -> processes.Completed | str:
-    """Run the build step from the project root; a str says why it could not start."""
-    argv, why = _build_argv(step)
+def run_build(step: BuildStep, root: Path, timeout_s: float) -> tuple[processes.Completed, str] | str:
+    """Run the build step from the project root, with the Nix version it ran with ('' for a
+    command); a str says why it could not start."""
+    argv, nix_version, why = _build_argv(step)
     if argv is None:
         return why
     try:
-        return processes.run(argv, timeout_s=timeout_s, cwd=str(root))
+        return processes.run(argv, timeout_s=timeout_s, cwd=str(root)), nix_version
     except OSError as exc:
         return f"{argv[0]}: could not start ({exc.strerror or exc})"
 
@@ -70,11 +72,12 @@ def _out_path(stdout: str) -> str:
         return ""
 
 
-def _built(step: BuildStep, result: processes.Completed) -> Built:
+def _built(step: BuildStep, result: processes.Completed, nix_version: str) -> Built:
     what = f"build {step.flake or ' '.join(step.command)} ({step.system})"
     if result.returncode != 0:
         how = "timed out" if result.returncode is None else f"exited {result.returncode}"
-        why = error_summary(result.stderr) if step.flake else last_line(result.stderr)
+        too_old = needs_newer_nix(nix_version, result.stderr) if step.flake else None
+        why = too_old or (error_summary(result.stderr) if step.flake else last_line(result.stderr))
         return Built(problem=f"{what} {how}: {why}", details=_tail(result.stdout + "\n" + result.stderr))
     if step.command:
         return Built()  # the command leaves the launcher under the project root
@@ -108,11 +111,12 @@ class LauncherBuilds:
         step = self.launcher.build_for(system)
         built = Built()
         if step is not None:
-            result = run_build(step, self.root, self.timeout_s)
-            if isinstance(result, str):
-                return Built(problem=f"build ({system}): {result}")
+            ran = run_build(step, self.root, self.timeout_s)
+            if isinstance(ran, str):
+                return Built(problem=f"build ({system}): {ran}")
+            result, nix_version = ran
             self._log(system, result)
-            built = _built(step, result)
+            built = _built(step, result, nix_version)
             if built.problem:
                 return built
         launcher, base = self.launcher, self.root

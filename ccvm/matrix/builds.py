@@ -1,4 +1,5 @@
-"""Build targets (matrix/builds.yaml): flake attributes per Nix system.
+"""Build targets (matrix/builds.yaml): flake attributes per Nix system,
+and the rules of `ccvm flake-check`.
 
 Each target is built as ``<flake>#packages.<system>.<attr>``.
 """
@@ -16,6 +17,7 @@ from ccvm.matrix.yamlsrc import Mapping, Sequence, expect_mapping
 SYSTEMS = tuple(arch.nix_system for arch in Arch)  # x86_64-linux, aarch64-linux
 DEFAULT_FLAKE = "."
 DEFAULT_TIMEOUT_S = 3600.0
+WARNING_RULES = ("fail", "allow")  # flake_check.warnings: each evaluation warning fails, or is only listed
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -36,6 +38,7 @@ class Builds:
     flake: str = DEFAULT_FLAKE
     timeout_s: float = DEFAULT_TIMEOUT_S  # one `nix build` of one target
     targets: tuple[BuildTarget, ...] = field(default_factory=tuple)
+    flake_check_warnings: str = "fail"  # one of WARNING_RULES
 
 
 def _systems(doc: Mapping, attr: str) -> list[str]:
@@ -75,8 +78,21 @@ def _timeout(doc: Mapping) -> float:
     return value
 
 
+def _flake_check_warnings(doc: Mapping) -> str:
+    section = expect_mapping(doc["flake_check"], doc.path, doc.line_of("flake_check"), "flake_check")
+    section.reject_unknown_keys(["warnings"], "flake_check")
+    rule = section.get("warnings", WARNING_RULES[0])
+    if rule not in WARNING_RULES:
+        raise section.error(
+            "warnings",
+            f"flake_check: warnings must be fail (each evaluation warning of nix flake check is a failing case) "
+            f"or allow (listed, not counted), not {rule!r}",
+        )
+    return rule
+
+
 def parse_builds(doc: Mapping) -> Builds:
-    doc.reject_unknown_keys(["flake", "timeout", "targets"], "builds.yaml")
+    doc.reject_unknown_keys(["flake", "timeout", "targets", "flake_check"], "builds.yaml")
     flake = doc.get("flake", DEFAULT_FLAKE)
     if not isinstance(flake, str) or not flake.strip():
         raise doc.error("flake", "flake must be a flake reference such as '.' or 'path:/src/project'")
@@ -85,4 +101,5 @@ def parse_builds(doc: Mapping) -> Builds:
         raise doc.error(None, "builds.yaml needs `targets`: flake attributes mapped to the systems to build them on")
     targets_doc = expect_mapping(doc["targets"], doc.path, doc.line_of("targets"), "targets")
     targets = [BuildTarget(attr=attr, system=system) for attr in targets_doc for system in _systems(targets_doc, attr)]
-    return Builds(flake=flake.strip(), timeout_s=timeout_s, targets=tuple(targets))
+    warnings = _flake_check_warnings(doc) if "flake_check" in doc else WARNING_RULES[0]
+    return Builds(flake=flake.strip(), timeout_s=timeout_s, targets=tuple(targets), flake_check_warnings=warnings)

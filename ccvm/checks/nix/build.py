@@ -21,6 +21,7 @@ from ccvm.nixtool import (
     host_platforms,
     log_tail,
     missing_reason,
+    needs_newer_nix,
     store_name,
 )
 from ccvm.report.progress import Progress
@@ -78,8 +79,11 @@ def _preflight_failure(check: Preflight) -> Case:
 def build_failure_case(nix: Nix, stderr: str, returncode: int | None, seconds: float, timeout_s: float) -> Case:
     """A failed `nix build`: which builder failed, Nix's error, and the log tail."""
     failed = failed_derivations(stderr)
+    too_old = needs_newer_nix(nix.version, stderr)
     if returncode is None:
         message = f"nix build timed out after {timeout_s:g}s and was stopped"
+    elif too_old:
+        message = too_old
     elif failed:
         message = f"builder for {store_name(failed[0])} failed" + (
             f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""

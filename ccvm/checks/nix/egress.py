@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ccvm.nixtool import QUERY_TIMEOUT_S, Nix, error_summary, store_name
+from ccvm.nixtool import QUERY_TIMEOUT_S, Nix, error_summary, needs_newer_nix, store_name
 
 CONNECT_TIMEOUT_S = 3.0
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "git": 9418, "ssh": 22}
@@ -64,6 +64,7 @@ class Preflight:
     eval_error: str = ""  # the dry run failed: the installable does not evaluate, or (timed_out) it took too long
     eval_details: str = ""
     timed_out: bool = False  # the dry run was stopped at its timeout: slow, not broken
+    nix_too_old: bool = False  # eval_error says this Nix is too old (for nixpkgs, or for the flake.lock)
     seconds: float = 0.0
 
     @property
@@ -73,7 +74,7 @@ class Preflight:
     @property
     def message(self) -> str:
         """Why the preflight failed, in one line; '' when it passed."""
-        if self.timed_out:
+        if self.timed_out or self.nix_too_old:
             return self.eval_error
         if self.eval_error:
             return f"does not evaluate: {self.eval_error}"
@@ -225,9 +226,11 @@ def preflight(
             seconds=time.monotonic() - started,
         )
     if not dry.ok:
+        too_old = needs_newer_nix(nix.version, dry.stderr)
         return Preflight(
-            eval_error=error_summary(dry.stderr) or "nix build --dry-run failed",
+            eval_error=too_old or error_summary(dry.stderr) or "nix build --dry-run failed",
             eval_details=dry.stderr,
+            nix_too_old=too_old is not None,
             seconds=time.monotonic() - started,
         )
     pending = derivations_to_build(dry.stderr)

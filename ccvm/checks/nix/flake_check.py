@@ -1,7 +1,9 @@
 """`nix flake check` as JUnit: one case per check, plus one for the flake.
 
 Nix 2.x builds only the checks of the host's own system; checks of other
-systems are evaluated by it but reported skipped here.  With
+systems are evaluated by it but reported skipped here.  The run must be
+warning-clean: each evaluation warning Nix prints (ccvm.checks.nix.eval_warnings)
+is a failing case of its own, unless matrix/builds.yaml allows them.  With
 ``--keep-going --show-trace`` Nix reports every evaluation error with the
 check it belongs to ("while checking the derivation 'checks.S.N'"), and
 every failed builder by its .drv path, which we map back to the check by
@@ -15,6 +17,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from ccvm.checks.nix import eval_warnings
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S, preflight
 from ccvm.nixtool import (
     QUERY_TIMEOUT_S,
@@ -24,6 +27,7 @@ from ccvm.nixtool import (
     host_platforms,
     log_tail,
     missing_reason,
+    needs_newer_nix,
     store_name,
     valid_paths,
 )
@@ -31,7 +35,10 @@ from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
 
 FLAKE_SUITE = "flake-check.evaluate"
+WARNING_SUITE = "flake-check.warning"  # one suite per warning: flake-check.warning.<slug>
 CHECK_CASE = "check"
+WARNING_CASE = "warning"
+ALLOW_HINT = "matrix/builds.yaml: flake_check: {warnings: allow}"
 LOG_TAIL_LINES = 40
 LIST_CHECKS = "builtins.mapAttrs (system: checks: builtins.attrNames checks)"
 DRV_PATHS = (
@@ -50,6 +57,7 @@ class CheckOptions:
     require_nix: bool = False
     egress_check: bool = True
     connect_timeout_s: float = CONNECT_TIMEOUT_S
+    warnings_fail: bool = True  # each evaluation warning is a failing case (matrix/builds.yaml flake_check.warnings)
 
 
 @dataclass(kw_only=True)
@@ -112,7 +120,8 @@ def list_checks(nix: Nix, flake: str, timeout_s: float = QUERY_TIMEOUT_S) -> tup
             return {}, f"nix eval printed something that is not JSON: {exc}", result.stdout
     if "does not provide attribute" in result.stderr:
         return {}, "", ""  # a flake without checks
-    return {}, f"the flake does not evaluate: {error_summary(result.stderr)}", result.stderr
+    too_old = needs_newer_nix(nix.version, result.stderr)
+    return {}, too_old or f"the flake does not evaluate: {error_summary(result.stderr)}", result.stderr
 
 
 def check_derivations(
@@ -153,6 +162,11 @@ def _fail(message: str, details: str = "") -> Case:
     return Case(name=CHECK_CASE, outcome=Outcome.FAIL, message=message, details=details)
 
 
+def _eval_failure(nix: Nix, block: str) -> str:
+    """Why a check does not evaluate: this Nix being too old for it, or Nix's own error."""
+    return needs_newer_nix(nix.version, block) or f"does not evaluate: {error_summary(block)}"
+
+
 class Judge:
     """Decides each check's case from the run's output and the store."""
 
@@ -177,8 +191,8 @@ class Judge:
     def case(self, system: str, name: str, drv: str | None) -> Case:
         block = self.parsed.eval_errors.get((system, name))
         if block is not None or drv is None:
-            summary = error_summary(block) if block else "its drvPath does not evaluate"
-            return _fail(f"does not evaluate: {summary}", block or "")
+            message = _eval_failure(self.nix, block) if block else "does not evaluate: its drvPath does not evaluate"
+            return _fail(message, block or "")
         if drv in self.parsed.failed_builders:
             return _fail(f"builder for {store_name(drv)} failed", self.builder_logs([drv]))
         outs = self.outs.get(drv, [])
@@ -249,23 +263,77 @@ def run_flake_check(nix: Nix | None, options: CheckOptions, progress: Progress) 
         result.returncode,
         options.timeout_s,
     )
+    found = eval_warnings.sort_output(result.stderr)
+    evaluate = whole_run_case(
+        result.returncode, result.stderr, parsed, seconds, options.timeout_s, nix_version=nix.version
+    )
+    evaluate.output = _evaluate_output(found, options.warnings_fail)
+    if found.offline:
+        progress.note(found.offline_summary())
     suites = [
-        _flake_suite(
-            whole_run_case(result.returncode, result.stderr, parsed, seconds, options.timeout_s), options.flake
-        )
+        _flake_suite(evaluate, options.flake),
+        *_check_suites(checks, system, judge, drvs),
+        *(_warning_suites(found.warnings) if options.warnings_fail else []),
     ]
-    for check_system, names in sorted(checks.items()):
-        for name in names:
-            if check_system != system:
-                case = _other_system_case(parsed, check_system, name, system)
-            else:
-                case = judge.case(check_system, name, drvs.get(name))
-            suites.append(_check_suite(check_system, name, case))
     progress.finished(suites[0], seconds)
     return suites
 
 
-def whole_run_case(returncode: int | None, stderr: str, parsed: CheckOutput, seconds: float, timeout_s: float) -> Case:
+def _check_suites(checks: dict[str, list[str]], system: str, judge: Judge, drvs: dict[str, str | None]) -> list[Suite]:
+    suites = []
+    for check_system, names in sorted(checks.items()):
+        for name in names:
+            if check_system != system:
+                case = _other_system_case(judge.nix, judge.parsed, check_system, name, system)
+            else:
+                case = judge.case(check_system, name, drvs.get(name))
+            suites.append(_check_suite(check_system, name, case))
+    return suites
+
+
+def _warning_suites(warnings: list[eval_warnings.EvalWarning]) -> list[Suite]:
+    """One failing suite per distinct evaluation warning, quoting it."""
+    suites: list[Suite] = []
+    names: set[str] = set()
+    for warning in warnings:
+        base = name = f"{WARNING_SUITE}.{eval_warnings.slug(warning)}"
+        number = 1
+        while name in names:  # two warnings alike in their first words
+            number += 1
+            name = f"{base}-{number}"
+        names.add(name)
+        times = f" (printed {warning.count} times)" if warning.count > 1 else ""
+        case = Case(
+            name=WARNING_CASE,
+            outcome=Outcome.FAIL,
+            message=f"{warning.text}{times}",
+            details=f"nix flake check must be warning-clean: fix the flake, or allow warnings ({ALLOW_HINT})",
+        )
+        suites.append(Suite(name=name, cases=[case], properties={"kind": warning.kind, "count": str(warning.count)}))
+    return suites
+
+
+def _evaluate_output(found: eval_warnings.Sorted, warnings_fail: bool) -> str:
+    """What the evaluate case names but does not count: offline noise, notices, allowed warnings."""
+    lines = [found.offline_summary()] if found.offline else []
+    if found.warnings and not warnings_fail:
+        lines.append(f"warnings allowed ({ALLOW_HINT}), not counted:")
+        lines += [f"  {w.text}" for w in found.warnings]
+    if found.notices:
+        lines.append("notices, not counted:")
+        lines += [f"  {notice}" for notice in found.notices]
+    return "\n".join(lines)
+
+
+def whole_run_case(
+    returncode: int | None,
+    stderr: str,
+    parsed: CheckOutput,
+    seconds: float,
+    timeout_s: float,
+    *,
+    nix_version: str = "this Nix",
+) -> Case:
     """The whole run: evaluation of every output, and errors tied to no single check."""
     if returncode is None:
         return Case(
@@ -275,11 +343,12 @@ def whole_run_case(returncode: int | None, stderr: str, parsed: CheckOutput, sec
             message=f"nix flake check timed out after {timeout_s:g}s and was stopped",
         )
     if parsed.other_errors:
+        too_old = needs_newer_nix(nix_version, parsed.other_errors[0])
         return Case(
             name="nix-flake-check",
             outcome=Outcome.FAIL,
             seconds=seconds,
-            message=f"evaluation error: {error_summary(parsed.other_errors[0])}",
+            message=too_old or f"evaluation error: {error_summary(parsed.other_errors[0])}",
             details="\n\n".join(parsed.other_errors),
         )
     if returncode != 0 and not (parsed.eval_errors or parsed.failed_builders or parsed.dependency_failed):
@@ -294,10 +363,10 @@ def whole_run_case(returncode: int | None, stderr: str, parsed: CheckOutput, sec
     return Case(name="nix-flake-check", outcome=Outcome.PASS, seconds=seconds)
 
 
-def _other_system_case(parsed: CheckOutput, check_system: str, name: str, system: str) -> Case:
+def _other_system_case(nix: Nix, parsed: CheckOutput, check_system: str, name: str, system: str) -> Case:
     block = parsed.eval_errors.get((check_system, name))
     if block:
-        return _fail(f"does not evaluate: {error_summary(block)}", block)
+        return _fail(_eval_failure(nix, block), block)
     return Case(
         name=CHECK_CASE,
         outcome=Outcome.SKIP,
