@@ -8,6 +8,11 @@ What that schema asks, and so what is written here:
   no ``skipped``; there is no ``disabled`` anywhere.
 - a ``testcase`` has no properties of its own: the path of a case's full
   log is a line in its system-out (also as Jenkins' ``[[ATTACHMENT|path]]``).
+- one addition to that schema: a case about a file (a lint or fmt finding,
+  a dead link) carries ``file`` and, where known, ``line``, as pytest's
+  xunit1 family writes them, because GitHub's JUnit reporters annotate
+  exactly that place (without it they take the last dotted part of the
+  classname for a file name).  Classnames stay stable ids.
 - retries are written as Maven Surefire writes them: a case that passed
   after failing holds one ``flakyFailure`` per earlier attempt in which
   that case failed (a case that never failed holds none); a case that still
@@ -92,6 +97,10 @@ def _reruns(parent: ET.Element, case: Case) -> None:
 
 def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
     element = ET.Element("testcase", name=case.name, classname=suite.name, time=seconds(case.seconds))
+    if case.file:
+        element.set("file", case.file)
+        if case.line is not None:
+            element.set("line", str(case.line))
     if case.outcome is Outcome.FAIL:
         failure = ET.SubElement(element, "failure", message=clean_text(case.message), type="failure")
         failure.text = spill.bounded(clean_text(case.details), suite, case, "failure") or None
