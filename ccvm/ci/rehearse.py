@@ -47,7 +47,11 @@ SHELLS = {
 }
 
 
-class Outcome(enum.StrEnum):
+class StepOutcome(enum.StrEnum):
+    """A step's outcome in GitHub's own words, as ``steps.<id>.outcome`` and
+    ``steps.<id>.conclusion`` hold them in expressions (not a check's pass/fail/skip,
+    ccvm.report.results.Outcome)."""
+
     SUCCESS = "success"
     FAILURE = "failure"
     SKIPPED = "skipped"
@@ -65,7 +69,7 @@ class PlannedStep:
 class StepResult:
     number: int
     name: str
-    outcome: Outcome
+    outcome: StepOutcome
     seconds: float = 0.0
     note: str = ""
 
@@ -90,7 +94,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return all(step.outcome is not Outcome.FAILURE for step in self.steps)
+        return all(step.outcome is not StepOutcome.FAILURE for step in self.steps)
 
 
 # -- reading the workflow and planning ------------------------------------------------
@@ -315,13 +319,13 @@ def _run_uses(run: JobRun, step: PlannedStep, env: dict[str, str]) -> tuple[bool
     return done.ok, done.note
 
 
-def _collect(run: JobRun, step: PlannedStep, outputs: Path, summary: Path, outcome: Outcome) -> None:
+def _collect(run: JobRun, step: PlannedStep, outputs: Path, summary: Path, outcome: StepOutcome) -> None:
     text = runnerfiles.read_text(summary)
     if text.strip():
         run.summary.append(text)
     step_id = step.spec.get("id")
     if step_id:
-        conclusion = Outcome.SUCCESS if step.spec.get("continue-on-error") is True else outcome
+        conclusion = StepOutcome.SUCCESS if step.spec.get("continue-on-error") is True else outcome
         run.steps[str(step_id)] = {
             "outputs": runnerfiles.read_assignments(outputs),
             "outcome": str(outcome),
@@ -336,7 +340,7 @@ def run_step(run: JobRun, step: PlannedStep) -> StepResult:
         env = run.step_env(step.spec)
         env.update(GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary))
         if not condition(step.spec.get("if"), run.context(env)):
-            return StepResult(number=step.number, name=step.name, outcome=Outcome.SKIPPED, note="if: false")
+            return StepResult(number=step.number, name=step.name, outcome=StepOutcome.SKIPPED, note="if: false")
         if run.seconds_left() <= 0:
             ok, note = False, f"the job's timeout-minutes ({run.minutes}) ran out before this step"
         elif step.kind == "run":
@@ -345,9 +349,9 @@ def run_step(run: JobRun, step: PlannedStep) -> StepResult:
             ok, note = _run_uses(run, step, env)
     except Unevaluable as exc:
         ok, note = False, f"cannot evaluate: {exc} (not guessed)"
-    outcome = Outcome.SKIPPED if ok is None else Outcome.SUCCESS if ok else Outcome.FAILURE
+    outcome = StepOutcome.SKIPPED if ok is None else StepOutcome.SUCCESS if ok else StepOutcome.FAILURE
     _collect(run, step, outputs, summary, outcome)
-    if outcome is Outcome.FAILURE and step.spec.get("continue-on-error") is not True:
+    if outcome is StepOutcome.FAILURE and step.spec.get("continue-on-error") is not True:
         run.status = Status(failed=True, cancelled=run.status.cancelled)
     return StepResult(
         number=step.number, name=step.name, outcome=outcome, seconds=time.monotonic() - started, note=note
