@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,8 +43,9 @@ def junit_cases(path: Path) -> dict[str, dict[str, ET.Element]]:
     return found
 
 
-def qemu_processes_mentioning(text: str) -> list[str]:
-    found = []
+def qemu_pids_mentioning(text: str) -> dict[int, str]:
+    """pid -> command line of each QEMU whose command line holds the text."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
@@ -51,8 +53,12 @@ def qemu_processes_mentioning(text: str) -> list[str]:
             except OSError:
                 continue
             if "qemu-system" in cmdline and text in cmdline:
-                found.append(cmdline)
+                found[int(proc.name)] = cmdline
     return found
+
+
+def qemu_processes_mentioning(text: str) -> list[str]:
+    return list(qemu_pids_mentioning(text).values())
 
 
 def test_full_matrix_passes_tcg_and_explains_kvm(tmp_path):
@@ -186,7 +192,10 @@ def test_sigterm_stops_every_qemu(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(qemu_processes_mentioning(str(scratch))) < 2:
         time.sleep(0.2)
-    assert len(qemu_processes_mentioning(str(scratch))) == 2, "both cells' QEMU should be running by now"
+    running = qemu_pids_mentioning(str(scratch))
+    assert len(running) == 2, "both cells' QEMU should be running by now"
+    for pid in running:  # frozen, so neither guest can finish before ccvm handles the signal, however busy the host
+        os.kill(pid, signal.SIGSTOP)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
@@ -196,13 +205,34 @@ def test_sigterm_stops_every_qemu(tmp_path):
     assert qemu_processes_mentioning(str(scratch)) == []
 
 
-def test_warm_run_downloads_and_builds_nothing(tmp_path):
+def _private_cache(tmp_path: Path) -> Path:
+    """A copy of the warm cache that no other run on this machine touches: large files hard-linked
+    (nothing rewrites them in place: the cache replaces files by renaming), small ones copied."""
     from ccvm.files import cache_root
 
-    before = {p: p.stat().st_mtime_ns for p in cache_root().rglob("*") if p.is_file() and "boot-times" not in p.name}
-    result = ccvm("boot", "--cell", "aarch64-tcg-virt", "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path))
+    ccvm("boot", "--cell", "aarch64-tcg-virt", "--junit", str(tmp_path / "warm.xml"), "--reports", str(tmp_path))
+
+    def link_or_copy(source: str, target: str) -> None:
+        if os.path.getsize(source) > 1 << 20:
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+
+    home = tmp_path / "xdg-cache"
+    shutil.copytree(cache_root(), home / "ccvm", symlinks=True, copy_function=link_or_copy)
+    return home
+
+
+def test_warm_run_downloads_and_builds_nothing(tmp_path):
+    xdg = _private_cache(tmp_path)
+    cache = xdg / "ccvm"
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and "boot-times" not in p.name}
+    env = {**os.environ, "XDG_CACHE_HOME": str(xdg)}
+    result = run_ccvm(
+        "boot", "--cell", "aarch64-tcg-virt", "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path), env=env
+    )
     assert result.returncode == 0, result.stderr
-    after = {p: p.stat().st_mtime_ns for p in cache_root().rglob("*") if p.is_file() and "boot-times" not in p.name}
+    after = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and "boot-times" not in p.name}
     assert after == before
 
 
