@@ -1,9 +1,11 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from ccvm.matrix.axes import Accel, Arch, Machine
-from ccvm.qemu.argv import NULL, STDIO, Channel, LaunchSpec, kernel_cmdline, qemu_argv
+from ccvm.qemu.argv import Channel, LaunchSpec, kernel_cmdline, qemu_argv
+from ccvm.qemu.launch import GuestRequest, Terminal, config_script
 
 
 def spec(**changes):
@@ -83,9 +85,38 @@ def test_sockets_wait_for_the_runner_so_no_output_is_lost():
     assert "virtconsole,bus=vser0.0,chardev=agent0" in option(argv, "-device")
 
 
-def test_interactive_channels():
-    argv = qemu_argv(spec(serial=NULL, agent=STDIO, control=NULL))
-    assert option(argv, "-chardev") == ["null,id=serial0", "stdio,id=agent0,signal=off", "null,id=ctl0"]
+def test_a_terminal_launch_gets_the_window_size_port_and_a_console_file():
+    argv = qemu_argv(
+        spec(serial=Channel.file(Path("/s/logs/console.log")), winsize=Channel.socket(Path("/s/winsize.sock")))
+    )
+    assert option(argv, "-chardev") == [
+        "file,id=serial0,path=/s/logs/console.log",
+        "socket,id=agent0,path=/s/agent.sock,server=on,wait=on",
+        "socket,id=ctl0,path=/s/control.sock,server=on,wait=on",
+        "socket,id=winsize0,path=/s/winsize.sock,server=on,wait=on",
+    ]
+    devices = option(argv, "-device")
+    port = "virtserialport,bus=vser0.0,chardev=winsize0,name=ccvm.winsize"
+    assert devices.index("virtconsole,bus=vser0.0,chardev=ctl0") < devices.index(port)  # hvc0, hvc1 stay first
+    assert not any("winsize" in word for word in qemu_argv(spec()))  # only a terminal launch has it
+
+
+def test_terminal_config_tells_the_guest_term_and_size(tmp_path):
+    request = GuestRequest(
+        arch=Arch.X86_64,
+        accel=Accel.TCG,
+        machine=Machine.Q35,
+        memory_mib=512,
+        cores=1,
+        program=("sh",),
+        share_dir=tmp_path,
+        terminal=Terminal(term="xterm-256color; rm -rf /", rows=30, cols=100),
+    )
+    text = config_script(request, str(tmp_path))
+    assert "CCVM_TTY=1\n" in text and "CCVM_ROWS=30\nCCVM_COLS=100\n" in text
+    assert "CCVM_TERM='xterm-256color; rm -rf /'\n" in text  # quoted for the guest's sh
+    assert "CCVM_WINSIZE_PORT=ccvm.winsize\n" in text
+    assert "CCVM_TTY" not in config_script(dataclasses.replace(request, terminal=None), str(tmp_path))
 
 
 def test_protocol_lines_have_a_channel_of_their_own():

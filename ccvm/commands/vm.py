@@ -25,6 +25,7 @@ from ccvm.qemu.guestrun import run_guest
 from ccvm.qemu.launch import GuestRequest, Mode, stage
 from ccvm.qemu.options import resolve
 from ccvm.qemu.plan import launch_plan
+from ccvm.qemu.terminal import HostTerminal, require_terminal
 
 DEFAULT_TIMEOUT_S = 3600.0
 EPILOG = """\
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the working directory is gone or unreadable ({exc.strerror}); cd somewhere real") from None
     options = resolve(args, os.environ, matrix, Path.home())
     program = _program(args, options.mode is Mode.SHELL)
+    dry_run = os.environ.get("CCVM_DRYRUN", "") not in ("", "0")
+    if options.mode is Mode.SHELL and not dry_run:
+        require_terminal(0, "ccvm vm --shell")  # before anything is fetched or started
     request = GuestRequest(
         arch=options.arch,
         accel=options.accel,
@@ -110,12 +114,13 @@ def run(args: argparse.Namespace) -> int:
         share_writable=options.writable_cwd,
         mode=options.mode,
         home_files=home_files(options.config_dir),
+        terminal=interactive.terminal_for(0, os.environ) if _on_terminal(options.mode) else None,
     )
     assets = asset_store(args, matrix).for_arch(options.arch)
     scratch = Path(tempfile.mkdtemp(prefix="ccvm-"))
     keep = options.mode is Mode.DEBUG
     try:
-        if os.environ.get("CCVM_DRYRUN", "") not in ("", "0"):
+        if dry_run:
             spec = stage(request, assets, scratch)
             plan = launch_plan(
                 request=request, spec=spec, scratch=scratch, sources=options.sources, qemu_env=qemu_environment()
@@ -124,12 +129,33 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if keep:
             print(f"ccvm: debug: scratch directory {scratch} (kept)", file=sys.stderr)
-        if options.mode is Mode.SHELL:
-            return interactive.run_shell(request, assets, scratch)
+        if request.terminal is not None:
+            return _run_on_terminal(request, assets, scratch, None if options.mode is Mode.SHELL else args.timeout)
         return _run_program(request, assets, scratch, args.timeout, debug=keep)
     finally:
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _on_terminal(mode: Mode) -> bool:
+    """The shell always runs on the terminal; a program does when ccvm runs in the
+    foreground of one (standard input and output both terminals); debug never does."""
+    if mode is Mode.SHELL:
+        return True
+    return mode is Mode.RUN and os.isatty(0) and os.isatty(1)
+
+
+def _run_on_terminal(request: GuestRequest, assets, scratch: Path, timeout_s: float | None) -> int:
+    sys.stdout.flush()
+    try:
+        with HostTerminal(0) as host:
+            return interactive.run_on_terminal(request, assets, scratch, host=host, timeout_s=timeout_s)
+    except LaunchError as exc:
+        raise HostError(f"QEMU did not start: {exc}") from None
+    except GuestFailure as exc:  # the terminal is restored by now
+        if exc.tail:
+            print(exc.tail, file=sys.stderr)
+        raise GuestNoExitStatus(f"{exc.reason}; the program's exit status is unknown") from None
 
 
 def _run_program(request: GuestRequest, assets, scratch: Path, timeout_s: float, *, debug: bool) -> int:

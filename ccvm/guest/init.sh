@@ -39,6 +39,33 @@ fail() {
 	exit 1
 }
 
+# The window size relay (a terminal launch): the host writes "size ROWS COLS"
+# lines on the virtio port named $1; each is set on hvc0, and the kernel
+# sends SIGWINCH to the program's foreground job. "CCVM:INIT tty" tells the
+# host that sizes are read from now on. Anything else on the port is ignored.
+winsize_relay() {
+	port=
+	tries=0
+	while [ -z "$port" ]; do
+		for named in /sys/class/virtio-ports/*/name; do
+			[ "$(cat "$named" 2>/dev/null)" = "$1" ] && port=${named%/name} && port=/dev/${port##*/}
+		done
+		tries=$((tries + 1))
+		if [ -z "$port" ] && [ "$tries" -gt 100 ]; then
+			echo "ccvm init: warning: no virtio port $1 after 5s; the window size stays as it was" >&2
+			return 0
+		fi
+		[ -n "$port" ] || sleep 0.05
+	done
+	exec 3<"$port" || return 0
+	say "INIT tty"
+	while read -r what rows cols <&3; do
+		[ "$what" = size ] || continue
+		case $rows$cols in '' | *[!0-9]*) continue ;; esac
+		[ "$rows" -gt 0 ] && [ "$cols" -gt 0 ] && stty -F /dev/hvc0 rows "$rows" cols "$cols"
+	done
+}
+
 while read -r module; do
 	[ -n "$module" ] || continue
 	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: warning: insmod $module failed" >/dev/console
@@ -100,11 +127,42 @@ if [ -d "$CFG/home" ]; then
 fi
 cd "$CCVM_CWD" || fail "cannot enter $CCVM_CWD"
 say "INIT run"
-if [ "$CCVM_MODE" = shell ]; then
-	# A subshell is not a process-group leader, so setsid runs the shell in
-	# place (no fork) and init waits for it; -c makes hvc0 its terminal.
-	(exec setsid -c sh -l) <>/dev/hvc0 >&0 2>&0
+if [ "$CCVM_MODE" = shell ] || [ "${CCVM_TTY:-}" = 1 ]; then
+	# On a terminal: hvc0 is the program's controlling terminal. With
+	# CCVM_TTY=1 the host told its TERM and window size, and later sizes
+	# come on the virtio port named CCVM_WINSIZE_PORT (see winsize_relay).
+	# init holds hvc0 open throughout: a terminal's size (and settings) last
+	# only while someone has it open, and the relay may set one at any time.
+	exec 4<>/dev/hvc0
+	relay=
+	if [ "${CCVM_TTY:-}" = 1 ]; then
+		if [ "${CCVM_ROWS:-0}" -gt 0 ] && [ "${CCVM_COLS:-0}" -gt 0 ]; then
+			stty rows "$CCVM_ROWS" cols "$CCVM_COLS" <&4 2>/dev/console
+		fi
+		if [ -n "${CCVM_WINSIZE_PORT:-}" ]; then
+			winsize_relay "$CCVM_WINSIZE_PORT" </dev/null >/dev/null 2>/dev/console 4>&- &
+			relay=$!
+		fi
+	fi
+	# A subshell is not a process-group leader, so setsid runs the program
+	# in place (no fork) and init waits for it; -c makes hvc0 its terminal.
+	(
+		if [ "${CCVM_TTY:-}" = 1 ]; then
+			if [ -n "$CCVM_TERM" ]; then export TERM="$CCVM_TERM"; else unset TERM; fi
+		fi
+		# shellcheck source=/dev/null # written above from fw_cfg
+		. /etc/ccvm/env.sh
+		if [ "$CCVM_MODE" = shell ]; then
+			set -- sh -l
+		else
+			# shellcheck source=/dev/null
+			. /etc/ccvm/argv.sh
+		fi
+		exec setsid -c "$@"
+	) <>/dev/hvc0 >&0 2>&0 4>&-
 	status=$?
+	if [ -n "$relay" ]; then kill "$relay" 2>/dev/null; fi
+	exec 4>&-
 else
 	(
 		# Not a terminal session: the program's bytes pass unchanged (no

@@ -19,6 +19,7 @@ from pathlib import Path
 from ccvm.matrix.axes import Accel, Arch, Machine
 
 SHARE_TAG = "ccvm-cwd"
+WINSIZE_PORT = "ccvm.winsize"  # the virtio port that carries the window size to the guest (terminal launches)
 
 
 def opt_value(value: object) -> str:
@@ -37,25 +38,27 @@ def kernel_console(arch: Arch) -> str:
 @dataclass(frozen=True, kw_only=True)
 class Channel:
     """Where a character device goes: a unix socket QEMU listens on (and
-    waits for, so no output is lost), the terminal, or nowhere."""
+    waits for, so no output is lost), a file, the terminal, or nowhere."""
 
-    kind: str  # "socket" | "stdio" | "null"
+    kind: str  # "socket" | "file" | "stdio" | "null"
     path: Path | None = None
 
     @classmethod
     def socket(cls, path: Path) -> Channel:
         return cls(kind="socket", path=path)
 
+    @classmethod
+    def file(cls, path: Path) -> Channel:
+        return cls(kind="file", path=path)
+
     def chardev(self, ident: str) -> str:
         if self.kind == "socket":
             return f"socket,id={ident},path={opt_value(self.path)},server=on,wait=on"
+        if self.kind == "file":
+            return f"file,id={ident},path={opt_value(self.path)}"
         if self.kind == "stdio":
             return f"stdio,id={ident},signal=off"
         return f"null,id={ident}"
-
-
-STDIO = Channel(kind="stdio")
-NULL = Channel(kind="null")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,7 @@ class LaunchSpec:
     serial: Channel
     agent: Channel  # the program's terminal: hvc0
     control: Channel  # init's protocol lines (INIT/FAIL/EXIT): hvc1, never the program's
+    winsize: Channel | None = None  # on a terminal: the window size, host to guest (a virtio port)
     share_dir: Path
     share_writable: bool
     fw_cfg: tuple[tuple[str, Path], ...]
@@ -106,6 +110,9 @@ def qemu_argv(spec: LaunchSpec) -> list[str]:
     argv += ["-device", "virtio-serial-pci,id=vser0"]
     argv += ["-chardev", spec.agent.chardev("agent0"), "-device", "virtconsole,bus=vser0.0,chardev=agent0"]
     argv += ["-chardev", spec.control.chardev("ctl0"), "-device", "virtconsole,bus=vser0.0,chardev=ctl0"]
+    if spec.winsize is not None:
+        argv += ["-chardev", spec.winsize.chardev("winsize0")]
+        argv += ["-device", f"virtserialport,bus=vser0.0,chardev=winsize0,name={WINSIZE_PORT}"]
     argv += _share_args(spec)
     for name, path in spec.fw_cfg:
         argv += ["-fw_cfg", f"name={name},file={opt_value(path)}"]

@@ -2,9 +2,15 @@
 scratch directory and build the QEMU argv (``ccvm.qemu.argv``).
 
 The guest receives three small shell files through fw_cfg:
-``config.sh`` (mode, share), ``env.sh`` (the program's environment) and
-``argv.sh`` (the program's argv, each word single-quoted), so argv is
-delivered byte for byte and never touches the kernel command line.
+``config.sh`` (mode, share, the terminal), ``env.sh`` (the program's
+environment) and ``argv.sh`` (the program's argv, each word
+single-quoted), so argv is delivered byte for byte and never touches the
+kernel command line.
+
+A launch on a terminal (``GuestRequest.terminal``) tells the guest the
+host's TERM and window size in ``config.sh``, and gets a fourth virtio
+port, ``ccvm.winsize``, on which ccvm sends every later size
+(``size ROWS COLS`` lines) for the guest's relay to set on its terminal.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 from ccvm.errors import UsageError
 from ccvm.guest.assets import GuestAssets
 from ccvm.matrix.axes import Accel, Arch, Machine
-from ccvm.qemu.argv import NULL, STDIO, Channel, LaunchSpec
+from ccvm.qemu.argv import WINSIZE_PORT, Channel, LaunchSpec
 
 FW_CFG_PREFIX = "opt/ccvm/"
 
@@ -27,6 +33,16 @@ class Mode(enum.StrEnum):
     RUN = "run"  # run the program, report its exit status
     SHELL = "shell"  # an interactive guest shell on the terminal
     DEBUG = "debug"  # run, streaming the kernel console; keep the scratch directory
+
+
+@dataclass(frozen=True, kw_only=True)
+class Terminal:
+    """The host terminal a launch runs on: its TERM ("" when unset) and its
+    window size (0 when the terminal does not know it)."""
+
+    term: str
+    rows: int
+    cols: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +74,7 @@ class GuestRequest:
     mode: Mode = Mode.RUN
     env: dict[str, str] = field(default_factory=dict)
     home_files: tuple[HomeFile, ...] = ()
+    terminal: Terminal | None = None  # the program runs on the host's terminal (a shell is always on one)
 
 
 def _quote_word(word: str) -> str:
@@ -82,7 +99,12 @@ def env_script(env: dict[str, str]) -> str:
 def config_script(request: GuestRequest, guest_cwd: str) -> str:
     share = "writable" if request.share_writable else "overlay"
     mode = "shell" if request.mode is Mode.SHELL else "run"
-    return f"CCVM_MODE={mode}\nCCVM_SHARE={share}\nCCVM_CWD={shlex.quote(guest_cwd)}\n"
+    text = f"CCVM_MODE={mode}\nCCVM_SHARE={share}\nCCVM_CWD={shlex.quote(guest_cwd)}\n"
+    terminal = request.terminal
+    if terminal is not None:
+        text += f"CCVM_TTY=1\nCCVM_TERM={shlex.quote(terminal.term)}\n"
+        text += f"CCVM_ROWS={terminal.rows}\nCCVM_COLS={terminal.cols}\nCCVM_WINSIZE_PORT={WINSIZE_PORT}\n"
+    return text
 
 
 def _write_private(path: Path, data: bytes) -> Path:
@@ -137,7 +159,9 @@ def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSp
     for home_file in request.home_files:
         files["home/" + home_file.relative] = home_file.source.read_bytes()
     fw_cfg = tuple((FW_CFG_PREFIX + name, _write_private(scratch / name, data)) for name, data in files.items())
-    interactive = request.mode is Mode.SHELL
+    terminal = request.terminal is not None
+    if terminal:
+        (scratch / "logs").mkdir(mode=0o700, exist_ok=True)  # the kernel console's file
     return LaunchSpec(
         arch=request.arch,
         accel=request.accel,
@@ -146,9 +170,10 @@ def stage(request: GuestRequest, assets: GuestAssets, scratch: Path) -> LaunchSp
         cores=request.cores,
         kernel=assets.kernel,
         initrd=assets.initrd,
-        serial=NULL if interactive else Channel.socket(scratch / "serial.sock"),
-        agent=STDIO if interactive else Channel.socket(scratch / "agent.sock"),
-        control=NULL if interactive else Channel.socket(scratch / "control.sock"),
+        serial=Channel.file(scratch / "logs" / "console.log") if terminal else Channel.socket(scratch / "serial.sock"),
+        agent=Channel.socket(scratch / "agent.sock"),
+        control=Channel.socket(scratch / "control.sock"),
+        winsize=Channel.socket(scratch / "winsize.sock") if terminal else None,
         share_dir=request.share_dir.resolve(),
         share_writable=request.share_writable,
         fw_cfg=fw_cfg,

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -27,6 +28,25 @@ POWEROFF_GRACE_S = 5.0  # the guest powering off after its EXIT line
 
 EXIT_LINE = re.compile(r"^CCVM:EXIT (\d+)\r?$", re.M)
 INIT_LINE = re.compile(r"^CCVM:INIT channel\r?$", re.M)
+
+
+def connect_socket(
+    path: Path, deadline: float, *, alive: Callable[[], bool], failure: Callable[[str], LaunchError]
+) -> socket.socket:
+    """Connect to a chardev socket QEMU listens on, once QEMU has made it; ``failure(reason)``
+    is raised when QEMU exits first or the deadline passes."""
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+            return sock
+        except OSError:
+            sock.close()
+        if not alive():
+            raise failure("QEMU exited during start-up")
+        if time.monotonic() > deadline:
+            raise failure(f"QEMU did not open {path.name} within {CONNECT_TIMEOUT_S:g}s")
+        time.sleep(0.01)
 
 
 class VM:
@@ -90,18 +110,7 @@ class VM:
         )
 
     def _connect(self, path: Path, deadline: float) -> socket.socket:
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                return sock
-            except OSError:
-                sock.close()
-            if not self.alive():
-                raise self._launch_failure("QEMU exited during start-up")
-            if time.monotonic() > deadline:
-                raise self._launch_failure(f"QEMU did not open {path.name} within {CONNECT_TIMEOUT_S:g}s")
-            time.sleep(0.01)
+        return connect_socket(path, deadline, alive=self.alive, failure=self._launch_failure)
 
     def _launch_failure(self, reason: str) -> LaunchError:
         if self._qemu_log is not None:
