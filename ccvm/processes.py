@@ -12,11 +12,13 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,13 +52,25 @@ def _die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def spawn(argv: Sequence[str], *, own_session: bool = True, **kwargs) -> subprocess.Popen:
+def _take_terminal() -> None:
+    """In the child, after setsid: its standard input (a terminal) becomes its controlling terminal."""
+    _die_with_parent()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def spawn(
+    argv: Sequence[str], *, own_session: bool = True, controlling_tty: bool = False, **kwargs
+) -> subprocess.Popen:
     """Start a child in its own session (and so its own process group).
 
     ``own_session=False`` is only for a child that must read the terminal
     (the interactive shell); it still dies with the runner.
+    ``controlling_tty``: the child's standard input is a terminal (a
+    pseudo-terminal's slave) that becomes its session's controlling
+    terminal, as a terminal emulator starts a program.
     """
-    proc = subprocess.Popen(list(argv), start_new_session=own_session, preexec_fn=_die_with_parent, **kwargs)
+    preexec = _take_terminal if controlling_tty and own_session else _die_with_parent
+    proc = subprocess.Popen(list(argv), start_new_session=own_session, preexec_fn=preexec, **kwargs)
     with _live_lock:
         _live.add(proc)
         if own_session:

@@ -91,3 +91,63 @@ def latest(root: Path, kind: str) -> Attestation | None:
     directory = attestation_dir(root, kind)
     found = [a for a in (_read(p) for p in sorted(directory.glob("*.json"))) if a] if directory.is_dir() else []
     return max(found, key=lambda a: a.at, default=None)
+
+
+# -- automated checks beside the person's word --------------------------------------------------
+
+AUTOMATED = {"tty": "ccvm attest tty --auto"}  # kind -> the command that runs the machine's part
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutomatedRun:
+    """The machine's part of a kind (``ccvm attest tty --auto``) on one tree: it never
+    replaces a person's attestation, it stands beside it in the gate."""
+
+    kind: str
+    tree: str
+    at: str  # ISO 8601, UTC
+    passed: bool
+    cells: tuple[str, ...]  # the cells it ran on (skipped cells are not among them)
+    cases: int
+    failed: tuple[str, ...] = ()  # suite/case of each failure
+
+    def summary(self) -> str:
+        where = ", ".join(self.cells) or "no cell"
+        if self.passed:
+            return f"the automated check passed ({self.cases} cases on {where}) at {self.at}"
+        return f"the automated check FAILED at {self.at}: {', '.join(self.failed[:3])}"
+
+
+def automated_dir(root: Path, kind: str) -> Path:
+    return gitchange.git_dir(root) / "ccvm" / "attestations" / f"{kind}.auto"
+
+
+def record_automated(
+    root: Path, kind: str, *, passed: bool, cells: tuple[str, ...], cases: int, failed: tuple[str, ...]
+) -> tuple[AutomatedRun, Path]:
+    """Record the automated check's result for the working tree as it is now."""
+    _check_kind(kind)
+    run = AutomatedRun(
+        kind=kind,
+        tree=gitchange.tree_hash(root),
+        at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        passed=passed,
+        cells=cells,
+        cases=cases,
+        failed=failed,
+    )
+    path = automated_dir(root, kind) / f"{run.tree}.json"
+    write_atomic(path, (json.dumps(asdict(run), indent=2) + "\n").encode("utf-8"))
+    return run, path
+
+
+def current_automated(root: Path, kind: str, tree: str) -> AutomatedRun | None:
+    """The automated check's result on exactly this tree, if it ran on it."""
+    _check_kind(kind)
+    path = automated_dir(root, kind) / f"{tree}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        found = AutomatedRun(**{**raw, "cells": tuple(raw["cells"]), "failed": tuple(raw.get("failed", ()))})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return found if found.tree == tree and found.kind == kind else None

@@ -121,13 +121,22 @@ def plan_for_repo(root: Path, rules: GateRules, base: str | None = None) -> Plan
 # --- the human requirement ---------------------------------------------------------------------------------------
 
 
+def _automated_line(root: Path, tree: str) -> str:
+    """What the machine's part says about this tree: it stands beside a person's word, never for it."""
+    found = attest.current_automated(root, "tty", tree)
+    if found is None:
+        return f"no automated check on this tree; run: {attest.AUTOMATED['tty']}"
+    return found.summary()
+
+
 def check_attestation(root: Path, requirement: Requirement, tree: str) -> Result:
     found = attest.current(root, "tty", tree)
+    automated = _automated_line(root, tree)
     if found:
         return Result(
             requirement=requirement,
             status=Status.PASS,
-            reason=f"attested by {found.name} <{found.email}> at {found.at}: {found.note}",
+            reason=f"attested by {found.name} <{found.email}> at {found.at}: {found.note}\n{automated}",
         )
     lines = [
         f"this change touches terminal code ({_some(requirement.because)}); tree {tree[:12]} has no tty attestation"
@@ -137,6 +146,7 @@ def check_attestation(root: Path, requirement: Requirement, tree: str) -> Result
         lines.append(
             f"the last one ({last.name}, {last.at}) was made on tree {last.tree[:12]}; the tree has changed since"
         )
+    lines.append(automated)
     lines.append(f"to attest: {attest.KINDS['tty']};")
     lines.append('then run: ccvm attest tty --note "what you checked"')
     return Result(requirement=requirement, status=Status.HUMAN, reason="\n".join(lines))

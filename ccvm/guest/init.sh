@@ -41,8 +41,10 @@ fail() {
 
 # The window size relay (a terminal launch): the host writes "size ROWS COLS"
 # lines on the virtio port named $1; each is set on hvc0, and the kernel
-# sends SIGWINCH to the program's foreground job. "CCVM:INIT tty" tells the
-# host that sizes are read from now on. Anything else on the port is ignored.
+# sends SIGWINCH to the program's foreground job; "CCVM:TTY size ROWS COLS"
+# says it is set (the host holds the keys typed after a resize until then).
+# "CCVM:INIT tty" tells the host that sizes are read from now on. Anything
+# else on the port is ignored.
 winsize_relay() {
 	port=
 	tries=0
@@ -62,7 +64,8 @@ winsize_relay() {
 	while read -r what rows cols <&3; do
 		[ "$what" = size ] || continue
 		case $rows$cols in '' | *[!0-9]*) continue ;; esac
-		[ "$rows" -gt 0 ] && [ "$cols" -gt 0 ] && stty -F /dev/hvc0 rows "$rows" cols "$cols"
+		[ "$rows" -gt 0 ] && [ "$cols" -gt 0 ] || continue
+		stty -F /dev/hvc0 rows "$rows" cols "$cols" && say "TTY size $rows $cols"
 	done
 }
 

@@ -14,6 +14,7 @@ way for both.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import threading
@@ -30,8 +31,10 @@ from ccvm.files import cache_root
 from ccvm.guest.assets import AssetStore, GuestAssets
 from ccvm.launcher.build import LauncherBuilds
 from ccvm.launcher.home import SECRET_PLACEHOLDER, plant_home
+from ccvm.launcher.resolve import embedded_argv
 from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.launcher_boot import BootScenario
+from ccvm.matrix.launcher_tty import TtyScenario
 from ccvm.matrix.model import Cell
 from ccvm.qemu.console import OutputLog, failure_lines
 from ccvm.qemu.guestrun import run_guest
@@ -82,12 +85,38 @@ class Prepared:
     facts: dict[str, str] = field(default_factory=dict)  # for the report: the kernel, the launcher's argv
 
 
+@dataclass(frozen=True, kw_only=True)
+class TerminalCommand:
+    """How to start the launcher for a terminal session (a tty scenario): run under a
+    pseudo-terminal by ccvm.checks.tty."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: Path
+
+
 class LauncherRun(Protocol):
     log_name: str  # the main log of a boot, under its log directory
 
     def prepare(self, cell: Cell) -> Prepared: ...
 
     def boot(self, prepared: Prepared, request: BootRequest) -> LaunchResult: ...
+
+    def terminal(self, prepared: Prepared, request: BootRequest, tty: TtyScenario) -> TerminalCommand: ...
+
+
+def _box_env(request: BootRequest) -> dict[str, str]:
+    """The caller's environment less ccvm's own settings, with the box's private HOME and TMPDIR."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CCVM_")}
+    env.update(HOME=str(request.box / "home"), TMPDIR=str(request.box / "tmp"), XDG_CACHE_HOME=str(cache_root().parent))
+    for part in ("home", "tmp"):
+        (request.box / part).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def tty_boot_scenario(tty: TtyScenario) -> BootScenario:
+    """The parts of a tty scenario a launch is made of, as a boot scenario."""
+    return BootScenario(name=tty.name, args=tty.args, share=tty.share, env=tty.env)
 
 
 def _asset_facts(assets: GuestAssets) -> dict[str, str]:
@@ -105,8 +134,8 @@ class EmbeddedRun:
 
     log_name = "console.log"
 
-    def __init__(self, launcher: Launcher, store: AssetStore) -> None:
-        self.launcher, self.store = launcher, store
+    def __init__(self, launcher: Launcher, store: AssetStore, matrix_root: Path | None = None) -> None:
+        self.launcher, self.store, self.matrix_root = launcher, store, matrix_root
 
     def prepare(self, cell: Cell) -> Prepared:
         assets = self.store.for_arch(cell.arch)
@@ -149,6 +178,26 @@ class EmbeddedRun:
             output=run.agent_text, status=run.status, seconds=run.seconds, qemu_argv=run.qemu_argv, log_path=log_path
         )
 
+    def terminal(self, prepared: Prepared, request: BootRequest, tty: TtyScenario) -> TerminalCommand:
+        """``ccvm vm`` for the cell, with the scenario's arguments (``--shell``), as a person runs it."""
+        cell = request.cell
+        switch = self.launcher.share_switch(tty.share)
+        flag = [switch.flag] if switch is not None and switch.flag else []
+        argv = [*embedded_argv(), "--arch", str(cell.arch), "--accel", str(cell.accel), "--machine", str(cell.machine)]
+        argv += [
+            "--cores",
+            str(request.cores),
+            "--memory",
+            f"{request.memory_mib}M",
+            "--timeout",
+            f"{request.timeout_s:g}",
+        ]
+        env = _box_env(request)
+        if self.matrix_root is not None:
+            env["CCVM_MATRIX"] = str(self.matrix_root)  # the guest pins this run uses
+        env.update(TERM=tty.term, **tty.env)
+        return TerminalCommand(argv=(*argv, *flag, *tty.args), env=env, cwd=request.share)
+
 
 # -- a project's declared launcher -------------------------------------------------
 
@@ -159,10 +208,9 @@ def scenario_env(launcher: Launcher, request: BootRequest, prepared: Prepared) -
     variables; ccvm's guest assets; the cell's declared environment; the share switch's
     variable; the scenario's own."""
     cell, scenario = request.cell, request.scenario
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CCVM_")}
+    env = _box_env(request)
     env.pop(launcher.dry_run.variable, None)
     env.update({name: SECRET_PLACEHOLDER for name in launcher.secrets.variables})
-    env.update(HOME=str(request.box / "home"), TMPDIR=str(request.box / "tmp"), XDG_CACHE_HOME=str(cache_root().parent))
     env.update(prepared.env)
     env.update(launcher.cell_env(arch=cell.arch, accel=cell.accel, machine=cell.machine))
     switch = launcher.share_switch(scenario.share)
@@ -262,22 +310,41 @@ class ProcessRun:
         env = {f"CCVM_KERNEL_{upper}": str(assets.kernel), f"CCVM_INITRD_{upper}": str(assets.initrd)}
         return Prepared(argv=built.argv, env=env, assets=assets, facts={**facts, **_asset_facts(assets)})
 
+    def terminal(self, prepared: Prepared, request: BootRequest, tty: TtyScenario) -> TerminalCommand:
+        """The project's own launcher with the scenario's arguments, its private HOME planted as for a boot."""
+        boot = tty_boot_scenario(tty)
+        request = dataclasses.replace(request, scenario=boot)
+        env = scenario_env(self.launcher, request, prepared)
+        plant_home(request.box / "home", self.launcher, lambda _tilde: SECRET_PLACEHOLDER)
+        env["TERM"] = tty.term
+        env.update(tty.env)
+        switch = self.launcher.share_switch(tty.share)
+        flag = [switch.flag] if switch is not None and switch.flag else []
+        return TerminalCommand(argv=(*prepared.argv, *flag, *tty.args), env=env, cwd=request.share)
+
     def boot(self, prepared: Prepared, request: BootRequest) -> LaunchResult:
-        for part in ("home", "tmp"):
-            (request.box / part).mkdir(exist_ok=True)
+        env = scenario_env(self.launcher, request, prepared)
         plant_home(request.box / "home", self.launcher, lambda _tilde: SECRET_PLACEHOLDER)
         return launch(
             scenario_argv(self.launcher, prepared.argv, request.scenario),
             cwd=request.share,
-            env=scenario_env(self.launcher, request, prepared),
+            env=env,
             timeout_s=request.timeout_s,
             log_path=request.log_dir / self.log_name,
             cancelled=request.cancelled,
         )
 
 
-def runner_for(launcher: Launcher, *, root: Path, store: AssetStore, build_timeout_s: float, log_dir: Path):
+def runner_for(
+    launcher: Launcher,
+    *,
+    root: Path,
+    store: AssetStore,
+    build_timeout_s: float,
+    log_dir: Path,
+    matrix_root: Path | None = None,
+):
     """How this run runs the launcher under test: chosen once, here."""
     if launcher.embedded:
-        return EmbeddedRun(launcher, store)
+        return EmbeddedRun(launcher, store, matrix_root)
     return ProcessRun(launcher, store, LauncherBuilds(launcher, root, timeout_s=build_timeout_s, log_dir=log_dir))

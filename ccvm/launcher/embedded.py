@@ -22,6 +22,7 @@ import secrets
 
 from ccvm.matrix.launcher import Launcher, ShareSwitch
 from ccvm.matrix.launcher_boot import BootDeclaration, BootScenario
+from ccvm.matrix.launcher_tty import CURSOR, KEYS, ScreenLine, TtyScenario, TtyStep
 
 NAME = "ccvm vm"
 STUB = "ccvm-stub"
@@ -84,6 +85,62 @@ def embedded_boots(token: str = RUN_TOKEN) -> BootDeclaration:
     )
 
 
+def _line(pattern: str, line: int | str | None = None) -> ScreenLine:
+    return ScreenLine(pattern=re.compile(pattern), line=line)
+
+
+# The terminal check of `ccvm vm --shell` (ccvm attest tty --auto): what a person checks by hand,
+# step by step, each a JUnit case.  Outputs carry markers of their own, so no step is met by an
+# earlier step's lines still on the screen.
+TTY_ROWS, TTY_COLS = 30, 100
+TTY_RESIZED = (40, 120)
+PROMPT = r"# ?$"  # busybox sh's prompt for root, "/the/dir # "
+SHELL_EXIT_STATUS = 3
+
+
+def embedded_tty(boot_timeout_s: float = 120.0) -> tuple[TtyScenario, ...]:
+    rows, cols = TTY_RESIZED
+    steps = (
+        TtyStep(name="shell-prompt", expect=(_line(PROMPT, CURSOR),), timeout_s=boot_timeout_s),
+        TtyStep(name="term", send=b"echo TERM=$TERM\r", expect=(_line(r"^TERM=xterm-256color$"),)),
+        TtyStep(name="size", send=b"stty size\r", expect=(_line(rf"^{TTY_ROWS} {TTY_COLS}$"),)),
+        TtyStep(name="resize", resize=TTY_RESIZED, send=b"stty size\r", expect=(_line(rf"^{rows} {cols}$"),)),
+        # vi fills the screen it is told: "~" down to the line above its status line.
+        TtyStep(name="vi", send=b"vi\r", expect=(_line(r"^~$", 2), _line(r"^~$", rows - 1))),
+        TtyStep(
+            name="vi-resize",
+            resize=(TTY_ROWS, TTY_COLS),
+            expect=(_line(r"^~$", TTY_ROWS - 1),),
+        ),
+        TtyStep(name="vi-quit", send=b":q!\r", expect=(_line(PROMPT, CURSOR),)),
+        TtyStep(
+            name="ctrl-c-start", send=b"sh -c 'echo SLEEPING-C; exec sleep 30'\r", expect=(_line(r"^SLEEPING-C$"),)
+        ),
+        TtyStep(name="ctrl-c", pause_s=0.5, send=KEYS["ctrl-c"], expect=(_line(r"\^C"),)),
+        TtyStep(name="ctrl-c-status", send=b"echo RC-C=$?\r", expect=(_line(r"^RC-C=130$"),), timeout_s=20),
+        TtyStep(
+            name="ctrl-z-start", send=b"sh -c 'echo SLEEPING-Z; exec sleep 31'\r", expect=(_line(r"^SLEEPING-Z$"),)
+        ),
+        TtyStep(name="ctrl-z", pause_s=0.5, send=KEYS["ctrl-z"], expect=(_line(r"Stopped.*sleep 31"),)),
+        TtyStep(name="fg", send=b"fg\r", expect=(_line(r"^sh -c .echo SLEEPING-Z"),)),
+        TtyStep(name="ctrl-backslash", pause_s=1.0, send=KEYS["ctrl-\\"], expect=(_line(r"\^\\"),)),
+        TtyStep(name="ctrl-backslash-status", send=b"echo RC-Q=$?\r", expect=(_line(r"^RC-Q=131$"),), timeout_s=20),
+        TtyStep(name="exit", send=f"exit {SHELL_EXIT_STATUS}\r".encode()),
+    )
+    return (
+        TtyScenario(
+            name="shell",
+            share="overlay",
+            rows=TTY_ROWS,
+            cols=TTY_COLS,
+            term="xterm-256color",
+            args=("--shell",),
+            steps=steps,
+            exit_status=SHELL_EXIT_STATUS,
+        ),
+    )
+
+
 EMBEDDED = Launcher(
     name=NAME,
     argv=("ccvm", "vm"),  # symbolic: ccvm.launcher.resolve runs this interpreter's ccvm
@@ -95,4 +152,5 @@ EMBEDDED = Launcher(
     ),
     host_scripts=("tests/host.sh",),
     boot=embedded_boots(),
+    tty=embedded_tty(),
 )

@@ -21,6 +21,7 @@ from ccvm.errors import ConfigError
 from ccvm.matrix import yamlvalues as values
 from ccvm.matrix.axes import suggestion
 from ccvm.matrix.launcher_boot import BootDeclaration, parse_boot_declaration
+from ccvm.matrix.launcher_tty import TtyScenario, parse_tty_declaration
 from ccvm.matrix.yamlsrc import Mapping, expect_mapping, load_yaml
 
 FILE = "launcher.yaml"
@@ -40,6 +41,7 @@ TOP_KEYS = [
     "config_files",
     "host_scripts",
     "boot",
+    "tty",
     "guest_assets",
 ]
 # How `ccvm boot` hands ccvm's embedded guest (kernel, initramfs) to a declared launcher:
@@ -109,6 +111,7 @@ class Launcher:
     config_files: tuple[str, ...] = ("~/.claude/settings.json",)
     host_scripts: tuple[str, ...] = ()
     boot: BootDeclaration = field(default_factory=BootDeclaration)
+    tty: tuple[TtyScenario, ...] = ()  # terminal sessions under a pseudo-terminal (ccvm attest tty --auto)
     guest_assets: str = "none"  # one of GUEST_ASSET_MODES
     source: Path | None = None  # the declaration file
     argv_line: int | None = None
@@ -277,6 +280,7 @@ def parse_launcher_file(doc: Mapping) -> Launcher:
         config_files=_home_paths(doc, "config_files") if "config_files" in doc else Launcher.config_files,
         host_scripts=_scripts(doc) if "host_scripts" in doc else (),
         boot=_boot(doc, share),
+        tty=_tty(doc, share),
         guest_assets=values.choice(doc, "guest_assets", GUEST_ASSET_MODES) if "guest_assets" in doc else "none",
         source=doc.path,
         argv_line=doc.line_of("argv"),
@@ -290,6 +294,15 @@ def _boot(doc: Mapping, share: tuple[ShareSwitch, ...]) -> BootDeclaration:
         raise doc.error("boot", "boot scenarios name share modes: declare them under `share` first")
     boot = expect_mapping(doc["boot"], doc.path, doc.line_of("boot"), "boot")
     return parse_boot_declaration(boot, tuple(s.mode for s in share))
+
+
+def _tty(doc: Mapping, share: tuple[ShareSwitch, ...]) -> tuple[TtyScenario, ...]:
+    if "tty" not in doc:
+        return ()
+    if not share:
+        raise doc.error("tty", "tty scenarios name share modes: declare them under `share` first")
+    tty = expect_mapping(doc["tty"], doc.path, doc.line_of("tty"), "tty")
+    return parse_tty_declaration(tty, tuple(s.mode for s in share))
 
 
 def load_launcher(root: Path) -> Launcher | None:

@@ -15,6 +15,8 @@ mode) and relays, in one loop that waits on everything at once:
   wait until the relay says ``CCVM:INIT tty``; a storm of resizes sends
   at most one size every RESIZE_INTERVAL_S, always ending on the last;
   a size of 0 rows or columns (a terminal that does not know) is never sent;
+  keys typed after a resize wait (at most SIZE_ACK_WAIT_S) until the relay
+  says ``CCVM:TTY size ROWS COLS``, so what they start sees the new size;
 - the control channel's lines: ``CCVM:INIT run`` hands Ctrl-C to the
   guest (until then it stops ccvm), ``CCVM:EXIT N`` is the exit status.
 
@@ -44,6 +46,7 @@ from ccvm.qemu.terminal import HostTerminal, WindowSize, window_size
 from ccvm.qemu.vm import CONNECT_TIMEOUT_S, POWEROFF_GRACE_S, connect_socket
 
 RESIZE_INTERVAL_S = 0.1  # at most one size sent to the guest per interval
+SIZE_ACK_WAIT_S = 1.0  # keys typed after a resize wait this long at most for the guest to set the size
 POLL_S = 0.5  # the longest the relay sleeps without looking at QEMU and the clock
 MAX_PENDING_INPUT = 1 << 16  # keys not yet taken by the guest before ccvm stops reading more
 TAIL_LINES = 20
@@ -51,6 +54,7 @@ TAIL_LINES = 20
 _EXIT = re.compile(rb"^CCVM:EXIT (\d+)\r?$")
 _FAIL = re.compile(rb"^CCVM:FAIL (.*?)\r?$")
 _INIT = re.compile(rb"^CCVM:INIT (\S+)")
+_SIZE_SET = re.compile(rb"^CCVM:TTY size (\d+) (\d+)\r?$")
 
 
 def terminal_for(fd: int, environ: Mapping[str, str]) -> Terminal:
@@ -88,6 +92,7 @@ class _Relay:
         self.wanted: WindowSize | None = None  # a size to send once allowed
         self.tty_ready = False
         self.next_resize_at = 0.0
+        self.hold_keys_until = 0.0  # after a resize, until the guest says the size is set
         self.pending_in = bytearray()
         self.stdin_open = self.output_open = True
         self.open = {agent, control}
@@ -105,7 +110,7 @@ class _Relay:
             readers: list = [self.host.winch_r, *self.open]
             if self.stdin_open and len(self.pending_in) < MAX_PENDING_INPUT:
                 readers.append(self.host.fd)
-            writers = [self.agent] if self.pending_in and self.agent in self.open else []
+            writers = [self.agent] if self.pending_in and self.agent in self.open and not self._holding() else []
             ready, writable, _ = select.select(readers, writers, [], self._sleep())
             if self.host.winch_r in ready and self.host.resized():
                 self._want(self.host.size())
@@ -135,6 +140,8 @@ class _Relay:
         limits = [POLL_S]
         if self.wanted is not None and self.tty_ready:
             limits.append(max(0.0, self.next_resize_at - now))
+        if self.pending_in and self._holding():
+            limits.append(self.hold_keys_until - now)
         if self.deadline is not None:
             limits.append(max(0.0, self.deadline - now))
         return min(limits)
@@ -152,8 +159,13 @@ class _Relay:
         self.pending_in += chunk
         self._send_keys()
 
+    def _holding(self) -> bool:
+        """Keys typed after a resize wait until the guest has set the size, so that what they
+        start (``stty size``, a redraw) sees it, as on a local terminal."""
+        return time.monotonic() < self.hold_keys_until
+
     def _send_keys(self) -> None:
-        if not self.pending_in or self.agent not in self.open:
+        if not self.pending_in or self.agent not in self.open or self._holding():
             return
         try:
             sent = self.agent.send(self.pending_in)
@@ -203,6 +215,10 @@ class _Relay:
                 self.exit_at = time.monotonic()
             elif found := _FAIL.match(line):
                 self.failure = found.group(1).decode(errors="replace")
+            elif found := _SIZE_SET.match(line):
+                if WindowSize(rows=int(found.group(1)), cols=int(found.group(2))) == self.sent:
+                    self.hold_keys_until = 0.0
+                    self._send_keys()
             elif found := _INIT.match(line):
                 if found.group(1) == b"run":
                     self.host.program_started()
@@ -227,6 +243,7 @@ class _Relay:
             return
         self.sent, self.wanted = self.wanted, None
         self.next_resize_at = now + RESIZE_INTERVAL_S
+        self.hold_keys_until = now + SIZE_ACK_WAIT_S
 
 
 def run_on_terminal(
