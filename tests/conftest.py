@@ -24,7 +24,13 @@ from tiers import in_ci, require_tool
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-BOOT_MODULES = {"test_boot_real.py", "test_vm_real.py", "test_seed_boot.py", "test_declared_boot.py"}
+BOOT_MODULES = {
+    "test_boot_real.py",
+    "test_vm_real.py",
+    "test_seed_boot.py",
+    "test_declared_boot.py",
+    "test_tty_real.py",
+}
 NETWORK_MODULES = {"test_pin_policy.py"}
 OPT_IN = {"boot", "network"}  # the tiers --boot selects
 # A fixture per external tool, its path: cpio_bin, mdbook_bin, nix_instantiate_bin, ...; asking for one

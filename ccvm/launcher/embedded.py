@@ -94,37 +94,37 @@ def _line(pattern: str, line: int | str | None = None) -> ScreenLine:
 # earlier step's lines still on the screen.
 TTY_ROWS, TTY_COLS = 30, 100
 TTY_RESIZED = (40, 120)
+TTY_VI_RESIZED = (45, 130)  # larger: a screen not redrawn shows no "~" down there
 PROMPT = r"# ?$"  # busybox sh's prompt for root, "/the/dir # "
 SHELL_EXIT_STATUS = 3
 
 
 def embedded_tty(boot_timeout_s: float = 120.0) -> tuple[TtyScenario, ...]:
     rows, cols = TTY_RESIZED
+    vi_rows, _ = TTY_VI_RESIZED
+    prompt = _line(PROMPT, CURSOR)  # the cursor's line: an earlier prompt higher up does not count
     steps = (
-        TtyStep(name="shell-prompt", expect=(_line(PROMPT, CURSOR),), timeout_s=boot_timeout_s),
+        TtyStep(name="shell-prompt", expect=(prompt,), timeout_s=boot_timeout_s),
         TtyStep(name="term", send=b"echo TERM=$TERM\r", expect=(_line(r"^TERM=xterm-256color$"),)),
         TtyStep(name="size", send=b"stty size\r", expect=(_line(rf"^{TTY_ROWS} {TTY_COLS}$"),)),
         TtyStep(name="resize", resize=TTY_RESIZED, send=b"stty size\r", expect=(_line(rf"^{rows} {cols}$"),)),
         # vi fills the screen it is told: "~" down to the line above its status line.
         TtyStep(name="vi", send=b"vi\r", expect=(_line(r"^~$", 2), _line(r"^~$", rows - 1))),
-        TtyStep(
-            name="vi-resize",
-            resize=(TTY_ROWS, TTY_COLS),
-            expect=(_line(r"^~$", TTY_ROWS - 1),),
-        ),
-        TtyStep(name="vi-quit", send=b":q!\r", expect=(_line(PROMPT, CURSOR),)),
+        # the guest's vi gets SIGWINCH and draws again, at the new size
+        TtyStep(name="vi-resize", resize=TTY_VI_RESIZED, expect=(_line(r"^~$", vi_rows - 1),)),
+        TtyStep(name="vi-quit", send=b":q!\r", expect=(prompt,)),
         TtyStep(
             name="ctrl-c-start", send=b"sh -c 'echo SLEEPING-C; exec sleep 30'\r", expect=(_line(r"^SLEEPING-C$"),)
         ),
-        TtyStep(name="ctrl-c", pause_s=0.5, send=KEYS["ctrl-c"], expect=(_line(r"\^C"),)),
-        TtyStep(name="ctrl-c-status", send=b"echo RC-C=$?\r", expect=(_line(r"^RC-C=130$"),), timeout_s=20),
+        TtyStep(name="ctrl-c", pause_s=0.5, send=KEYS["ctrl-c"], expect=(prompt,), timeout_s=20),
+        TtyStep(name="ctrl-c-status", send=b"echo RC-C=$?\r", expect=(_line(r"^RC-C=130$"),)),
         TtyStep(
             name="ctrl-z-start", send=b"sh -c 'echo SLEEPING-Z; exec sleep 31'\r", expect=(_line(r"^SLEEPING-Z$"),)
         ),
-        TtyStep(name="ctrl-z", pause_s=0.5, send=KEYS["ctrl-z"], expect=(_line(r"Stopped.*sleep 31"),)),
+        TtyStep(name="ctrl-z", pause_s=0.5, send=KEYS["ctrl-z"], expect=(_line(r"Stopped.*sleep 31"),), timeout_s=20),
         TtyStep(name="fg", send=b"fg\r", expect=(_line(r"^sh -c .echo SLEEPING-Z"),)),
-        TtyStep(name="ctrl-backslash", pause_s=1.0, send=KEYS["ctrl-\\"], expect=(_line(r"\^\\"),)),
-        TtyStep(name="ctrl-backslash-status", send=b"echo RC-Q=$?\r", expect=(_line(r"^RC-Q=131$"),), timeout_s=20),
+        TtyStep(name="ctrl-backslash", pause_s=1.0, send=KEYS["ctrl-\\"], expect=(prompt,), timeout_s=20),
+        TtyStep(name="ctrl-backslash-status", send=b"echo RC-Q=$?\r", expect=(_line(r"^RC-Q=131$"),)),
         TtyStep(name="exit", send=f"exit {SHELL_EXIT_STATUS}\r".encode()),
     )
     return (

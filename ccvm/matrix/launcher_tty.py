@@ -172,6 +172,8 @@ def parse_tty_scenario(doc: Mapping, share_modes: tuple[str, ...]) -> TtyScenari
     for required in ("name", "share", "size", "steps"):
         if required not in doc:
             raise doc.error(None, f"a tty scenario needs `{required}`")
+    share = values.choice(doc, "share", share_modes)
+    rows, cols = _size(doc, "size")
     items = expect_sequence(doc["steps"], doc.path, doc.line_of("steps"), "steps")
     steps: dict[str, TtyStep] = {}
     for index, raw in enumerate(items):
@@ -182,10 +184,9 @@ def parse_tty_scenario(doc: Mapping, share_modes: tuple[str, ...]) -> TtyScenari
         steps[step.name] = step
     if not steps:
         raise doc.error("steps", "steps is empty; declare at least one step")
-    rows, cols = _size(doc, "size")
     return TtyScenario(
         name=values.text(doc, "name"),
-        share=values.choice(doc, "share", share_modes),
+        share=share,
         rows=rows,
         cols=cols,
         term=values.text(doc, "term") if "term" in doc else DEFAULT_TERM,

@@ -15,8 +15,10 @@ mode) and relays, in one loop that waits on everything at once:
   wait until the relay says ``CCVM:INIT tty``; a storm of resizes sends
   at most one size every RESIZE_INTERVAL_S, always ending on the last;
   a size of 0 rows or columns (a terminal that does not know) is never sent;
-  keys typed after a resize wait (at most SIZE_ACK_WAIT_S) until the relay
-  says ``CCVM:TTY size ROWS COLS``, so what they start sees the new size;
+  one size is in flight at a time: the next waits until the relay says
+  ``CCVM:TTY size ROWS COLS`` (or SIZE_ACK_WAIT_S passes), so a storm never
+  queues up in the guest, and keys typed after a resize wait for it too,
+  so what they start (``stty size``, a redraw) sees the new size;
 - the control channel's lines: ``CCVM:INIT run`` hands Ctrl-C to the
   guest (until then it stops ccvm), ``CCVM:EXIT N`` is the exit status.
 
@@ -92,7 +94,8 @@ class _Relay:
         self.wanted: WindowSize | None = None  # a size to send once allowed
         self.tty_ready = False
         self.next_resize_at = 0.0
-        self.hold_keys_until = 0.0  # after a resize, until the guest says the size is set
+        self.in_flight: WindowSize | None = None  # sent, and not yet said set by the guest
+        self.in_flight_until = 0.0  # after this, stop waiting for the guest to say so
         self.pending_in = bytearray()
         self.stdin_open = self.output_open = True
         self.open = {agent, control}
@@ -140,8 +143,8 @@ class _Relay:
         limits = [POLL_S]
         if self.wanted is not None and self.tty_ready:
             limits.append(max(0.0, self.next_resize_at - now))
-        if self.pending_in and self._holding():
-            limits.append(self.hold_keys_until - now)
+        if self.in_flight is not None:
+            limits.append(max(0.0, self.in_flight_until - now))
         if self.deadline is not None:
             limits.append(max(0.0, self.deadline - now))
         return min(limits)
@@ -162,7 +165,9 @@ class _Relay:
     def _holding(self) -> bool:
         """Keys typed after a resize wait until the guest has set the size, so that what they
         start (``stty size``, a redraw) sees it, as on a local terminal."""
-        return time.monotonic() < self.hold_keys_until
+        if self.wanted is not None and self.tty_ready:
+            return True  # a size waits to be sent (its turn comes within SIZE_ACK_WAIT_S)
+        return self.in_flight is not None and time.monotonic() < self.in_flight_until
 
     def _send_keys(self) -> None:
         if not self.pending_in or self.agent not in self.open or self._holding():
@@ -216,8 +221,9 @@ class _Relay:
             elif found := _FAIL.match(line):
                 self.failure = found.group(1).decode(errors="replace")
             elif found := _SIZE_SET.match(line):
-                if WindowSize(rows=int(found.group(1)), cols=int(found.group(2))) == self.sent:
-                    self.hold_keys_until = 0.0
+                if WindowSize(rows=int(found.group(1)), cols=int(found.group(2))) == self.in_flight:
+                    self.in_flight = None
+                    self._send_size()
                     self._send_keys()
             elif found := _INIT.match(line):
                 if found.group(1) == b"run":
@@ -233,6 +239,8 @@ class _Relay:
         now = time.monotonic()
         if self.wanted is None or not self.tty_ready or now < self.next_resize_at:
             return
+        if self.in_flight is not None and now < self.in_flight_until:
+            return  # one size at a time: the guest is setting the last one
         line = f"size {self.wanted.rows} {self.wanted.cols}\n".encode()
         try:
             self.winsize.sendall(line)
@@ -241,9 +249,9 @@ class _Relay:
         except OSError:
             self.wanted = None
             return
-        self.sent, self.wanted = self.wanted, None
+        self.sent, self.in_flight, self.wanted = self.wanted, self.wanted, None
         self.next_resize_at = now + RESIZE_INTERVAL_S
-        self.hold_keys_until = now + SIZE_ACK_WAIT_S
+        self.in_flight_until = now + SIZE_ACK_WAIT_S
 
 
 def run_on_terminal(

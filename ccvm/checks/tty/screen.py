@@ -31,6 +31,9 @@ import pyte
 from ccvm import processes
 
 READ_SIZE = 65536
+# A terminal that reports 0 rows or columns still shows something: it is drawn at 24x80, as
+# programs that cannot learn a terminal's size assume.
+FALLBACK_ROWS, FALLBACK_COLS = 24, 80
 
 
 class _Screen(pyte.Screen):
@@ -58,6 +61,7 @@ class PtyScreen:
         self.master, slave = pty.openpty()
         try:
             set_window_size(slave, rows, cols)
+            self.initial_attrs = termios.tcgetattr(slave)  # the terminal as the program found it
             log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log = log_path.open("wb")
             self.proc = processes.spawn(
@@ -76,8 +80,7 @@ class PtyScreen:
         finally:
             os.close(slave)
         os.set_blocking(self.master, False)
-        # pyte counts from 1 column and line; a 0x0 terminal is drawn as 1x1.
-        self.screen = _Screen(max(1, cols), max(1, rows), self._answer)
+        self.screen = _Screen(cols or FALLBACK_COLS, rows or FALLBACK_ROWS, self._answer)
         self.stream = pyte.ByteStream(self.screen)
         self.ended = False  # the program closed the terminal (it exited, with all it started)
 
@@ -107,7 +110,7 @@ class PtyScreen:
 
     def resize(self, rows: int, cols: int) -> None:
         set_window_size(self.master, rows, cols)
-        self.screen.resize(max(1, rows), max(1, cols))
+        self.screen.resize(rows or FALLBACK_ROWS, cols or FALLBACK_COLS)
 
     def pump(self, timeout_s: float) -> None:
         """Read what the program wrote within ``timeout_s`` into the screen."""

@@ -1,0 +1,186 @@
+"""ccvm vm on a terminal, with real QEMU under a real pseudo-terminal read
+through a terminal emulator: the automated terminal check on both tcg
+cells, and the bad input (no terminal, a 0x0 window, a resize storm) and
+every way out, each leaving the terminal as it found it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import termios
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from clirun import ROOT, ccvm_argv, run_ccvm
+from gitrepo import GitRepo, isolated_git_env
+
+from ccvm.checks.tty.screen import PtyScreen
+from ccvm.ci import attest, gitchange
+from ccvm.launcher.embedded import EMBEDDED
+
+TCG_CELLS = ("x86_64-tcg-q35", "aarch64-tcg-virt")
+BOOT_S = 120.0
+PROMPT = re.compile(r"# ?$")
+
+
+@pytest.mark.parametrize("cell", TCG_CELLS)
+def test_the_automated_terminal_check_passes_and_is_recorded_for_the_tree(tmp_path, cell):
+    repo = GitRepo.create(tmp_path / "repo")
+    env = {**isolated_git_env(), "CCVM_MATRIX": str(ROOT / "matrix")}
+    junit = tmp_path / "tty.xml"
+    args = ("attest", "tty", "--auto", "--cell", cell, "--reports", str(tmp_path / "r"), "--junit", str(junit))
+    result = run_ccvm(*args, cwd=repo.path, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = {case.get("name"): case for case in ET.parse(junit).iter("testcase")}
+    assert tuple(cases) == EMBEDDED.tty[0].case_names  # each step a case, in order, and the exit status
+    bad = [n for n, case in cases.items() if case.find("failure") is not None or case.find("skipped") is not None]
+    assert not bad, result.stdout[-3000:]
+    recorded = attest.current_automated(repo.path, "tty", gitchange.tree_hash(repo.path))
+    assert recorded is not None and recorded.passed and recorded.cells == (cell,)
+    assert "a person still judges" in result.stdout
+
+
+# -- driving ccvm vm --shell by hand -------------------------------------------------------
+
+
+def shell_env(tmp_path: Path, term: str = "xterm-256color") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}
+    (tmp_path / "home").mkdir(exist_ok=True)
+    env.update(CCVM_MATRIX=str(ROOT / "matrix"), HOME=str(tmp_path / "home"), TERM=term)
+    env.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return env
+
+
+def shell(tmp_path: Path, rows: int = 30, cols: int = 100, arch: str = "x86_64") -> PtyScreen:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return PtyScreen(
+        ccvm_argv("vm", "--arch", arch, "--accel", "tcg", "--shell"),
+        env=shell_env(tmp_path),
+        cwd=work,
+        rows=rows,
+        cols=cols,
+        log_path=tmp_path / "terminal.log",
+    )
+
+
+def at_prompt(screen: PtyScreen, timeout_s: float = BOOT_S) -> None:
+    def prompt() -> bool:
+        return PROMPT.search(screen.lines()[screen.screen.cursor.y]) is not None
+
+    assert screen.wait_until(prompt, timeout_s), screen.dump()
+
+
+def shows(screen: PtyScreen, pattern: str, timeout_s: float = 30) -> re.Match:
+    wanted = re.compile(pattern)
+    found: list[re.Match] = []
+
+    def check() -> bool:
+        found[:] = [m for m in map(wanted.search, screen.lines()) if m]
+        return bool(found)
+
+    assert screen.wait_until(check, timeout_s), f"no line matching {pattern!r}:\n{screen.dump()}"
+    return found[-1]
+
+
+def attrs(fd: int) -> list:
+    return termios.tcgetattr(fd)
+
+
+def test_stdin_not_a_terminal_is_one_line_exit_2_and_leaves_the_terminal_as_it_was(tmp_path):
+    master, slave = os.openpty()
+    try:
+        before = attrs(slave)
+        (tmp_path / "work").mkdir()
+        done = subprocess.run(
+            ccvm_argv("vm", "--shell"),
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            env=shell_env(tmp_path),
+            cwd=tmp_path / "work",
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert attrs(slave) == before  # no raw mode left behind
+        os.set_blocking(master, False)
+        text = os.read(master, 65536).decode()
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert lines == [
+            "ccvm: error: ccvm vm --shell needs a terminal on standard input (it is not one); run it from a terminal"
+        ]
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_0x0_window_gives_a_working_shell_that_knows_no_size(tmp_path):
+    with shell(tmp_path, rows=0, cols=0) as screen:
+        at_prompt(screen)
+        screen.send(b"stty size; echo SUM-$((20 + 22))\r")
+        shows(screen, r"^SUM-42$")
+        # the guest's terminal has no size either (busybox stty says so its own way), never a guessed one
+        shows(screen, r"^stty: standard input$", timeout_s=0)
+        screen.send(b"exit 4\r")
+        assert screen.wait_exit(60) == 4
+
+
+def test_a_resize_storm_neither_hangs_nor_loses_the_last_size(tmp_path):
+    with shell(tmp_path, arch="aarch64") as screen:
+        at_prompt(screen)
+        started = time.monotonic()
+        for index in range(60):  # about 60 per second, for a second
+            screen.resize(24 + index % 17, 80 + index % 41)
+            screen.pump(1 / 60)
+        screen.resize(33, 111)
+        screen.send(b"stty size\r")
+        shows(screen, r"^33 111$", timeout_s=20)
+        assert time.monotonic() - started < 20
+        screen.send(b"echo STILL-$((1 + 1))\r")
+        shows(screen, r"^STILL-2$", timeout_s=10)  # and the shell still answers at once
+        screen.send(b"exit\r")
+        assert screen.wait_exit(60) == 0
+
+
+def _poweroff(screen: PtyScreen) -> None:
+    screen.send(b"poweroff -f\r")
+
+
+def _signal(signum: int):
+    def send(screen: PtyScreen) -> None:
+        os.kill(screen.proc.pid, signum)
+
+    return send
+
+
+@pytest.mark.parametrize(
+    ("way", "leave", "status"),
+    [
+        ("shell-exit", lambda screen: screen.send(b"exit 5\r"), 5),
+        ("guest-power-off", _poweroff, 125),
+        ("sigterm", _signal(signal.SIGTERM), 143),
+        ("sigint", _signal(signal.SIGINT), 130),
+    ],
+)
+def test_every_way_out_gives_the_terminal_back(tmp_path, way, leave, status):
+    with shell(tmp_path) as screen:
+        before = screen.initial_attrs
+        at_prompt(screen)
+        raw = attrs(screen.master)
+        assert not raw[3] & (termios.ICANON | termios.ECHO | termios.ISIG)  # ccvm holds it raw meanwhile
+        leave(screen)
+        assert screen.wait_exit(60) == status, screen.dump()
+        assert attrs(screen.master) == before, way
+
+
+def test_ctrl_c_while_the_guest_boots_stops_ccvm(tmp_path):
+    with shell(tmp_path) as screen:
+        taken = screen.wait_until(lambda: not attrs(screen.master)[3] & termios.ICANON, 30)
+        assert taken and attrs(screen.master)[3] & termios.ISIG  # ccvm has the terminal; the guest is booting
+        screen.send(b"\x03")
+        assert screen.wait_exit(30) == 130, screen.dump()
+        assert attrs(screen.master) == screen.initial_attrs
