@@ -184,3 +184,21 @@ def test_ctrl_c_while_the_guest_boots_stops_ccvm(tmp_path):
         screen.send(b"\x03")
         assert screen.wait_exit(30) == 130, screen.dump()
         assert attrs(screen.master) == screen.initial_attrs
+
+
+SEED_MATRIX = Path(__file__).resolve().parent / "fixtures" / "seed-project" / "matrix"
+
+
+def test_a_declared_launchers_tty_scenario_runs_through_its_own_wrapper(tmp_path):
+    """The seed-style fixture's bin/ccvm --shell (QEMU's stdio on the terminal, a bash trap
+    forwarding SIGWINCH on fd 5), driven by the scenario its launcher.yaml declares."""
+    repo = GitRepo.create(tmp_path / "repo")
+    env = {**isolated_git_env(), "CCVM_MATRIX": str(SEED_MATRIX)}
+    junit = tmp_path / "tty.xml"
+    args = ("attest", "tty", "--auto", "--cell", "x86_64-tcg-q35", "--reports", str(tmp_path / "r"))
+    result = run_ccvm(*args, "--junit", str(junit), cwd=repo.path, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = [case.get("name") for case in ET.parse(junit).iter("testcase")]
+    assert cases[-1] == "exit-status" and "size-after-resize" in cases and len(cases) == 9
+    log = (tmp_path / "r" / "tty" / "x86_64-tcg-q35" / "shell" / "terminal.log").read_bytes()
+    assert b"TERM=xterm-256color" in log and b"40 120" in log
