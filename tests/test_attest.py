@@ -4,6 +4,8 @@ record, when they go stale; and the `ccvm attest` command."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from clirun import run_ccvm
@@ -13,6 +15,7 @@ from ccvm.ci import attest, gitchange
 from ccvm.errors import UsageError
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
+SEED_MATRIX = Path(__file__).resolve().parent / "fixtures" / "seed-project" / "matrix"
 
 
 @pytest.fixture
@@ -92,3 +95,35 @@ def test_the_command_without_a_note_is_a_usage_error(repo):
     done = run_ccvm("attest", "tty", cwd=repo.path, env=isolated_git_env(), timeout=120)
     assert done.returncode == 2
     assert "--note" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_auto_takes_no_note_and_a_launcher_without_tty_scenarios_is_one_line(repo, tmp_path):
+    env = isolated_git_env()
+    both = run_ccvm("attest", "tty", "--auto", "--note", "x", cwd=repo.path, env=env, timeout=120)
+    assert both.returncode == 2 and both.stderr.count("\n") == 1
+    assert "--auto takes no --note" in both.stderr
+    matrix = tmp_path / "project" / "matrix"
+    shutil.copytree(SEED_MATRIX, matrix)
+    declared = (matrix / "launcher.yaml").read_text()
+    (matrix / "launcher.yaml").write_text(declared[: declared.index("\n# Terminal sessions")] + "\n")
+    none = run_ccvm("attest", "tty", "--auto", cwd=repo.path, env={**env, "CCVM_MATRIX": str(matrix)}, timeout=120)
+    assert none.returncode == 2, none.stderr
+    assert none.stderr == (
+        f"ccvm: error: {matrix / 'launcher.yaml'}: declares no tty scenarios; add `tty: {{scenarios: [...]}}` "
+        "(docs: terminal.md, Terminal scenarios for your launcher)\n"
+    )
+    assert attest.current_automated(repo.path, "tty", gitchange.tree_hash(repo.path)) is None  # nothing recorded
+
+
+def test_an_automated_result_is_kept_per_tree_and_a_corrupt_one_is_absent(repo):
+    tree = gitchange.tree_hash(repo.path)
+    made, path = attest.record_automated(
+        repo.path, "tty", passed=False, cells=("aarch64-tcg-virt",), cases=3, failed=("tty.x shell vi",)
+    )
+    assert path == repo.path / ".git" / "ccvm" / "attestations" / "tty.auto" / f"{tree}.json"
+    assert attest.current_automated(repo.path, "tty", tree) == made
+    assert made.summary().startswith("the automated check FAILED at ") and "tty.x shell vi" in made.summary()
+    repo.write("src/console.py", "X = 9\n")
+    assert attest.current_automated(repo.path, "tty", gitchange.tree_hash(repo.path)) is None
+    path.write_text("{not json")
+    assert attest.current_automated(repo.path, "tty", tree) is None

@@ -17,7 +17,7 @@ from gitrepo import GitRepo, isolated_git_env
 from junit_schema import assert_valid
 
 from ccvm import processes
-from ccvm.ci import gitchange
+from ccvm.ci import attest, gitchange
 from ccvm.ci.gate import (
     Requirement,
     Status,
@@ -406,13 +406,21 @@ def test_terminal_change_needs_a_current_attestation(repo):
     assert "[?] tty-attestation" in without.stdout and "needs a human" in without.stdout
     assert 'ccvm attest tty --note "what you checked"' in without.stdout
     assert "vim, less" in without.stdout
+    assert "no automated check on this tree; run: ccvm attest tty --auto" in without.stdout
     assert junit_cases(repo.path / "reports/junit/gate.xml")[TTY_ATTESTATION] == "failure"
+
+    # the machine's part, recorded for this tree, stands beside the person's word but is not it
+    attest.record_automated(repo.path, "tty", passed=True, cells=("x86_64-tcg-q35",), cases=17, failed=())
+    automated = repo.gate()
+    assert automated.returncode == 1 and "[?] tty-attestation" in automated.stdout
+    assert "the automated check passed (17 cases on x86_64-tcg-q35)" in automated.stdout
 
     attested = repo.ccvm("attest", "tty", "--note", "resized the window; vim, less and vi-mode behave")
     assert attested.returncode == 0, attested.stderr
     passing = repo.gate()
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "[x] tty-attestation" in passing.stdout
+    assert "the automated check passed (17 cases on x86_64-tcg-q35)" in passing.stdout
 
     repo.write("src/app.py", "A = 3\n")  # any further edit, even outside the terminal paths
     stale = repo.gate()

@@ -30,6 +30,9 @@ def launch_plan(
         "qemu_env": qemu_env,
         "kernel_cmdline": kernel_cmdline(spec),
         "guest_argv": list(request.program),
+        "terminal": None
+        if request.terminal is None
+        else {"term": request.terminal.term, "rows": request.terminal.rows, "cols": request.terminal.cols},
         "share": {
             "mode": "writable" if request.share_writable else "overlay",
             "host_path": str(spec.share_dir),
