@@ -78,7 +78,8 @@ def run_auto(args: argparse.Namespace) -> int:
         raise ConfigError(
             launcher.source or "launcher.yaml",
             None,
-            "declares no tty scenarios; add `tty: {scenarios: [...]}` (docs: terminal.md, Terminal scenarios for your launcher)",
+            "declares no tty scenarios; add `tty: {scenarios: [...]}` "
+            "(docs: terminal.md, Terminal scenarios for your launcher)",
         )
     try:
         cells = tuple(matrix.cell(cell_id) for cell_id in dict.fromkeys(args.cell)) if args.cell else matrix.cells
