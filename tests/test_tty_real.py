@@ -146,6 +146,25 @@ def test_a_resize_storm_neither_hangs_nor_loses_the_last_size(tmp_path):
         assert screen.wait_exit(60) == 0
 
 
+def test_a_program_in_the_foreground_of_a_terminal_runs_on_it(tmp_path):
+    (tmp_path / "work").mkdir()
+    script = "echo TERM=$TERM; stty size; read -r line; echo GOT-$line; exit 6"
+    with PtyScreen(
+        ccvm_argv("vm", "--arch", "aarch64", "--", "sh", "-c", script),
+        env=shell_env(tmp_path),
+        cwd=tmp_path / "work",
+        rows=30,
+        cols=100,
+        log_path=tmp_path / "terminal.log",
+    ) as screen:
+        shows(screen, r"^30 100$", timeout_s=BOOT_S)
+        shows(screen, r"^TERM=xterm-256color$", timeout_s=0)
+        screen.send(b"typed\r")  # its standard input is the terminal, not /dev/null
+        shows(screen, r"^GOT-typed$")
+        assert screen.wait_exit(60) == 6
+        assert attrs(screen.master) == screen.initial_attrs
+
+
 def _poweroff(screen: PtyScreen) -> None:
     screen.send(b"poweroff -f\r")
 
