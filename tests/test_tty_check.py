@@ -267,3 +267,56 @@ def test_a_resize_storm_sends_one_size_at_a_time_and_ends_on_the_last(tmp_path):
         proc.wait()
         os.close(master)
         os.close(slave)
+
+
+def test_a_guest_that_never_says_a_size_is_set_costs_a_second_and_no_busy_loop(tmp_path):
+    """A guest without the acknowledgement (an initramfs of its own): the keys typed after a
+    resize wait SIZE_ACK_WAIT_S, then go; the relay sleeps meanwhile rather than spinning."""
+    master, slave = pty.openpty()
+    set_window_size(slave, 30, 100)
+    (agent, guest_agent), (control, guest_control), (winsize, guest_winsize) = [socket.socketpair() for _ in range(3)]
+    proc = subprocess.Popen(["sleep", "60"])
+    main = threading.main_thread().ident
+    got: dict[str, float] = {}
+
+    def guest() -> None:
+        guest_control.sendall(b"CCVM:INIT run\nCCVM:INIT tty\n")
+        time.sleep(0.2)
+        set_window_size(master, 40, 120)
+        signal.pthread_kill(main, signal.SIGWINCH)
+        time.sleep(0.05)
+        sent_at = time.monotonic()
+        os.write(master, b"k")
+        guest_agent.settimeout(5)
+        got["key"] = time.monotonic() - sent_at if guest_agent.recv(16) == b"k" else -1
+        got["size"] = float(guest_winsize.recv(64) == b"size 40 120\n")
+        guest_control.sendall(b"CCVM:EXIT 0\n")
+        for sock in (guest_control, guest_agent, guest_winsize):
+            sock.close()
+
+    try:
+        with HostTerminal(slave) as host:
+            relay = _Relay(
+                host=host,
+                proc=proc,
+                agent=agent,
+                control=control,
+                winsize=winsize,
+                sent=WindowSize(rows=30, cols=100),
+                out_fd=os.open(os.devnull, os.O_WRONLY),
+                deadline=time.monotonic() + 30,
+            )
+            thread = threading.Thread(target=guest, daemon=True)
+            thread.start()
+            cpu = time.process_time()
+            relay.run()
+            cpu = time.process_time() - cpu
+            thread.join(5)
+        assert got["size"] == 1.0
+        assert 0.8 <= got["key"] <= 2.0, got  # held for the acknowledgement that never came, then sent
+        assert cpu < 0.5  # it slept while it waited
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+        os.close(slave)

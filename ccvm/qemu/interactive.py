@@ -140,11 +140,13 @@ class _Relay:
 
     def _sleep(self) -> float:
         now = time.monotonic()
+        if self.in_flight is not None and now >= self.in_flight_until:
+            self.in_flight = None  # the guest never said it set the size: stop waiting for it
         limits = [POLL_S]
-        if self.wanted is not None and self.tty_ready:
-            limits.append(max(0.0, self.next_resize_at - now))
-        if self.in_flight is not None:
+        if self.in_flight is not None:  # its acknowledgement wakes the loop; this is the give-up time
             limits.append(max(0.0, self.in_flight_until - now))
+        elif self.wanted is not None and self.tty_ready:
+            limits.append(max(0.0, self.next_resize_at - now))
         if self.deadline is not None:
             limits.append(max(0.0, self.deadline - now))
         return min(limits)
