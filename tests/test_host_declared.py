@@ -64,13 +64,18 @@ def test_the_clean_wrapper_keeps_the_contract(tmp_path):
         assert f"host.argv/{name}" in passed
     for name in ("not-in-plan-or-output", "not-in-staged-files", "not-in-working-directory-or-reports"):
         assert f"host.secrets/{name}" in passed
-    for name in ("settings-staged-0600", "credentials-staged-0600", "scratch-private-0700", "host-config-untouched"):
+    # As declared: the credential never staged, the settings copied (in the mode cp -aL keeps).
+    for name in ("settings-staged", "credentials-never-staged", "host-config-untouched"):
         assert f"host.staging/{name}" in passed
+    # A 0644 public key in the 0700 scratch directory, a 0644 settings copy: ccvm vm's rule, not this launcher's.
+    assert "ccvm vm's rule" in message(cases["host.staging/scratch-private-0700"])
     # Both declared switches of the writable share change what the dry run stages.
     assert {"host.modes/share-writable-flag", "host.modes/share-writable-variable"} <= passed
-    # The project's TAP script ran under bash (it uses pipefail and mapfile): six testcases.
+    # The project's TAP script ran under bash (it uses pipefail and mapfile), with $CCVM the wrapper
+    # itself (three of its lines grep it): eleven testcases.
     script = {name for name in cases if name.startswith("host.script.tests.host.sh/")}
-    assert len(script) == 6 and script <= passed
+    assert len(script) == 11 and script <= passed
+    assert "host.script.tests.host.sh/the wrapper refuses to share the host's root" in script
     # What the style cannot show is skipped with its reason, never passed.
     skipped = by_outcome(cases, "skip")
     assert "host.secrets/not-in-qemu-argv" in skipped
@@ -106,8 +111,14 @@ def test_wrapper_and_script_work_without_a_matrix(tmp_path):
     # Nothing declares where the argv lands: those cases are skipped, saying so.
     spaces = cases["host.argv/spaces"]
     assert outcome(spaces) == "skip" and "argv_file" in message(spaces)
-    assert len([n for n in cases if n.startswith("host.script.host.sh/")]) == 6
+    assert len([n for n in cases if n.startswith("host.script.host.sh/")]) == 11
     assert "host.secrets/not-in-staged-files" in by_outcome(cases, "pass")
+    # Nothing declared about staging: the credential need not be staged (it is not); the settings'
+    # staging is not checked, saying what to declare.
+    assert outcome(cases["host.staging/credentials-owner-only-if-staged"]) == "pass"
+    settings = cases["host.staging/settings-staging"]
+    assert outcome(settings) == "skip" and "staged: copy" in message(settings)
+    assert by_outcome(cases, "fail") == set()
 
 
 def write_script(path: Path, text: str, mode: int = 0o755) -> Path:
@@ -219,10 +230,11 @@ def test_the_script_runs_with_its_shebang_from_the_project_root_with_ccvm_set(pr
         """#!/usr/bin/env bash
 set -euo pipefail
 [ "$PWD" = "$EXPECTED_ROOT" ] && echo "ok - runs from the project root" || echo "FAIL - runs from $PWD"
+[ "$CCVM" = "$EXPECTED_LAUNCHER" ] && echo "ok - CCVM is the launcher itself" || echo "FAIL - CCVM is $CCVM"
 dir=$("$CCVM" 'a b')
-[ -d "$dir" ] && echo "ok - CCVM is the dry-run wrapper" || echo "FAIL - CCVM printed $dir"
+[ -d "$dir" ] && echo "ok - the dry-run hook is on" || echo "FAIL - CCVM printed $dir"
 [ -f "$HOME/.claude/.credentials.json" ] && echo "ok - the fixture home has credentials" || echo "FAIL - no creds"
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"
 """,
         mode=0o644,  # not executable: ccvm runs the interpreter its #! names
     )
@@ -245,7 +257,11 @@ echo "3 passed, 0 failed"
         capture_output=True,
         text=True,
         timeout=300,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}, "EXPECTED_ROOT": env_root},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CCVM_")},
+            "EXPECTED_ROOT": env_root,
+            "EXPECTED_LAUNCHER": str(SEED_WRAPPER.resolve()),
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     names = {
@@ -253,7 +269,8 @@ echo "3 passed, 0 failed"
     }
     assert names == {
         "runs from the project root": "pass",
-        "CCVM is the dry-run wrapper": "pass",
+        "CCVM is the launcher itself": "pass",
+        "the dry-run hook is on": "pass",
         "the fixture home has credentials": "pass",
     }
 
@@ -354,8 +371,14 @@ def test_a_script_whose_env_interpreter_is_missing_is_an_interpreter_case(projec
     assert set(cases) == {"interpreter"} and "ccvm-no-such-interpreter" in message(cases["interpreter"])
 
 
-def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(project, tmp_path):
-    wrapper = write_script(project / "hang.sh", "#!/bin/sh\nexec sleep 1000\n")
+@pytest.mark.parametrize(
+    "hang", ["exec sleep 1000", "sleep 1000"], ids=["replaces-itself-with-sleep", "waits-on-its-child"]
+)
+def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(project, tmp_path, hang):
+    """$CCVM is the launcher itself, so no wrapper of ccvm's bounds it: ccvm watches the script's
+    processes and stops a dry run that outlives the dry-run timeout, with what it started."""
+    pidfile = project / "launcher.pid"
+    wrapper = write_script(project / "hang.sh", f"#!/bin/sh\necho $$ >{pidfile}\n{hang}\n")
     body = 'if "$CCVM" -- x; then echo "ok - ran"; else echo "not ok - hung"; fi\n'
     script = write_script(project / "host.sh", "#!/usr/bin/env bash\n" + body)
     started = time.monotonic()
@@ -363,3 +386,7 @@ def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(projec
     assert time.monotonic() - started < 60  # the script timeout is 600 s
     assert result.returncode == 1
     assert "host.script.host.sh/hung" in cases
+    stopped = cases["host.script.host.sh/dry-run-timeout"]
+    assert outcome(stopped) == "fail" and "did not finish within 2s" in message(stopped), message(stopped)
+    assert "FAIL dry-run-timeout: a dry run did not finish within 2s" in result.stdout
+    assert not Path(f"/proc/{int(pidfile.read_text())}").exists(), "the hanging dry run outlived its stop"

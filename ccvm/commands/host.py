@@ -117,6 +117,8 @@ def _print_results(suites) -> None:
         for case in suite.cases:
             if case.outcome is Outcome.FAIL:
                 print(f"    FAIL {case.name}: {case.message}")
+                for line in case.details.splitlines():  # a script's last lines: its reason, on screen too
+                    print(f"        {line}")
 
 
 def _failure_summary(suites) -> str:

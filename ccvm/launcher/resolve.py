@@ -31,14 +31,16 @@ def project_root(matrix: Matrix) -> Path:
 
 
 def given_wrapper(path: str) -> Launcher:
-    """A wrapper named on the command line with nothing declared about it:
-    ccvm vm's conventions, its dry-run style found out from its first dry run."""
+    """A wrapper named on the command line with nothing declared about it: ccvm vm's
+    conventions, its dry-run style found out from its first dry run, and nothing declared
+    about staging (ccvm vm's own rule, both files staged owner-only, is not every launcher's)."""
     return dataclasses.replace(
         EMBEDDED,
         name=path,
         argv=(path,),
         embedded=False,
         dry_run=dataclasses.replace(EMBEDDED.dry_run, prints=None),
+        staged={},
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ccvm.checks.host.cases import GROUPS
 from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
-from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, script_suite, write_dryrun_wrapper
+from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, launcher_for_scripts, script_suite
 from ccvm.launcher.resolve import host_cell_env, resolve_argv
 from ccvm.matrix.launcher import DryRunStyle, Launcher
 from ccvm.report.results import Case, Outcome, Suite
@@ -86,8 +86,8 @@ def _script_name(script: Path, root: Path) -> str:
 
 
 def _submit_scripts(pool, plan: HostRun, box: Sandbox) -> dict[str, concurrent.futures.Future]:
-    shim = write_dryrun_wrapper(box, box.root / "ccvm-dryrun")
-    env = box.env({"CCVM": str(shim)})
+    launcher = launcher_for_scripts(box, box.root)
+    env = box.env({box.launcher.launcher_variable: launcher})
     return {
         str(script): pool.submit(
             script_suite,
@@ -97,6 +97,7 @@ def _submit_scripts(pool, plan: HostRun, box: Sandbox) -> dict[str, concurrent.f
             root=plan.project_root,
             env=env,
             timeout_s=plan.script_timeout_s,
+            launcher=launcher,
         )
         for script in plan.scripts
     }
