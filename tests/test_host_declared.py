@@ -6,6 +6,7 @@ the real wrapper and the real `ccvm host`; nothing is mocked."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -390,3 +391,127 @@ def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(projec
     assert outcome(stopped) == "fail" and "did not finish within 2s" in message(stopped), message(stopped)
     assert "FAIL dry-run-timeout: a dry run did not finish within 2s" in result.stdout
     assert not Path(f"/proc/{int(pidfile.read_text())}").exists(), "the hanging dry run outlived its stop"
+
+
+def test_a_diagnostic_on_stderr_is_output_not_a_result(project, tmp_path):
+    script = write_script(
+        project / "fetch.sh",
+        "#!/bin/sh\necho 'error: mirror slow, retrying' >&2\necho 'failure: first mirror, trying the next' >&2\n"
+        "echo 'ok - fetched'\nexit 0\n",
+    )
+    result, cases = run_script(project, tmp_path, script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {name: outcome(case) for name, case in cases.items()} == {"fetched": "pass"}
+
+
+def test_a_failing_script_says_why_on_screen(project, tmp_path):
+    script = write_script(project / "dies.sh", "#!/bin/sh\necho 'mktemp: cannot create /nope' >&2\nexit 3\n")
+    result, _ = run_script(project, tmp_path, script)
+    assert result.returncode == 1
+    assert "FAIL exit-status: exited 3 without a failing result line" in result.stdout
+    assert "mktemp: cannot create /nope" in result.stdout  # its last lines, not only in the JUnit file
+
+
+def alive_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_script_that_kills_its_own_process_group_is_a_failing_case_and_leaves_nothing(project, tmp_path):
+    """Its child ignores SIGTERM and holds the script's output open: once the script is gone, the
+    child is stopped too, and the run does not wait for the script timeout."""
+    marker = f"ccvm-test-{os.getpid()}-{time.monotonic_ns()}"
+    script = write_script(
+        project / "suicide.sh",
+        f"#!/usr/bin/env bash\necho 'ok - started'\n(trap '' TERM; exec -a {marker} sleep 600) &\n"
+        "sleep 0.5\nkill -TERM 0\nsleep 30\n",
+    )
+    started = time.monotonic()
+    result, cases = run_script(project, tmp_path, script, "--script-timeout", "120")
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1
+    assert outcome(cases["started"]) == "pass"
+    ended = cases["exit-status"]
+    assert outcome(ended) == "fail" and "killed by SIGTERM" in message(ended), message(ended)
+    time.sleep(0.3)
+    assert alive_with(marker) == []
+
+
+def test_a_declared_dry_run_variable_the_launcher_never_reads_is_one_failing_case(tmp_path):
+    project = tmp_path / "seed"
+    shutil.copytree(SEED, project)
+    declaration = project / "matrix" / "launcher.yaml"
+    declaration.write_text(declaration.read_text().replace("variable: CCVM_DRYRUN", "variable: SEED_DRYRUN"))
+    result, cases = ccvm_host(project, tmp_path, "--script", "none")
+    assert result.returncode == 1, result.stdout + result.stderr
+    preflight = message(cases["host.dry-run/prints-a-report"])
+    assert "bin/ccvm never mentions SEED_DRYRUN, the declared dry-run variable" in preflight, preflight
+    assert "it mentions CCVM_DRYRUN: declare that" in preflight
+    assert by_outcome(cases, "fail") == {"host.dry-run/prints-a-report"}
+    assert alive_with(str(project)) == []
+
+
+STAGES_THE_CREDENTIAL = """#!/bin/sh
+# stages a byte-exact copy of the credential, mode 0644, in a scratch directory of mode $1
+dir=$(mktemp -d "$TMPDIR/stage.XXXXXX")
+chmod {dir_mode} "$dir"
+cp "$HOME/.claude/.credentials.json" "$dir/cred"
+chmod 644 "$dir/cred"
+echo "$dir"
+"""
+
+
+@pytest.mark.parametrize(
+    ("staged", "dir_mode", "failing"),
+    [
+        (None, "700", set()),  # a 0700 directory keeps others out of the 0644 copy
+        (None, "755", {"not-in-staged-files", "credentials-owner-only-if-staged"}),
+        ("owner-only", "700", set()),
+        ("owner-only", "755", {"not-in-staged-files", "credentials-staged-owner-only"}),
+        ("never", "700", {"credentials-never-staged"}),
+    ],
+)
+def test_a_staged_credential_is_checked_as_declared(project, tmp_path, staged, dir_mode, failing):
+    write_script(project / "wrapper", STAGES_THE_CREDENTIAL.replace("{dir_mode}", dir_mode))
+    (project / "matrix").mkdir()
+    entry = (
+        "~/.claude/.credentials.json" if staged is None else f"{{path: ~/.claude/.credentials.json, staged: {staged}}}"
+    )
+    (project / "matrix" / "launcher.yaml").write_text(
+        f"argv: [./wrapper]\ndry_run: {{prints: scratch-dir}}\nsecrets:\n  files: [{entry}]\n"
+    )
+    result, cases = ccvm_host(project, tmp_path, "--script", "none")
+    bad = {name.split("/")[1] for name in by_outcome(cases, "fail")}
+    assert bad == failing, result.stdout
+    assert result.returncode == (1 if failing else 0)
+    if "not-in-staged-files" in failing:
+        assert "cred is a copy of ~/.claude/.credentials.json that others can read" in message(
+            cases["host.secrets/not-in-staged-files"]
+        )
+
+
+def test_host_scripts_find_the_launcher_in_the_declared_variable(project, tmp_path):
+    (project / "bin").mkdir()
+    shutil.copy(SEED_WRAPPER, project / "bin" / "ccvm")
+    (project / "stub").mkdir()
+    shutil.copy(SEED / "stub" / "claude", project / "stub" / "claude")
+    write_script(
+        project / "host.sh",
+        '#!/bin/sh\n[ "$SEED_LAUNCHER" = "$PWD/bin/ccvm" ] && echo "ok - named" || echo "not ok - named $SEED_LAUNCHER"\n'
+        '[ -z "${CCVM:-}" ] && echo "ok - CCVM unset" || echo "not ok - CCVM is $CCVM"\n',
+    )
+    (project / "matrix").mkdir()
+    (project / "matrix" / "launcher.yaml").write_text(
+        "argv: [bin/ccvm]\nhost_scripts: [host.sh]\nlauncher_variable: SEED_LAUNCHER\n"
+    )
+    env_less_ccvm = {k: v for k, v in os.environ.items() if k != "CCVM"}
+    result = run_ccvm("host", "--junit", str(tmp_path / "h.xml"), cwd=project, timeout=300, env=env_less_ccvm)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "host.script.host.sh: 2 passed, 0 failed" in result.stdout

@@ -22,7 +22,7 @@ from pathlib import Path
 from ccvm.checks.host.cases import GROUPS
 from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
 from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, launcher_for_scripts, script_suite
-from ccvm.launcher.resolve import host_cell_env, resolve_argv
+from ccvm.launcher.resolve import host_cell_env, resolve_argv, unread_hook
 from ccvm.matrix.launcher import DryRunStyle, Launcher
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import last_line
@@ -126,6 +126,8 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
         started = time.monotonic()
         style, why = _detect_style(probe)
         seconds = time.monotonic() - started
+        if style is None and (unread := unread_hook(launcher, probe.wrapper[0])):
+            why = f"{unread} (the dry run: {why})"
         preflight = Case(
             name="prints-a-report",
             outcome=Outcome.PASS if style else Outcome.FAIL,
