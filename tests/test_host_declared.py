@@ -504,7 +504,7 @@ def test_host_scripts_find_the_launcher_in_the_declared_variable(project, tmp_pa
     shutil.copy(SEED / "stub" / "claude", project / "stub" / "claude")
     write_script(
         project / "host.sh",
-        '#!/bin/sh\n[ "$SEED_LAUNCHER" = "$PWD/bin/ccvm" ] && echo "ok - named" || echo "not ok - named $SEED_LAUNCHER"\n'
+        '#!/bin/sh\n[ "$SEED_LAUNCHER" = "$PWD/bin/ccvm" ] && echo "ok - named" || echo "not ok - $SEED_LAUNCHER"\n'
         '[ -z "${CCVM:-}" ] && echo "ok - CCVM unset" || echo "not ok - CCVM is $CCVM"\n',
     )
     (project / "matrix").mkdir()
