@@ -515,3 +515,22 @@ def test_host_scripts_find_the_launcher_in_the_declared_variable(project, tmp_pa
     result = run_ccvm("host", "--junit", str(tmp_path / "h.xml"), cwd=project, timeout=300, env=env_less_ccvm)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "host.script.host.sh: 2 passed, 0 failed" in result.stdout
+
+
+def test_an_adopted_project_without_a_declared_launcher_is_told_it_tests_ccvms(tmp_path):
+    """No matrix/launcher.yaml in a project that adopted ccvm (its actions.yaml has ccvm_pip): ccvm vm
+    passing says nothing about the project's launcher, and ccvm host says so, on screen and in JUnit."""
+    project = tmp_path / "adopted"
+    shutil.copytree(SEED, project)
+    (project / "matrix" / "launcher.yaml").unlink()
+    actions = project / "matrix" / "actions.yaml"
+    actions.write_text(actions.read_text() + "ccvm_pip: {unset: not chosen yet}\n")
+    result, cases = ccvm_host(project, tmp_path, "--script", "none", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = "testing ccvm's embedded launcher (ccvm vm), not this project's"
+    assert result.stdout.startswith(f"ccvm host: {said}") and f"note: {said}" in result.stdout
+    root = ET.parse(tmp_path / "host.xml").getroot()
+    for suite in root.iter("testsuite"):
+        properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        assert properties["launcher"] == "ccvm vm" and said in properties["note"]
+    assert said in cases["host.dry-run/prints-a-report"].find("system-out").text
