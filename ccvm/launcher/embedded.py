@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from ccvm.matrix.launcher import Launcher, ShareSwitch
+from ccvm.matrix.launcher import Launcher, Secrets, ShareSwitch, Staged
 from ccvm.matrix.launcher_boot import BootDeclaration, BootScenario
 from ccvm.matrix.launcher_tty import CURSOR, KEYS, ScreenLine, TtyScenario, TtyStep
 
@@ -150,6 +150,8 @@ EMBEDDED = Launcher(
         ShareSwitch(mode="overlay"),
         ShareSwitch(mode="writable", flag="--writable-cwd", variable="CCVM_WRITABLE_CWD"),
     ),
+    # ccvm vm's own rule: it stages both files of the agent's configuration, each readable by the owner alone.
+    staged={tilde: Staged.OWNER_ONLY for tilde in (*Secrets().files, *Launcher.config_files)},
     host_scripts=("tests/host.sh",),
     boot=embedded_boots(),
     tty=embedded_tty(),
