@@ -151,7 +151,10 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _no_inherited_ccvm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests set the CCVM_* variables they mean; none leak in from the caller
-    (for example CCVM_MATRIX when the gate runs this suite)."""
+    (for example CCVM_MATRIX when the gate runs this suite).  Nor does CI: under
+    CI ccvm fails what it would skip for a missing tool (ccvm.require), and a
+    test of that behaviour sets CI itself; the suite's own CI flag was read
+    before (tiers.SUITE_IN_CI) and still rules the tiers."""
     for key in list(os.environ):
-        if key.startswith("CCVM_"):
+        if key.startswith("CCVM_") or key == "CI":
             monkeypatch.delenv(key)

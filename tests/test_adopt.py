@@ -30,6 +30,7 @@ BIN = Path(sys.executable).parent
 ADDED = {"matrix/actions.yaml", "matrix/boot.yaml", "matrix/builds.yaml", "matrix/gate.yaml"}
 ADDED |= {"matrix/guest.yaml", "matrix/style.yaml", "noxfile.py", ".github/workflows/ccvm.yml"}
 WITH_BOOK = ADDED | {"matrix/docs.yaml"}  # where init finds an mdBook
+BOOT_STEP = "Boot (ccvm boot --cell ... [--require kvm | --allow-missing kvm])"
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -291,7 +292,7 @@ def test_the_boot_job_installs_what_ccvms_setup_installs_keyring_included(two_wo
     installed = set(apt.split("--no-install-recommends", 1)[1].split())
     assert {"debian-archive-keyring", "qemu-system-x86", "qemu-system-arm", "cpio"} <= installed
     assert setup_packages() <= installed, setup_packages() - installed
-    boot_at = names.index("Boot (ccvm boot --cell ... [--require-accel kvm])")
+    boot_at = names.index(BOOT_STEP)
     assert names.index(next(n for n in names if n.startswith("Install QEMU"))) < boot_at
 
 
@@ -300,19 +301,22 @@ def test_kvm_cells_on_kvm_runners_require_kvm_and_others_probe_and_report_the_sk
     kvm_runners = load_matrix(repo / "matrix").actions.kvm_runners
     boot = jobs_of(repo)["boot"]
     cells = {entry["cell"]: entry for entry in boot["strategy"]["matrix"]["include"]}
-    assert cells["x86_64-kvm-q35"]["runner"] in kvm_runners and cells["x86_64-kvm-q35"]["require_accel"] == "kvm"
-    assert cells["aarch64-kvm-virt"]["runner"] not in kvm_runners and cells["aarch64-kvm-virt"]["require_accel"] == ""
-    assert cells["x86_64-tcg-q35"]["require_accel"] == cells["aarch64-tcg-virt"]["require_accel"] == ""
+    flags = {cell: (entry["require"], entry["allow_missing"]) for cell, entry in cells.items()}
+    assert cells["x86_64-kvm-q35"]["runner"] in kvm_runners and flags["x86_64-kvm-q35"] == ("kvm", "")
+    assert cells["aarch64-kvm-virt"]["runner"] not in kvm_runners and flags["aarch64-kvm-virt"] == ("", "kvm")
+    assert flags["x86_64-tcg-q35"] == flags["aarch64-tcg-virt"] == ("", "")
     steps = {step.get("name", ""): step for step in boot["steps"]}
     assert steps["Enable /dev/kvm"]["if"] == "matrix.accel == 'kvm'"
     assert "sudo udevadm trigger --name-match=kvm" in steps["Enable /dev/kvm"]["run"]
-    run = steps["Boot (ccvm boot --cell ... [--require-accel kvm])"]
-    assert run["env"]["REQUIRE_ACCEL"] == "${{ matrix.require_accel }}"
-    assert 'args+=(--require-accel "$REQUIRE_ACCEL")' in run["run"] and 'ccvm boot "${args[@]}"' in run["run"]
+    run = steps[BOOT_STEP]
+    assert run["env"]["REQUIRE"] == "${{ matrix.require }}"
+    assert run["env"]["ALLOW_MISSING"] == "${{ matrix.allow_missing }}"
+    assert 'args+=(--require "$REQUIRE")' in run["run"] and 'ccvm boot "${args[@]}"' in run["run"]
+    assert 'args+=(--allow-missing "$ALLOW_MISSING")' in run["run"]
     summary = steps["Results and skip reasons in the job summary (ccvm report)"]
     assert summary["if"] == "always()" and '--summary "$GITHUB_STEP_SUMMARY"' in summary["run"]
     names = list(steps)
-    assert names.index("Enable /dev/kvm") < names.index("Boot (ccvm boot --cell ... [--require-accel kvm])")
+    assert names.index("Enable /dev/kvm") < names.index(BOOT_STEP)
 
 
 def test_concurrency_cancels_superseded_pull_request_runs_only(two_workflows):

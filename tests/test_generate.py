@@ -122,16 +122,16 @@ def test_flake_checks_json_has_the_agreed_shape():
         "features": [],
     }
     assert boot["boot-x86_64-kvm-q35"]["features"] == ["kvm"]
-    # without --require-accel a builder whose KVM probe fails would skip the cell and pass the derivation
+    # without --require kvm a builder whose KVM probe fails would skip the cell and pass the derivation
     assert boot["boot-x86_64-kvm-q35"]["command"] == [
         "ccvm",
         "boot",
         "--cell",
         "x86_64-kvm-q35",
-        "--require-accel",
+        "--require",
         "kvm",
     ]
-    assert boot["boot-aarch64-kvm-virt"]["command"][-2:] == ["--require-accel", "kvm"]
+    assert boot["boot-aarch64-kvm-virt"]["command"][-2:] == ["--require", "kvm"]
     assert boot["boot-aarch64-kvm-virt"]["system"] == "aarch64-linux"
     assert boot["boot-aarch64-kvm-virt"]["features"] == ["kvm"]
     assert all(check["name"].startswith("boot-") for check in doc["checks"])
@@ -623,8 +623,9 @@ def test_an_aarch64_self_hosted_runner_label_runs_the_aarch64_cells_and_may_requ
     doc = yaml.safe_load(text)
     assert_fits(doc, branch="master", name="ccvm")
     cells = {entry["cell"]: entry for entry in doc["jobs"]["boot"]["strategy"]["matrix"]["include"]}
-    assert cells["aarch64-kvm-virt"]["runner"] == "arm64-kvm" and cells["aarch64-kvm-virt"]["require_accel"] == "kvm"
-    assert cells["aarch64-tcg-virt"]["runner"] == "arm64-kvm" and cells["aarch64-tcg-virt"]["require_accel"] == ""
+    assert cells["aarch64-kvm-virt"]["runner"] == "arm64-kvm" and cells["aarch64-kvm-virt"]["require"] == "kvm"
+    assert cells["aarch64-kvm-virt"]["allow_missing"] == ""
+    assert cells["aarch64-tcg-virt"]["runner"] == "arm64-kvm" and cells["aarch64-tcg-virt"]["require"] == ""
 
 
 @pytest.mark.parametrize(

