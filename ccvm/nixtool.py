@@ -22,6 +22,7 @@ from ccvm.text import clean_text, first_line
 # Nix 2.4 introduced the nix-command and flakes experimental features.
 MIN_VERSION = (2, 4)
 # Current nixpkgs refuses to evaluate under an older Nix (lib/minfeatures.nix, formerly lib/minver.nix).
+NIX = "nix"  # what --require and --allow-missing call it
 NIXPKGS_MIN_VERSION = (2, 18)
 NEWER_NIX_HINT = (
     "Debian 13's nix-bin is 2.26 (apt-get install nix-bin); elsewhere the upstream installer "

@@ -1,8 +1,8 @@
 """Shared fixtures, and the test tiers: every marker is applied and
 enforced here (the markers are registered in pyproject.toml).
 
-    boot        boots real QEMU guests: the tests in BOOT_MODULES
-    network     reaches the Debian archive: the tests in NETWORK_MODULES
+    boot        boots real QEMU guests: the tests in BOOT
+    network     reaches the Debian archive: the tests in NETWORK
     nix         runs the real nix: every test that asks for ``nix_bin`` or ``nix_instantiate_bin``
     needs_tool  needs an external tool: every test that asks for a tool's
                 fixture (``cpio_bin``, ``mdbook_bin``, ...: TOOL_FIXTURES)
@@ -11,6 +11,10 @@ enforced here (the markers are registered in pyproject.toml).
 boot and network run only with ``--boot`` (``nox -s tests`` passes it).
 A tier's missing need (QEMU, a tool, --boot) follows the one skip policy of
 tests/tiers.py: skipped locally, an error under CI, where every tier runs.
+
+BOOT, NETWORK and SLOW name a whole module or one test (module::test).
+These tables are the only place tier marks come from: no test module sets
+``pytestmark`` or decorates a test with a tier mark (test_tiers.py checks).
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ from tiers import in_ci, require_tool
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-BOOT_MODULES = {
+BOOT = {
     "test_boot_real.py",
     "test_vm_real.py",
     "test_seed_boot.py",
     "test_declared_boot.py",
+    "test_fast_boot_real.py",
+    "test_cache_concurrency.py",  # each test starts from an empty cache: it downloads the guest too
+    "test_vmlinux.py::test_the_pinned_bzimage_yields_a_pvh_vmlinux_cached_by_its_sha256",  # on a cold cache, fetches
     "test_tty_real.py",
 }
-NETWORK_MODULES = {"test_pin_policy.py"}
+NETWORK = {"test_pin_policy.py", "test_cache_concurrency.py"}
 OPT_IN = {"boot", "network"}  # the tiers --boot selects
 # A fixture per external tool, its path: cpio_bin, mdbook_bin, nix_instantiate_bin, ...; asking for one
 # puts the test in needs_tool.
@@ -83,15 +90,16 @@ def _tiers_of(item: pytest.Item) -> list[pytest.MarkDecorator]:
     module = item.path.name
     name = getattr(item, "originalname", item.name)
     marks = []
-    if module in BOOT_MODULES:
+    listed = {module, f"{module}::{name}"}
+    if listed & BOOT:
         marks.append(pytest.mark.boot)
-    if module in NETWORK_MODULES:
+    if listed & NETWORK:
         marks.append(pytest.mark.network)
     fixtures = set(getattr(item, "fixturenames", ()))
     if {"nix_bin", "nix_instantiate_bin"} & fixtures:
         marks.append(pytest.mark.nix)
     marks += [pytest.mark.needs_tool(t) for t in TOOL_FIXTURES if _tool_fixture_name(t) in fixtures]
-    if module in BOOT_MODULES | NETWORK_MODULES | SLOW or f"{module}::{name}" in SLOW:
+    if listed & (BOOT | NETWORK | SLOW):
         marks.append(pytest.mark.slow)
     return marks
 
@@ -157,7 +165,10 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _no_inherited_ccvm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests set the CCVM_* variables they mean; none leak in from the caller
-    (for example CCVM_MATRIX when the gate runs this suite)."""
+    (for example CCVM_MATRIX when the gate runs this suite).  Nor does CI: under
+    CI ccvm fails what it would skip for a missing tool (ccvm.require), and a
+    test of that behaviour sets CI itself; the suite's own CI flag was read
+    before (tiers.SUITE_IN_CI) and still rules the tiers."""
     for key in list(os.environ):
-        if key.startswith("CCVM_"):
+        if key.startswith("CCVM_") or key == "CI":
             monkeypatch.delenv(key)

@@ -29,6 +29,8 @@ SEED = ROOT / "tests" / "fixtures" / "adopt" / "seed-project"
 BIN = Path(sys.executable).parent
 ADDED = {"matrix/actions.yaml", "matrix/boot.yaml", "matrix/builds.yaml", "matrix/gate.yaml"}
 ADDED |= {"matrix/guest.yaml", "matrix/style.yaml", "noxfile.py", ".github/workflows/ccvm.yml"}
+WITH_BOOK = ADDED | {"matrix/docs.yaml"}  # where init finds an mdBook
+BOOT_STEP = "Boot (ccvm boot --cell ... [--require kvm | --allow-missing kvm])"
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -57,7 +59,7 @@ def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_
     before = snapshot(repo)
     init = ccvm(repo, "init")
     assert init.returncode == 0, init.stdout + init.stderr
-    assert {f"wrote {path}" for path in ADDED} <= set(init.stdout.splitlines())
+    assert {f"wrote {path}" for path in WITH_BOOK} <= set(init.stdout.splitlines())
     assert "guessed: the flake's systems, checks and packages were read from flake.nix's text" in init.stdout
     assert "shfmt: -i 2 -s -ci (treefmt.toml [formatter.shfmt])" in init.stdout
     for args in (["matrix", "--no-probe"], ["generate", "--check"], ["gate", "--plan"], ["fmt"], ["docs"], ["lint"]):
@@ -66,7 +68,7 @@ def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_
     after = snapshot(repo)
     assert {path: after[path] for path in before} == before  # the project's own files, byte for byte
     # Besides what init wrote: the checks' JUnit files, and ruff's cache (which git ignores by its own .gitignore).
-    assert {path for path in after if not path.startswith(("reports/", ".ruff_cache/"))} - set(before) == ADDED
+    assert {path for path in after if not path.startswith(("reports/", ".ruff_cache/"))} - set(before) == WITH_BOOK
 
 
 def test_what_init_found_in_the_seed_project(tmp_path):
@@ -290,7 +292,7 @@ def test_the_boot_job_installs_what_ccvms_setup_installs_keyring_included(two_wo
     installed = set(apt.split("--no-install-recommends", 1)[1].split())
     assert {"debian-archive-keyring", "qemu-system-x86", "qemu-system-arm", "cpio"} <= installed
     assert setup_packages() <= installed, setup_packages() - installed
-    boot_at = names.index("Boot (ccvm boot --cell ... [--require-accel kvm])")
+    boot_at = names.index(BOOT_STEP)
     assert names.index(next(n for n in names if n.startswith("Install QEMU"))) < boot_at
 
 
@@ -299,19 +301,22 @@ def test_kvm_cells_on_kvm_runners_require_kvm_and_others_probe_and_report_the_sk
     kvm_runners = load_matrix(repo / "matrix").actions.kvm_runners
     boot = jobs_of(repo)["boot"]
     cells = {entry["cell"]: entry for entry in boot["strategy"]["matrix"]["include"]}
-    assert cells["x86_64-kvm-q35"]["runner"] in kvm_runners and cells["x86_64-kvm-q35"]["require_accel"] == "kvm"
-    assert cells["aarch64-kvm-virt"]["runner"] not in kvm_runners and cells["aarch64-kvm-virt"]["require_accel"] == ""
-    assert cells["x86_64-tcg-q35"]["require_accel"] == cells["aarch64-tcg-virt"]["require_accel"] == ""
+    flags = {cell: (entry["require"], entry["allow_missing"]) for cell, entry in cells.items()}
+    assert cells["x86_64-kvm-q35"]["runner"] in kvm_runners and flags["x86_64-kvm-q35"] == ("kvm", "")
+    assert cells["aarch64-kvm-virt"]["runner"] not in kvm_runners and flags["aarch64-kvm-virt"] == ("", "kvm")
+    assert flags["x86_64-tcg-q35"] == flags["aarch64-tcg-virt"] == ("", "")
     steps = {step.get("name", ""): step for step in boot["steps"]}
     assert steps["Enable /dev/kvm"]["if"] == "matrix.accel == 'kvm'"
     assert "sudo udevadm trigger --name-match=kvm" in steps["Enable /dev/kvm"]["run"]
-    run = steps["Boot (ccvm boot --cell ... [--require-accel kvm])"]
-    assert run["env"]["REQUIRE_ACCEL"] == "${{ matrix.require_accel }}"
-    assert 'args+=(--require-accel "$REQUIRE_ACCEL")' in run["run"] and 'ccvm boot "${args[@]}"' in run["run"]
+    run = steps[BOOT_STEP]
+    assert run["env"]["REQUIRE"] == "${{ matrix.require }}"
+    assert run["env"]["ALLOW_MISSING"] == "${{ matrix.allow_missing }}"
+    assert 'args+=(--require "$REQUIRE")' in run["run"] and 'ccvm boot "${args[@]}"' in run["run"]
+    assert 'args+=(--allow-missing "$ALLOW_MISSING")' in run["run"]
     summary = steps["Results and skip reasons in the job summary (ccvm report)"]
     assert summary["if"] == "always()" and '--summary "$GITHUB_STEP_SUMMARY"' in summary["run"]
     names = list(steps)
-    assert names.index("Enable /dev/kvm") < names.index("Boot (ccvm boot --cell ... [--require-accel kvm])")
+    assert names.index("Enable /dev/kvm") < names.index(BOOT_STEP)
 
 
 def test_concurrency_cancels_superseded_pull_request_runs_only(two_workflows):
@@ -454,6 +459,28 @@ def test_ccvm_pip_is_guessed_from_how_ccvm_is_installed(tmp_path, record, requir
         from ccvm.matrix.actions import _requirement_problem
 
         assert _requirement_problem(requirement) is None
+
+
+def test_a_book_in_doc_with_chapters_a_nix_build_makes_is_recorded_and_a_bare_ccvm_docs_passes(tmp_path):
+    """The pattern of a project whose book lives in doc/, was written for mdBook 0.4 (multilingual), and
+    lists a reference chapter a Nix derivation writes (tests/fixtures/books/older, a fixture of our own)."""
+    repo = GitRepo.create(
+        tmp_path / "book", files={"nix/doc.nix": "{ runCommand }:\n''cp $ref doc/src/settings-reference.md''\n"}
+    )
+    shutil.copytree(ROOT / "tests" / "fixtures" / "books" / "older", repo.path / "doc")
+    repo.commit("a book")
+    init = ccvm(repo.path, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "book: doc" in init.stdout
+    assert "settings-reference.md: listed in the book's SUMMARY.md with no file; nix/doc.nix names it" in init.stdout
+    docs_yaml = yaml.safe_load((repo.path / "matrix" / "docs.yaml").read_text())
+    assert docs_yaml == {"book": "doc", "generated": ["settings-reference.md"]}
+    checks = {check.name: check.run for check in load_matrix(repo.path / "matrix").gate.checks}
+    assert checks["docs"] == ("ccvm", "docs")
+    docs = ccvm(repo.path, "docs")
+    assert docs.returncode == 0, docs.stdout + docs.stderr
+    assert "docs: checking doc (recorded in matrix/docs.yaml:" in docs.stdout
+    assert "mdbook build skipped: chapters made at build time are not here (settings-reference.md" in docs.stdout
 
 
 # -- a seed-style project that declared its launcher first (docs/src/host-suite.md, steps 2 then 5) ------------

@@ -95,22 +95,22 @@ def test_junit_records_accel_argv_and_kernel_sha(tmp_path):
     assert props["qemu_argv"].startswith('["qemu-system-aarch64", "-M", "virt"')
 
 
-def test_require_accel_turns_an_unusable_kvm_into_a_failure(tmp_path):
-    result = ccvm(
-        "boot",
-        "--cell",
-        "aarch64-kvm-virt",
-        "--require-accel",
-        "kvm",
-        "--junit",
-        str(tmp_path / "j.xml"),
-        "--reports",
-        str(tmp_path),
-    )
+@pytest.mark.parametrize("flag", ["--require", "--require-accel"])  # --require-accel: the older spelling
+def test_require_kvm_turns_an_unusable_kvm_into_a_failure_and_allow_missing_under_ci_a_skip(tmp_path, flag):
+    junit = tmp_path / "j.xml"
+    args = ("boot", "--cell", "aarch64-kvm-virt", "--junit", str(junit), "--reports", str(tmp_path))
+    result = ccvm(*args, flag, "kvm")
     if os.uname().machine == "aarch64" and result.returncode == 0:
         pytest.skip("this aarch64 host has working KVM: nothing to turn into a failure")
     assert result.returncode == 1
-    assert "required accelerator unavailable" in (tmp_path / "j.xml").read_text()
+    assert "(required: --require kvm)" in junit.read_text()
+    # Under CI the same fails without being asked; --allow-missing kvm makes it the skip it is locally.
+    under_ci = {**os.environ, "CI": "true"}
+    assert run_ccvm(*args, env=under_ci, timeout=600).returncode == 1
+    assert "(required: CI is set (--allow-missing kvm exempts it))" in junit.read_text()
+    allowed = run_ccvm(*args, "--allow-missing", "kvm", env=under_ci, timeout=600)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "<skipped" in junit.read_text() and "required" not in junit.read_text()
 
 
 def _initramfs_without_init(path: Path) -> Path:

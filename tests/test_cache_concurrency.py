@@ -27,8 +27,6 @@ RUN_TIMEOUT_S = 600  # a cold run takes about a minute; this only stops a hang
 DOWNLOADING = re.compile(r"^guest assets for x86_64: downloading (\S+) (\S+)$", re.MULTILINE)
 WAITING = re.compile(r"^guest assets for x86_64: waiting for another ccvm run \(pid (\d+)\) (.+)$", re.MULTILINE)
 
-pytestmark = [pytest.mark.network, pytest.mark.boot]
-
 
 def start_boot(cache: Path, work: Path) -> subprocess.Popen:
     work.mkdir(parents=True)

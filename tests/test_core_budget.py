@@ -11,6 +11,14 @@ import pytest
 from ccvm.checks.boot.cores import Cancelled, CoreBudget
 
 
+def waiting(budget: CoreBudget, count: int, timeout_s: float = 30.0) -> bool:
+    """Whether ``count`` boots are queued for cores, waited for (threads start late on a busy host)."""
+    deadline = time.monotonic() + timeout_s
+    while len(budget._waiting) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(budget._waiting) >= count
+
+
 def test_boots_never_hold_more_cores_than_the_budget():
     budget = CoreBudget(2)
     running, peak, lock = [0], [0], threading.Lock()
@@ -68,9 +76,7 @@ def test_the_longest_waiting_boot_goes_first():
         ]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 5
-        while len(budget._waiting) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert waiting(budget, 3), "the three boots never queued up"
     for thread in threads:
         thread.join(timeout=10)
     assert order == ["long", "mid", "short"]
@@ -90,7 +96,7 @@ def test_cancel_stops_the_waiting_boots():
     with budget.held(1, estimate_s=1.0):
         waiter = threading.Thread(target=boot)
         waiter.start()
-        time.sleep(0.1)
+        assert waiting(budget, 1), "the boot never queued up"  # cancelled while waiting, not before it asked
         budget.cancel()
         waiter.join(timeout=5)
     assert outcome == ["cancelled"]

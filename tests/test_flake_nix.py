@@ -84,7 +84,7 @@ def test_kvm_checks_require_the_kvm_feature_and_run_their_cell(nix_instantiate_b
         for name, check in checks_for(nix_instantiate_bin, system).items():
             cell = name.removeprefix("boot-")
             assert check["features"] == (["kvm"] if "-kvm-" in cell else [])
-            require = ["--require-accel", "kvm"] if "-kvm-" in cell else []
+            require = ["--require", "kvm"] if "-kvm-" in cell else []
             assert check["command"] == ["ccvm", "boot", "--cell", cell, *require]
 
 

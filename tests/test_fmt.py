@@ -15,14 +15,13 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from clirun import run_ccvm
 
 from ccvm.checks.fmt import run_fmt
 from ccvm.checks.sourcefiles import discover, is_shell_script
-from ccvm.errors import HostError
 from ccvm.processes import find_program
 from ccvm.report.results import Outcome
+from ccvm.require import Requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "fixtures" / "static"
@@ -192,9 +191,13 @@ def test_cli_exit_statuses_and_junit(tmp_path):
     assert "Traceback" not in usage.stderr
 
 
-def test_missing_shfmt_is_a_host_error_not_a_pass(tmp_path, monkeypatch):
+def test_missing_shfmt_is_skipped_never_passed_and_fails_where_required(tmp_path, monkeypatch):
     project = make_project(tmp_path, "clean.sh")
     monkeypatch.setattr(sys, "executable", str(tmp_path / "novenv" / "python"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(HostError, match="shfmt not found"):
-        run_fmt(project)
+    case = cases(run_fmt(project), "fmt.shfmt")["clean.sh"]
+    assert case.outcome is Outcome.SKIP and "shfmt not found" in case.message and "lint extra" in case.message
+    required = cases(run_fmt(project, requirements=Requirements(required=frozenset({"shfmt"}))), "fmt.shfmt")
+    assert (
+        required["clean.sh"].outcome is Outcome.FAIL and "(required: --require shfmt)" in required["clean.sh"].message
+    )

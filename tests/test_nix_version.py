@@ -157,7 +157,7 @@ def stand_in_nix(tmp_path: Path, version: str) -> str:
 
 
 def test_a_test_needing_a_newer_nix_skips_saying_which_and_where_from(tmp_path, monkeypatch):
-    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(tiers, "SUITE_IN_CI", False)
     nix = stand_in_nix(tmp_path, "2.8.0")
     with pytest.raises(
         pytest.skip.Exception, match=r"needs Nix 2\.23 or newer \(builtins\.warn\); this is Nix 2\.8\.0"
@@ -167,7 +167,7 @@ def test_a_test_needing_a_newer_nix_skips_saying_which_and_where_from(tmp_path, 
 
 
 def test_under_ci_it_fails_only_where_the_distribution_has_that_nix(tmp_path, monkeypatch):
-    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(tiers, "SUITE_IN_CI", True)
     nix = stand_in_nix(tmp_path, "2.8.0")
     monkeypatch.setattr(tiers, "distribution_nix_version", lambda: (2, 8, 0))  # Debian 12
     with pytest.raises(pytest.skip.Exception, match="Debian 12 has 2.8"):
@@ -178,6 +178,6 @@ def test_under_ci_it_fails_only_where_the_distribution_has_that_nix(tmp_path, mo
 
 
 def test_a_test_about_an_older_nix_skips_on_a_newer_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(tiers, "SUITE_IN_CI", True)
     with pytest.raises(pytest.skip.Exception, match=r"about a Nix older than 2\.18 \(old locks\); this is Nix 2\.26"):
         require_nix_version(stand_in_nix(tmp_path, "2.26.3"), below=(2, 18), why="old locks")

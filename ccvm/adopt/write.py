@@ -2,8 +2,9 @@
 
 Nothing the project already has is changed: the matrix files are ccvm's
 (rewritten only with --force once any of them exists; a matrix/ holding
-only the project's own launcher.yaml or style.yaml is read, kept byte for
-byte, and completed), noxfile.py and matrix/style.yaml are written only
+only the project's own launcher.yaml, style.yaml or docs.yaml is read, kept
+byte for byte, and completed), noxfile.py, matrix/style.yaml and
+matrix/docs.yaml are written only
 where there is none, and the workflow goes through ``ccvm generate``'s
 own rules (a hand-written file where it would go stops init before anything
 is written).  Everything is checked first: the matrix is loaded back and the
@@ -34,11 +35,11 @@ class Adoption:
 
 
 # Files in matrix/ the project may have written itself before init: read, never written over.
-PROJECTS_OWN = ("matrix/style.yaml",)  # init writes one only where there is none (like noxfile.py)
+PROJECTS_OWN = ("matrix/style.yaml", "matrix/docs.yaml")  # init writes one only where there is none (like noxfile.py)
 
 
 def _refuse_second_run(root: Path, theirs: list[str], force: bool) -> None:
-    """A matrix/ holding only the project's own files (launcher.yaml, style.yaml) is not adopted yet;
+    """A matrix/ holding only the project's own files (launcher.yaml, style.yaml, docs.yaml) is not adopted yet;
     one holding any file init writes is, unless --force."""
     present = [relpath for relpath in MATRIX_FILES if relpath not in theirs and (root / relpath).exists()]
     if present and not force:

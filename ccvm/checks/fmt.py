@@ -6,8 +6,9 @@ as its details.  With ``fix`` the tools rewrite the files in place.
 shfmt's options and the files each tool takes come from matrix/style.yaml
 (``ccvm.matrix.style``; ``ccvm init`` writes it from the project's treefmt
 or .editorconfig settings).  Given no formatting flags, shfmt reads the
-.editorconfig itself, as it does when run by hand.  nixfmt has no Python or Debian package: it is taken
-from PATH, and when it is missing every Nix file is reported skipped.
+.editorconfig itself, as it does when run by hand.  nixfmt has no Python or
+Debian package: it is taken from PATH.  A missing tool's files are reported
+skipped, or failed where it is required (``ccvm.require``: --require TOOL, CI).
 """
 
 from __future__ import annotations
@@ -23,22 +24,39 @@ from pathlib import Path
 
 from ccvm import processes
 from ccvm.checks.sourcefiles import SourceFiles, discover
-from ccvm.errors import HostError
 from ccvm.matrix.style import Style
 from ccvm.processes import find_program
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 from ccvm.text import first_line
 
 TOOL_TIMEOUT_S = 60.0  # one file through one formatter
 LINT_EXTRA_HINT = "install the lint extra: pip install -e '.[lint]' (nox -s fmt and nox -s lint do)"
+NIXFMT_HINT = "no PyPI or Debian package provides it; install it with Nix"
 
 
-def require_tool(name: str) -> str:
-    """A tool the ``lint`` extra provides; its absence is a host problem, not a pass."""
-    found = find_program(name)
-    if found is None:
-        raise HostError(f"{name} not found in {Path(sys.executable).parent} or on PATH; {LINT_EXTRA_HINT}")
+def missing_reason(name: str) -> str:
+    """Why a tool was not run: where it was looked for, and how to get it."""
+    if name == "nixfmt":
+        return f"nixfmt not found on PATH ({NIXFMT_HINT})"
+    return f"{name} not found in {Path(sys.executable).parent} or on PATH; {LINT_EXTRA_HINT}"
+
+
+def find_tool(name: str) -> str | None:
+    """A formatter or linter: the lint extra's, beside this Python, else on PATH (nixfmt: PATH only)."""
+    return find_program(name, path_only=name == "nixfmt")
+
+
+def missing_suite(
+    suite: str, name: str, files: tuple[str, ...], requirements: Requirements, progress: Progress | None
+) -> Suite:
+    """A tool this host lacks: each of its files skipped, or failed when it is required."""
+    message = requirements.message(missing_reason(name), name)
+    cases = [Case(name=f, outcome=requirements.outcome(name), message=message) for f in files]
+    found = Suite(name=suite, cases=cases, properties={"tool": "missing", "files": str(len(files))}, seconds=0.0)
+    if progress:
+        progress.finished(found, 0.0)
     return found
 
 
@@ -133,11 +151,6 @@ def _run_per_file(
     return suite
 
 
-def _nix_skipped(files: tuple[str, ...]) -> Suite:
-    reason = "nixfmt not found on PATH (no PyPI or Debian package provides it; install it with Nix)"
-    return _suite("fmt.nixfmt", [Case(name=f, outcome=Outcome.SKIP, message=reason) for f in files], "missing", 0.0)
-
-
 FORMATTERS = ("shfmt", "nixfmt")
 
 
@@ -149,29 +162,32 @@ def run_fmt(
     files: SourceFiles | None = None,
     tools: tuple[str, ...] = FORMATTERS,
     style: Style | None = None,
+    requirements: Requirements | None = None,
 ) -> list[Suite]:
     """Check (or with ``fix``, rewrite) the formatting of every shell script
     and Nix file of the project at ``root`` that ``style`` selects.  One suite
     per tool; a tool with no files to look at gives no suite.  ``tools``
-    narrows it to some formatters."""
+    narrows it to some formatters; a missing one is skipped or, where
+    ``requirements`` require it, failed."""
     files = files or discover(root)
     style = style or Style()
+    requirements = requirements or Requirements()
     shell, nix = style.fileset("shfmt").select(files.shell), style.fileset("nixfmt").select(files.nix)
     suites = []
     if shell and "shfmt" in tools:
-        shfmt = require_tool("shfmt")
+        shfmt = find_tool("shfmt")
+        if shfmt is None:
+            suites.append(missing_suite("fmt.shfmt", "shfmt", shell, requirements, progress))
+        else:
 
-        def one(relpath: str) -> Case:
-            return shfmt_case(shfmt, root, relpath, fix=fix, options=style.shfmt_options)
+            def one(relpath: str) -> Case:
+                return shfmt_case(shfmt, root, relpath, fix=fix, options=style.shfmt_options)
 
-        suites.append(_run_per_file("fmt.shfmt", shell, one, shfmt, progress))
+            suites.append(_run_per_file("fmt.shfmt", shell, one, shfmt, progress))
     if nix and "nixfmt" in tools:
-        nixfmt = find_program("nixfmt", path_only=True)
+        nixfmt = find_tool("nixfmt")
         if nixfmt is None:
-            suite = _nix_skipped(nix)
-            if progress:
-                progress.finished(suite, 0.0)
-            suites.append(suite)
+            suites.append(missing_suite("fmt.nixfmt", "nixfmt", nix, requirements, progress))
         else:
             suites.append(
                 _run_per_file("fmt.nixfmt", nix, lambda f: nixfmt_case(nixfmt, root, f, fix=fix), nixfmt, progress)

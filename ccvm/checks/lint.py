@@ -17,14 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ccvm import processes
-from ccvm.checks.fmt import require_tool
+from ccvm.checks.fmt import find_tool, missing_suite
 from ccvm.checks.sourcefiles import SourceFiles, discover
 from ccvm.matrix.style import Style
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 from ccvm.text import first_line
 
 BATCH_TIMEOUT_S = 300.0  # one tool over all of its files
+LINTERS = ("shellcheck", "ruff")
 
 
 def _env() -> dict[str, str]:
@@ -168,17 +170,26 @@ def lint_suite_count(files: SourceFiles, style: Style | None = None) -> int:
 
 
 def run_lint(
-    root: Path, *, progress: Progress | None = None, files: SourceFiles | None = None, style: Style | None = None
+    root: Path,
+    *,
+    progress: Progress | None = None,
+    files: SourceFiles | None = None,
+    style: Style | None = None,
+    requirements: Requirements | None = None,
 ) -> list[Suite]:
     """shellcheck on the shell scripts ``style`` selects, ruff check and ruff
     format --diff on the Python files of the project at ``root``.  A tool
-    with no files to look at gives no suite."""
+    with no files to look at gives no suite; a missing one is skipped or,
+    where ``requirements`` require it, failed."""
     files = files or discover(root)
     style = style or Style()
+    requirements = requirements or Requirements()
     shell = style.fileset("shellcheck").select(files.shell)
     suites = []
-    if shell:
-        shellcheck = require_tool("shellcheck")
+    shellcheck, ruff = find_tool("shellcheck"), find_tool("ruff")
+    if shell and shellcheck is None:
+        suites.append(missing_suite("lint.shellcheck", "shellcheck", shell, requirements, progress))
+    elif shell:
         suites.append(
             _batch_suite(
                 "lint.shellcheck",
@@ -188,8 +199,10 @@ def run_lint(
                 progress,
             )
         )
-    if files.python:
-        ruff = require_tool("ruff")
+    if files.python and ruff is None:
+        for suite in ("lint.ruff-check", "lint.ruff-format"):
+            suites.append(missing_suite(suite, "ruff", files.python, requirements, progress))
+    elif files.python:
         suites.append(
             _batch_suite(
                 "lint.ruff-check", ruff, files.python, lambda: ruff_check_cases(ruff, root, files.python), progress

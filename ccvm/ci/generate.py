@@ -84,18 +84,25 @@ class Drift:
 def cell_view(cell: Cell, matrix: Matrix) -> dict[str, object]:
     """One boot cell as the workflow's include entry sees it.
 
-    require_accel is "kvm" for a kvm cell on a runner known to have KVM
-    (matrix/actions.yaml kvm_runners): there a missing KVM fails the cell
-    instead of skipping it.  Elsewhere it is "" and the probe decides.
+    For ``ccvm boot``'s require policy (ccvm.require), under which CI makes
+    whatever is missing fail: require is "kvm" for a kvm cell on a runner
+    known to have KVM (matrix/actions.yaml kvm_runners), where a missing KVM
+    fails the cell; allow_missing is "kvm" for a kvm cell on any other
+    runner, where the probe decides and an unusable KVM skips the cell, with
+    the reason.  require_accel is require's older name, for a project's own
+    templates written against it.
     """
     kvm = cell.accel is Accel.KVM
+    known = kvm and matrix.actions.has_kvm(cell.arch)
     return {
         "id": cell.id,
         **{axis: str(getattr(cell, axis)) for axis in AXES},
         "runner": matrix.actions.runners[cell.arch],
         "system": cell.arch.nix_system,
         "kvm": kvm,
-        "require_accel": "kvm" if kvm and matrix.actions.has_kvm(cell.arch) else "",
+        "require": "kvm" if known else "",
+        "allow_missing": "kvm" if kvm and not known else "",
+        "require_accel": "kvm" if known else "",
         "nix": _launcher(matrix).build_for(cell.arch.nix_system) is not None,  # the declared launcher is built
     }
 
@@ -122,7 +129,7 @@ def flake_checks(matrix: Matrix) -> list[dict[str, object]]:
                 "boot",
                 "--cell",
                 cell.id,
-                *(["--require-accel", "kvm"] if cell.accel is Accel.KVM else []),
+                *(["--require", "kvm"] if cell.accel is Accel.KVM else []),
             ],
             "features": ["kvm"] if cell.accel is Accel.KVM else [],
         }

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ccvm.checks.boot.executor import run_boot
-from ccvm.checks.boot.job import BootOptions
+from ccvm.checks.boot.job import BOOT_NEEDS, BootOptions
 from ccvm.commands.common import (
     add_asset_options,
     add_reprobe_option,
@@ -20,13 +20,14 @@ from ccvm.commands.common import (
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.launcher.resolve import check_launcher, project_root, under_test
-from ccvm.matrix.axes import Accel, parse_axis_value
+from ccvm.matrix.axes import Accel
 from ccvm.matrix.sizes import parse_mib
 from ccvm.processes import default_jobs
 from ccvm.qemu.probe import qemu_info
 from ccvm.report.progress import Progress
 from ccvm.report.results import overall_ok
 from ccvm.report.table import table
+from ccvm.require import add_require_options, requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,12 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--run-timeout", type=positive_float, metavar="S", help="whole-run watchdog (default: computed)"
     )
+    add_require_options(parser, BOOT_NEEDS, "kvm")
     parser.add_argument(
         "--require-accel",
         action="append",
         default=[],
         choices=[a.value for a in Accel],
-        help="fail, rather than skip, cells whose accelerator is unusable",
+        metavar="ACCEL",
+        help="the older spelling of --require ACCEL",
     )
     parser.add_argument("--memory", metavar="SIZE", help="guest memory, e.g. 512M (default: matrix)")
     parser.add_argument("--cores", type=core_count, metavar="N", help="guest vCPUs, 1 to 512 (default: matrix)")
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         reports=args.reports,
         timeout_s=args.timeout,
         retries=args.retries,
-        require_accel=frozenset(parse_axis_value("accel", a) for a in args.require_accel),
+        requirements=requirements_from(args, also_required=args.require_accel),
         run_timeout_s=args.run_timeout,
         memory_mib=memory,
         cores=args.cores,

@@ -13,8 +13,9 @@ from ccvm.commands.reporting import add_junit_option, report
 from ccvm.errors import UsageError
 from ccvm.matrix.axes import host_arch
 from ccvm.matrix.builds import SYSTEMS, Builds, BuildTarget
-from ccvm.nixtool import Nix, find_nix, version_lines
+from ccvm.nixtool import NIX, Nix, find_nix, version_lines
 from ccvm.report.progress import Progress
+from ccvm.require import add_require_options, requirements_from
 
 _SYSTEM = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")
 
@@ -30,9 +31,7 @@ def add_nix_options(parser: argparse.ArgumentParser) -> None:
         metavar=("NAME", "VALUE"),
         help="pass --option NAME VALUE to every nix call (repeatable)",
     )
-    group.add_argument(
-        "--require", action="append", default=[], choices=["nix"], help="fail, rather than skip, when nix is missing"
-    )
+    add_require_options(group, [NIX], NIX)
     group.add_argument(
         "--no-egress-check",
         dest="egress_check",
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         flake=args.flake or builds.flake,
         targets=select_targets(builds, args.attr, [_host_system() if s == "host" else s for s in args.system]),
         timeout_s=args.timeout or builds.timeout_s,
-        require_nix="nix" in args.require,
+        requirements=requirements_from(args),
         egress_check=args.egress_check,
         connect_timeout_s=args.connect_timeout,
     )

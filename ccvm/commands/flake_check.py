@@ -10,6 +10,7 @@ from ccvm.commands.common import launcher_matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
 from ccvm.nixtool import version_lines
 from ccvm.report.progress import Progress
+from ccvm.require import requirements_from
 
 DEFAULT_TIMEOUT_S = 3600.0
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     options = CheckOptions(
         flake=args.flake,
         timeout_s=args.timeout,
-        require_nix="nix" in args.require,
+        requirements=requirements_from(args),
         egress_check=args.egress_check,
         connect_timeout_s=args.connect_timeout,
         warnings_fail=builds.flake_check_warnings == "fail",

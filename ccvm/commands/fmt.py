@@ -9,7 +9,7 @@ from ccvm.checks.sourcefiles import SourceFiles, discover
 from ccvm.commands.matrixdir import style_for
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
-from ccvm.report.results import Outcome
+from ccvm.require import add_require_options, requirements_from
 
 
 def describe_files(files: SourceFiles) -> str:
@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check formatting: shfmt on shell scripts, nixfmt on *.nix",
         description="Check the formatting of every shell script git knows (shfmt, with the options and "
         "file globs of matrix/style.yaml; without options shfmt reads .editorconfig) and Nix file "
-        "(nixfmt; skipped when nixfmt is not on PATH).",
+        "(nixfmt, from PATH).  A missing formatter's files are reported skipped; under --require TOOL or CI "
+        "they fail.",
     )
     parser.add_argument("--fix", action="store_true", help="rewrite the files in place instead of checking")
     parser.add_argument(
@@ -37,14 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="run only this formatter (repeatable; default: all)",
     )
-    parser.add_argument(
-        "--require",
-        action="append",
-        choices=FORMATTERS,
-        default=[],
-        metavar="TOOL",
-        help="fail, rather than skip, when TOOL is missing (e.g. --require nixfmt)",
-    )
+    add_require_options(parser, FORMATTERS, "nixfmt")
     add_junit_option(parser, "fmt")
     add_root_option(parser)
     parser.set_defaults(func=run)
@@ -59,11 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if style.shfmt_options:
         progress.note(f"fmt: shfmt {' '.join(style.shfmt_options)} (matrix/style.yaml)")
     tools = tuple(args.tool) or FORMATTERS
-    suites = run_fmt(root, fix=args.fix, progress=progress, files=files, tools=tools, style=style)
-    for suite in suites:
-        if suite.name.removeprefix("fmt.") in args.require:
-            for case in suite.cases:
-                if case.outcome is Outcome.SKIP:
-                    case.outcome = Outcome.FAIL
-                    case.message = f"{case.message} (required by --require {suite.name.removeprefix('fmt.')})"
+    requirements = requirements_from(args)
+    suites = run_fmt(
+        root, fix=args.fix, progress=progress, files=files, tools=tools, style=style, requirements=requirements
+    )
     return report(suites, junit=args.junit, what="fmt", first_column="formatter")

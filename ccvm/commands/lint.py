@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ccvm.checks.lint import lint_suite_count, run_lint
+from ccvm.checks.lint import LINTERS, lint_suite_count, run_lint
 from ccvm.checks.sourcefiles import discover
 from ccvm.commands.fmt import describe_files
 from ccvm.commands.matrixdir import style_for
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
+from ccvm.require import add_require_options, requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="lint: shellcheck on shell scripts, ruff check and format on Python",
         description="Run shellcheck on every tracked shell script (the files and severity of "
         "matrix/style.yaml; shellcheck reads the project's .shellcheckrc) and ruff (rules, and the "
-        "formatter in check mode) on every tracked Python file.",
+        "formatter in check mode) on every tracked Python file.  A missing linter's files are reported skipped; "
+        "under --require TOOL or CI they fail.",
     )
+    add_require_options(parser, LINTERS, "shellcheck")
     add_junit_option(parser, "lint")
     add_root_option(parser)
     parser.set_defaults(func=run)
@@ -31,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     style = style_for(args, root)
     progress = Progress(total=lint_suite_count(files, style))
     progress.note(f"lint: {describe_files(files)}")
-    suites = run_lint(root, progress=progress, files=files, style=style)
+    suites = run_lint(root, progress=progress, files=files, style=style, requirements=requirements_from(args))
     return report(suites, junit=args.junit, what="lint", first_column="linter")

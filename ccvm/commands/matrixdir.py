@@ -7,18 +7,29 @@ import os
 from pathlib import Path
 
 from ccvm.errors import ConfigError
+from ccvm.matrix.docs import DocsSettings, load_docs
 from ccvm.matrix.model import matrix_root
 from ccvm.matrix.style import Style, load_style
 
 
-def style_for(args: argparse.Namespace, root: Path) -> Style:
-    """matrix/style.yaml's formatter and linter settings (defaults without one).
+def project_matrix_dir(args: argparse.Namespace, root: Path) -> Path:
+    """--matrix, else $CCVM_MATRIX, else ROOT/matrix.
 
-    Without a matrix directory the defaults apply, unless one was named
+    Without a matrix directory each file's defaults apply, unless one was named
     (--matrix or $CCVM_MATRIX): a named directory that is not there is an error,
     not a silent fall-back to other settings."""
-    directory = matrix_root(getattr(args, "matrix", None), base=root)  # --matrix, $CCVM_MATRIX, ROOT/matrix
+    directory = matrix_root(getattr(args, "matrix", None), base=root)
     named = bool(getattr(args, "matrix", None) or os.environ.get("CCVM_MATRIX"))
     if named and not directory.is_dir():
         raise ConfigError(directory, None, "matrix directory not found; fix --matrix or CCVM_MATRIX")
-    return load_style(directory)
+    return directory
+
+
+def style_for(args: argparse.Namespace, root: Path) -> Style:
+    """matrix/style.yaml's formatter and linter settings (defaults without one)."""
+    return load_style(project_matrix_dir(args, root))
+
+
+def docs_for(args: argparse.Namespace, root: Path) -> DocsSettings:
+    """matrix/docs.yaml: the book init recorded and its generated chapters (defaults without one)."""
+    return load_docs(project_matrix_dir(args, root))

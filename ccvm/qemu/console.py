@@ -38,15 +38,20 @@ TAIL_LINES = 40
 POLL_S = 0.2  # the longest a failure can go unnoticed once its line arrives
 CAPTURE_LIMIT = 4 << 20  # output kept in memory (facts, expectations); the log keeps all
 DRAIN_AFTER_EXIT_S = 5.0  # the program channel reaching EOF after the exit line
+CATCH_UP_S = 5.0  # the longest a failure waits for the readers to log what had arrived before it
 
 KERNEL_FAILURES = re.compile(r"Kernel panic[^\r\n]*|Oops[^\r\n]*|not syncing[^\r\n]*|ccvm init: FAIL[^\r\n]*")
 STOPPED = "the run was stopped; the guest was killed"
 CONTROL_FAILURE = re.compile(r"^CCVM:FAIL ([^\r\n]*)\r?$", re.M)
 
 
-def failure_lines(channel: pexpect.spawnbase.SpawnBase, *, stopped: Callable[[], bool]) -> Iterator[str]:
+def failure_lines(
+    channel: pexpect.spawnbase.SpawnBase, *, stopped: Callable[[], bool], idle: Callable[[], None] | None = None
+) -> Iterator[str]:
     """Each kernel failure line (panic, Oops, init's FAIL) as it arrives on a
-    console, until the console ends (EOF) or ``stopped()``; checked every POLL_S."""
+    console, until the console ends (EOF) or ``stopped()``; checked every POLL_S.
+    ``idle`` is called after each POLL_S in which nothing more arrived: all
+    that had arrived before it began is read (and logged) by then."""
     while not stopped():
         try:
             index = channel.expect([KERNEL_FAILURES, pexpect.EOF, pexpect.TIMEOUT], timeout=POLL_S)
@@ -56,6 +61,8 @@ def failure_lines(channel: pexpect.spawnbase.SpawnBase, *, stopped: Callable[[],
             yield channel.after.strip()
         elif index == 1:
             return
+        elif idle is not None:
+            idle()
 
 
 class OutputLog:
@@ -130,25 +137,50 @@ class Console:
         self.kernel_failure: str | None = None
         self.failure_at: float | None = None
         self._stop = threading.Event()
+        # Each reader's count of polls that found nothing more to read (it ends with one more when it stops).
+        self._idle = {"serial": 0, "agent": 0}
+        self._idle_changed = threading.Condition()
         self._serial_reader = threading.Thread(target=self._drain_serial, name="ccvm-serial", daemon=True)
         self._agent_reader = threading.Thread(target=self._drain_agent, name="ccvm-agent", daemon=True)
         self._serial_reader.start()
         self._agent_reader.start()
 
+    def _mark_idle(self, reader: str) -> None:
+        with self._idle_changed:
+            self._idle[reader] += 1
+            self._idle_changed.notify_all()
+
+    def _catch_up(self) -> None:
+        """Wait (at most CATCH_UP_S) until each reader has read and logged all that had arrived: it found
+        nothing more in a poll that ended after this was asked, or it has stopped."""
+        readers = {"serial": self._serial_reader, "agent": self._agent_reader}
+        with self._idle_changed:
+            asked = dict(self._idle)
+            self._idle_changed.wait_for(
+                lambda: all(self._idle[name] > asked[name] or not t.is_alive() for name, t in readers.items()),
+                timeout=CATCH_UP_S,
+            )
+
     def _drain_serial(self) -> None:
-        for line in failure_lines(self.serial, stopped=self._stop.is_set):
-            if self.kernel_failure is None:
-                self.kernel_failure = line
-                self.failure_at = time.monotonic()
+        try:
+            for line in failure_lines(self.serial, stopped=self._stop.is_set, idle=lambda: self._mark_idle("serial")):
+                if self.kernel_failure is None:
+                    self.kernel_failure = line
+                    self.failure_at = time.monotonic()
+        finally:
+            self._mark_idle("serial")
 
     def _drain_agent(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.agent.read_nonblocking(65536, timeout=POLL_S)
-            except pexpect.TIMEOUT:
-                continue
-            except (pexpect.EOF, OSError, ValueError):
-                return
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.agent.read_nonblocking(65536, timeout=POLL_S)
+                except pexpect.TIMEOUT:
+                    self._mark_idle("agent")
+                except (pexpect.EOF, OSError, ValueError):
+                    return
+        finally:
+            self._mark_idle("agent")
 
     def program_output(self, *, timeout_s: float = DRAIN_AFTER_EXIT_S) -> str:
         """Everything the program printed, once its channel has closed (the
@@ -164,7 +196,7 @@ class Console:
         )
 
     def _fail(self, reason: str, line_at: float | None = None, *, timed_out: bool = False) -> GuestFailure:
-        time.sleep(POLL_S)  # let the readers catch the lines around it
+        self._catch_up()  # the tails hold every line that had arrived
         return GuestFailure(
             reason, tail=self.tails(), line_at=line_at, output=self.agent_log.text(), timed_out=timed_out
         )
@@ -172,7 +204,7 @@ class Console:
     def _exited(self, what: str) -> GuestFailure:
         """QEMU went away: a panic (panic=-1 reboots at once, -no-reboot exits)
         is the likely cause, so let the serial reader finish before judging."""
-        self._serial_reader.join(timeout=1.0)
+        self._catch_up()  # the panic line, if it came, is read by now
         if self.kernel_failure:
             return self._fail(f"kernel console: {self.kernel_failure}", self.failure_at)
         return self._fail(f"QEMU exited before {what}")

@@ -25,6 +25,7 @@ class CellResult:
     launches: tuple[LaunchResult, ...] = ()  # the last attempt's boots that ran, in the declared order
     prepared: Prepared = field(default_factory=Prepared)
     unavailable: str = ""  # QEMU or the accelerator is missing: nothing was booted
+    missing: tuple[str, ...] = ()  # what is missing, by the names --require takes ("qemu", "kvm")
     stopped: str = ""  # the run stopped before the cell finished
     seconds: float = 0.0  # wall time
 
@@ -56,10 +57,8 @@ def _properties(result: CellResult, cases: list[Case]) -> dict[str, str]:
 def cell_suite(result: CellResult) -> Suite:
     job = result.job
     if result.unavailable:
-        if job.accel_required:
-            cases = _every_case(job, Outcome.FAIL, f"required accelerator unavailable: {result.unavailable}")
-        else:
-            cases = _every_case(job, Outcome.SKIP, result.unavailable)
+        policy = job.requirements
+        cases = _every_case(job, policy.outcome(*result.missing), policy.message(result.unavailable, *result.missing))
         return Suite(name=job.suite_name, cases=cases, properties={"accel": "none"}, seconds=result.seconds)
     if result.stopped and not result.attempts:
         return Suite(name=job.suite_name, cases=_every_case(job, Outcome.FAIL, result.stopped), seconds=result.seconds)

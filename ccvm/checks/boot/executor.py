@@ -31,7 +31,7 @@ from pathlib import Path
 from ccvm import processes
 from ccvm.checks.boot.cells import CellResult, cell_suite
 from ccvm.checks.boot.cores import Cancelled, CoreBudget
-from ccvm.checks.boot.job import BootOptions, CellJob, resolve_jobs
+from ccvm.checks.boot.job import QEMU, BootOptions, CellJob, resolve_jobs
 from ccvm.checks.boot.judge import judge, not_run
 from ccvm.checks.boot.retries import Attempt, wants_another
 from ccvm.errors import Interrupted
@@ -79,22 +79,23 @@ class BootExecutor:
         self.cancel()
         processes.begin_shutdown()
 
-    def unavailable(self, cell: Cell) -> str:
+    def unavailable(self, cell: Cell) -> tuple[str, tuple[str, ...]]:
+        """Why the cell cannot boot here, and what is missing by the names --require takes; ("", ()) if it can."""
         info = qemu_info(cell.arch)
         if info.path is None:
-            return info.missing_reason
+            return info.missing_reason, (QEMU, str(cell.accel))
         if cell.accel is Accel.KVM:
             result = self.probe.result(cell.arch)
             if not result.usable:
-                return result.reason
-        return ""
+                return result.reason, (str(cell.accel),)
+        return "", ()
 
     def run(self, job: CellJob) -> CellResult:
         started = time.monotonic()
         shutil.rmtree(job.log_dir, ignore_errors=True)  # no stale attempts
-        reason = self.unavailable(job.cell)
+        reason, missing = self.unavailable(job.cell)
         if reason:
-            return CellResult(job=job, unavailable=reason, seconds=time.monotonic() - started)
+            return CellResult(job=job, unavailable=reason, missing=missing, seconds=time.monotonic() - started)
         prepared = self.runner.prepare(job.cell)
         attempts: list[Attempt] = []
         launches: tuple[LaunchResult, ...] = ()

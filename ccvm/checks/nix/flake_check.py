@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ccvm.checks.nix import eval_warnings
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S, preflight
 from ccvm.nixtool import (
+    NIX,
     QUERY_TIMEOUT_S,
     Nix,
     error_summary,
@@ -33,6 +34,7 @@ from ccvm.nixtool import (
 )
 from ccvm.report.progress import Progress
 from ccvm.report.results import Case, Outcome, Suite
+from ccvm.require import Requirements
 
 FLAKE_SUITE = "flake-check.evaluate"
 WARNING_SUITE = "flake-check.warning"  # one suite per warning: flake-check.warning.<slug>
@@ -54,7 +56,7 @@ _BUILD_SUMMARY = re.compile(r"^error: build of .* failed$|^error: some errors we
 class CheckOptions:
     flake: str
     timeout_s: float
-    require_nix: bool = False
+    requirements: Requirements = Requirements()  # whether a missing nix fails (--require nix, CI) or skips
     egress_check: bool = True
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     warnings_fail: bool = True  # each evaluation warning is a failing case (matrix/builds.yaml flake_check.warnings)
@@ -228,8 +230,8 @@ def _blocked_cases(nix: Nix, drvs: dict[str, str | None], options: CheckOptions)
 
 def run_flake_check(nix: Nix | None, options: CheckOptions, progress: Progress) -> list[Suite]:
     if nix is None:
-        reason = missing_reason() + (" and --require nix was given" if options.require_nix else "")
-        outcome = Outcome.FAIL if options.require_nix else Outcome.SKIP
+        reason = options.requirements.message(missing_reason(), NIX)
+        outcome = options.requirements.outcome(NIX)
         return [_flake_suite(Case(name="nix-flake-check", outcome=outcome, message=reason), options.flake)]
     started = time.monotonic()
     system = host_platforms(nix).system
