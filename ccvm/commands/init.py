@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ccvm.adopt.formatters import describe
 from ccvm.adopt.write import Adoption, adopt
 from ccvm.errors import UsageError
 from ccvm.matrix.actions import DEFAULT_WORKFLOW, WORKFLOW_NAME
@@ -48,7 +49,8 @@ def _print(adoption: Adoption) -> None:
         print(
             f"flake ({flake.how}): systems {', '.join(flake.systems) or 'none'}; checks {', '.join(checks) or 'none'}"
         )
-    print(f"shfmt: {' '.join(findings.shfmt.options) or 'no options'} ({findings.shfmt.source})")
+    for line in describe(findings.style):
+        print(line)
     if findings.launcher:
         scripts = ", ".join(findings.launcher.host_scripts) or "none"
         print(f"launcher: {findings.launcher.name} (matrix/launcher.yaml, kept as it is); host scripts: {scripts}")

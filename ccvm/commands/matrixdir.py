@@ -7,18 +7,29 @@ import os
 from pathlib import Path
 
 from ccvm.errors import ConfigError
+from ccvm.matrix.baseline import Baseline, load_baseline
 from ccvm.matrix.model import matrix_root
 from ccvm.matrix.style import Style, load_style
 
 
-def style_for(args: argparse.Namespace, root: Path) -> Style:
-    """matrix/style.yaml's formatter and linter settings (defaults without one).
+def matrix_dir_for(args: argparse.Namespace, root: Path) -> Path:
+    """The project's matrix directory: --matrix, $CCVM_MATRIX, else ROOT/matrix.
 
     Without a matrix directory the defaults apply, unless one was named
     (--matrix or $CCVM_MATRIX): a named directory that is not there is an error,
     not a silent fall-back to other settings."""
-    directory = matrix_root(getattr(args, "matrix", None), base=root)  # --matrix, $CCVM_MATRIX, ROOT/matrix
+    directory = matrix_root(getattr(args, "matrix", None), base=root)
     named = bool(getattr(args, "matrix", None) or os.environ.get("CCVM_MATRIX"))
     if named and not directory.is_dir():
         raise ConfigError(directory, None, "matrix directory not found; fix --matrix or CCVM_MATRIX")
-    return load_style(directory)
+    return directory
+
+
+def style_for(args: argparse.Namespace, root: Path) -> Style:
+    """matrix/style.yaml's formatter and linter settings (defaults without one)."""
+    return load_style(matrix_dir_for(args, root))
+
+
+def baseline_for(args: argparse.Namespace, root: Path) -> Baseline:
+    """matrix/baseline.yaml, the findings known since adoption (none without one)."""
+    return load_baseline(matrix_dir_for(args, root))

@@ -162,7 +162,8 @@ def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
 
 
 SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml")
-OPTIONAL_SECTIONS = (LAUNCHER_FILE, STYLE_FILE)  # style.yaml is read by ccvm.matrix.style when present
+# style.yaml is read by ccvm.matrix.style, baseline.yaml by ccvm.matrix.baseline (fmt and lint), when present
+OPTIONAL_SECTIONS = (LAUNCHER_FILE, STYLE_FILE, "baseline.yaml")
 
 
 def matrix_root(given: str | Path | None = None, *, base: Path | None = None) -> Path:

@@ -1,6 +1,7 @@
 """The summary table every check command prints at its end: one row per
 suite (name, result, seconds, log), the reason under a row that has one; a
-flaky suite names each case that passed only on a retry, and why it failed before."""
+flaky suite names each case that passed only on a retry, and why it failed before; a suite that met
+findings the project's baseline knows says how many."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def table(suites: list[Suite], *, first_column: str, prefix: str = "") -> str:
         rows.append((suite.name.removeprefix(prefix), label, seconds, suite.log_path or "-"))
         if suite.reason:
             notes[len(rows) - 1] = suite.reason
+        elif suite.known:
+            notes[len(rows) - 1] = f"{suite.known} known finding(s), in the baseline (matrix/baseline.yaml)"
         elif suite.flaky:
             notes[len(rows) - 1] = "; ".join(_flaky_note(case) for case in suite.flaky_cases)
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
