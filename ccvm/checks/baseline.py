@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm.matrix.baseline import BASELINE_FILE, Baseline
-from ccvm.report.results import Case, Outcome
+from ccvm.report.results import Case, Outcome, Suite
 
 PRUNE_HINT = "ccvm baseline --prune"
 
@@ -51,6 +51,16 @@ class Verdict:
     gone: int = 0  # known findings of this file that were not found
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """One tool's run: its suite and, when the tool judged every file it was given, each file's verdict
+    (None when it did not run, or broke: then nothing can be said about the baseline)."""
+
+    tool: str  # shfmt, nixfmt, shellcheck, ruff-check, ruff-format
+    suite: Suite
+    verdicts: dict[str, Verdict] | None
+
+
 def judge(findings: list[Finding], baseline: Baseline, tool: str, relpath: str) -> Verdict:
     expected = Counter(baseline.expected(tool, relpath))
     new, known = [], []
@@ -72,12 +82,12 @@ def _rules(findings: list[Finding]) -> str:
 def known_note(verdict: Verdict) -> str:
     if not verdict.known:
         return ""
-    return f"{len(verdict.known)} known finding(s) ({_rules(verdict.known)}) in matrix/{BASELINE_FILE}"
+    return f"{len(verdict.known)} finding(s) ({_rules(verdict.known)}) in matrix/{BASELINE_FILE}"
 
 
 def known_case(relpath: str, verdict: Verdict, *, line: int | None = None) -> Case:
     """A file whose every finding is in the baseline: skipped, saying so."""
-    message = f"known: {known_note(verdict)}, recorded when the project adopted ccvm"
+    message = f"known: {known_note(verdict)}, there since the project adopted ccvm"
     if verdict.gone:
         message += f"; {verdict.gone} more no longer found ({PRUNE_HINT} drops them)"
     details = "\n".join(f.text for f in verdict.known)
@@ -98,7 +108,7 @@ def judged_case(
         case = fail(verdict.new)
         case.file, case.line = relpath, verdict.new[0].line
         if verdict.known:
-            case.details = f"{case.details.rstrip()}\n(and {known_note(verdict)})\n"
+            case.details = f"{case.details.rstrip()}\n(and {known_note(verdict)}, known)\n"
         return case, verdict
     if verdict.known:
         return known_case(relpath, verdict, line=verdict.known[0].line), verdict
@@ -149,6 +159,14 @@ def stale(baseline: Baseline, tool: str, checked: dict[str, Verdict]) -> list[st
             known = sum(baseline.expected(tool, relpath).values())
             lines.append(f"{relpath}: {known} gone (the file is no longer checked: deleted, renamed or excluded)")
     return lines
+
+
+def hold_up(suite: Suite, baseline: Baseline, tool: str, checked: dict[str, Verdict]) -> None:
+    """Set what the suite says about the baseline: how many known findings, in how many files, and what is gone."""
+    suite.known, suite.notes = note_for(suite.name, baseline, tool, checked)
+    if suite.known:
+        suite.properties["baseline-known"] = str(suite.known)
+        suite.properties["baseline-known-files"] = str(sum(bool(v.known) for v in checked.values()))
 
 
 def note_for(suite_name: str, baseline: Baseline, tool: str, checked: dict[str, Verdict]) -> tuple[int, list[str]]:

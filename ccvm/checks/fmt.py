@@ -30,10 +30,11 @@ from pathlib import Path
 
 from ccvm import processes
 from ccvm.checks.baseline import (
+    Checked,
     Verdict,
     diff_findings,
+    hold_up,
     judged_case,
-    note_for,
     parse_error_finding,
     unformatted_case,
 )
@@ -164,7 +165,7 @@ def _run_per_file(
     tool: str,
     progress: Progress | None,
     baseline: Baseline,
-) -> Suite:
+) -> Checked:
     if progress:
         progress.started(name, f"{len(files)} file(s)")
     start = time.monotonic()
@@ -177,17 +178,20 @@ def _run_per_file(
         if verdict is not None:
             verdicts[relpath] = verdict
     suite = _suite(name, cases, tool, time.monotonic() - start)
-    if len(verdicts) == len(files):  # every file was judged (a check, no tool failure): the baseline can be held up
-        suite.known, suite.notes = note_for(name, baseline, name.removeprefix("fmt."), verdicts)
-        if suite.known:
-            suite.properties["baseline-known"] = str(suite.known)
+    judged = len(verdicts) == len(files)  # every file was judged (a check, no tool failure)
+    if judged:
+        hold_up(suite, baseline, name.removeprefix("fmt."), verdicts)
     if progress:
         progress.finished(suite, time.monotonic() - start)
-    return suite
+    return Checked(tool=name.removeprefix("fmt."), suite=suite, verdicts=verdicts if judged else None)
 
 
-def _skipped(name: str, files: tuple[str, ...], reason: str, tool: str) -> Suite:
-    return _suite(name, [Case(name=f, outcome=Outcome.SKIP, message=reason, file=f) for f in files], tool, 0.0)
+def _skipped(name: str, files: tuple[str, ...], reason: str, tool: str, progress: Progress | None) -> Checked:
+    cases = [Case(name=f, outcome=Outcome.SKIP, message=reason, file=f) for f in files]
+    suite = _suite(name, cases, tool, 0.0)
+    if progress:
+        progress.finished(suite, 0.0)
+    return Checked(tool=name.removeprefix("fmt."), suite=suite, verdicts=None)
 
 
 NIXFMT_MISSING = "nixfmt not found on PATH (no PyPI or Debian package provides it; install it with Nix)"
@@ -209,24 +213,51 @@ def run_fmt(
     per tool; a tool with no files to look at gives no suite.  ``tools``
     narrows it to some formatters.  Findings ``baseline`` knows are reported
     skipped; only new ones fail."""
+    checked = check_fmt(root, fix, progress=progress, files=files, tools=tools, style=style, baseline=baseline)
+    return [c.suite for c in checked]
+
+
+def check_fmt(
+    root: Path,
+    fix: bool = False,
+    *,
+    progress: Progress | None = None,
+    files: SourceFiles | None = None,
+    tools: tuple[str, ...] = FORMATTERS,
+    style: Style | None = None,
+    baseline: Baseline | None = None,
+    missing_ok: bool = False,
+) -> list[Checked]:
+    """run_fmt, with each tool's verdicts per file; ``missing_ok``: a missing tool is a skipped suite."""
     files = files or discover(root)
     style = style or Style()
     baseline = baseline or Baseline()
     shell, nix = style.fileset("shfmt").select(files.shell), style.fileset("nixfmt").select(files.nix)
-    suites = []
+    checked = []
     if shell and "shfmt" in tools:
-        suites.append(_shfmt_suite(root, shell, fix, style, baseline, progress))
+        checked.append(_shfmt_suite(root, shell, fix, style, baseline, progress, missing_ok))
     if nix and "nixfmt" in tools:
-        suites.append(_nixfmt_suite(root, nix, fix, style, baseline, progress))
-    return suites
+        checked.append(_nixfmt_suite(root, nix, fix, style, baseline, progress))
+    return checked
 
 
 def _shfmt_suite(
-    root: Path, shell: tuple[str, ...], fix: bool, style: Style, baseline: Baseline, progress: Progress | None
-) -> Suite:
+    root: Path,
+    shell: tuple[str, ...],
+    fix: bool,
+    style: Style,
+    baseline: Baseline,
+    progress: Progress | None,
+    missing_ok: bool,
+) -> Checked:
     if style.skip.get("shfmt"):
-        return _finished(_skipped("fmt.shfmt", shell, style.skip["shfmt"], "skipped"), progress)
-    shfmt = require_tool("shfmt")
+        return _skipped("fmt.shfmt", shell, style.skip["shfmt"], "skipped", progress)
+    try:
+        shfmt = require_tool("shfmt")
+    except HostError as exc:
+        if not missing_ok:
+            raise
+        return _skipped("fmt.shfmt", shell, str(exc), "missing", progress)
 
     def one(relpath: str) -> tuple[Case, Verdict | None]:
         return shfmt_case(shfmt, root, relpath, fix=fix, options=style.options_of("shfmt"), baseline=baseline)
@@ -236,20 +267,14 @@ def _shfmt_suite(
 
 def _nixfmt_suite(
     root: Path, nix: tuple[str, ...], fix: bool, style: Style, baseline: Baseline, progress: Progress | None
-) -> Suite:
+) -> Checked:
     if style.skip.get("nixfmt"):
-        return _finished(_skipped("fmt.nixfmt", nix, style.skip["nixfmt"], "skipped"), progress)
+        return _skipped("fmt.nixfmt", nix, style.skip["nixfmt"], "skipped", progress)
     nixfmt = find_program("nixfmt", path_only=True)
     if nixfmt is None:
-        return _finished(_skipped("fmt.nixfmt", nix, NIXFMT_MISSING, "missing"), progress)
+        return _skipped("fmt.nixfmt", nix, NIXFMT_MISSING, "missing", progress)
 
     def one(relpath: str) -> tuple[Case, Verdict | None]:
         return nixfmt_case(nixfmt, root, relpath, fix=fix, options=style.options_of("nixfmt"), baseline=baseline)
 
     return _run_per_file("fmt.nixfmt", nix, one, nixfmt, progress, baseline)
-
-
-def _finished(suite: Suite, progress: Progress | None) -> Suite:
-    if progress:
-        progress.finished(suite, 0.0)
-    return suite

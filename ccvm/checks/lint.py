@@ -25,17 +25,19 @@ from pathlib import Path
 
 from ccvm import processes
 from ccvm.checks.baseline import (
+    Checked,
     Finding,
     Verdict,
     diff_findings,
+    hold_up,
     judged_case,
-    note_for,
     parse_error_finding,
     source_line,
     unformatted_case,
 )
 from ccvm.checks.fmt import require_tool
 from ccvm.checks.sourcefiles import SourceFiles, discover
+from ccvm.errors import HostError
 from ccvm.matrix.baseline import Baseline
 from ccvm.matrix.style import Style
 from ccvm.report.progress import Progress
@@ -246,7 +248,7 @@ def _batch_suite(
     progress: Progress | None,
     baseline: Baseline,
     excluded: tuple[Case, ...] = (),
-) -> Suite:
+) -> Checked:
     if progress:
         progress.started(name, f"{len(files)} file(s)")
     start = time.monotonic()
@@ -255,16 +257,21 @@ def _batch_suite(
     cases = [*judged.cases, *excluded]
     suite = Suite(name=name, cases=cases, properties={"tool": tool, "files": str(len(cases))}, seconds=seconds)
     if judged.verdicts is not None:
-        suite.known, suite.notes = note_for(name, baseline, name.removeprefix("lint."), judged.verdicts)
-        if suite.known:
-            suite.properties["baseline-known"] = str(suite.known)
+        hold_up(suite, baseline, name.removeprefix("lint."), judged.verdicts)
     if progress:
         progress.finished(suite, seconds)
-    return suite
+    return Checked(tool=name.removeprefix("lint."), suite=suite, verdicts=judged.verdicts)
 
 
-def _skipped(files: tuple[str, ...], reason: str) -> list[Case]:
-    return [Case(name=relpath, outcome=Outcome.SKIP, message=reason, file=relpath) for relpath in files]
+def _skipped(name: str, files: tuple[str, ...], reason: str, tool: str, progress: Progress | None) -> Checked:
+    cases = [Case(name=relpath, outcome=Outcome.SKIP, message=reason, file=relpath) for relpath in files]
+    suite = Suite(name=name, cases=cases, properties={"tool": tool, "files": str(len(cases))}, seconds=0.0)
+    if progress:
+        progress.finished(suite, 0.0)
+    return Checked(tool=name.removeprefix("lint."), suite=suite, verdicts=None)
+
+
+LINTERS = ("shellcheck", "ruff-check", "ruff-format")
 
 
 def lint_suite_count(files: SourceFiles, style: Style | None = None) -> int:
@@ -289,34 +296,52 @@ def run_lint(
     format --diff on the Python files of the project at ``root``.  A tool
     with no files to look at gives no suite.  Findings ``baseline`` knows are
     reported skipped; only new ones fail."""
+    return [c.suite for c in check_lint(root, progress=progress, files=files, style=style, baseline=baseline)]
+
+
+def check_lint(
+    root: Path,
+    *,
+    progress: Progress | None = None,
+    files: SourceFiles | None = None,
+    style: Style | None = None,
+    baseline: Baseline | None = None,
+    tools: tuple[str, ...] = LINTERS,
+    missing_ok: bool = False,
+) -> list[Checked]:
+    """run_lint, with each tool's verdicts per file; ``missing_ok``: a missing tool is a skipped suite."""
     files = files or discover(root)
     style = style or Style()
     baseline = baseline or Baseline()
-    suites = []
+    checked = []
     shell = style.fileset("shellcheck").select(files.shell)
-    if shell:
-        suites.append(_shellcheck_suite(root, shell, style, baseline, progress))
+    if shell and "shellcheck" in tools:
+        checked.append(_shellcheck_suite(root, shell, style, baseline, progress, missing_ok))
     for tool, make in (("ruff-check", ruff_check_cases), ("ruff-format", ruff_format_cases)):
         python = style.fileset(tool).select(files.python)
-        if python:
-            suites.append(_ruff_suite(root, tool, python, make, style, baseline, progress))
-    return suites
+        if python and tool in tools:
+            checked.append(_ruff_suite(root, tool, python, make, style, baseline, progress, missing_ok))
+    return checked
+
+
+def _tool(name: str, missing_ok: bool) -> tuple[str, str]:
+    """The tool's path, or ("", why) when it is missing and that is allowed."""
+    try:
+        return require_tool(name), ""
+    except HostError as exc:
+        if not missing_ok:
+            raise
+        return "", str(exc)
 
 
 def _shellcheck_suite(
-    root: Path, shell: tuple[str, ...], style: Style, baseline: Baseline, progress: Progress | None
-) -> Suite:
+    root: Path, shell: tuple[str, ...], style: Style, baseline: Baseline, progress: Progress | None, missing_ok: bool
+) -> Checked:
     if style.skip.get("shellcheck"):
-        return _batch_suite(
-            "lint.shellcheck",
-            "skipped",
-            (),
-            lambda: Judged(cases=[]),
-            progress,
-            baseline,
-            tuple(_skipped(shell, style.skip["shellcheck"])),
-        )
-    shellcheck = require_tool("shellcheck")
+        return _skipped("lint.shellcheck", shell, style.skip["shellcheck"], "skipped", progress)
+    shellcheck, missing = _tool("shellcheck", missing_ok)
+    if missing:
+        return _skipped("lint.shellcheck", shell, missing, "missing", progress)
     return _batch_suite(
         "lint.shellcheck",
         shellcheck,
@@ -342,16 +367,19 @@ def _ruff_suite(
     style: Style,
     baseline: Baseline,
     progress: Progress | None,
-) -> Suite:
+    missing_ok: bool,
+) -> Checked:
     name = f"lint.{tool}"
     if style.skip.get(tool):
-        return _batch_suite(
-            name, "skipped", (), lambda: Judged(cases=[]), progress, baseline, tuple(_skipped(python, style.skip[tool]))
-        )
-    ruff = require_tool("ruff")
+        return _skipped(name, python, style.skip[tool], "skipped", progress)
+    ruff, missing = _tool("ruff", missing_ok)
+    if missing:
+        return _skipped(name, python, missing, "missing", progress)
     taken = ruff_files(ruff, root, python)
     taken = python if taken is None else taken
-    excluded = tuple(_skipped(tuple(p for p in python if p not in taken), RUFF_EXCLUDED))
+    excluded = tuple(
+        Case(name=p, outcome=Outcome.SKIP, message=RUFF_EXCLUDED, file=p) for p in python if p not in taken
+    )
     options = style.options_of(tool)
     return _batch_suite(
         name,
