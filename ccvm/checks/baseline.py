@@ -196,6 +196,7 @@ def source_line(lines: list[str], number: int | None) -> str:
 # --- a formatter's diff as findings ---------------------------------------------------------------------------------
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
+_HUNK_NEW = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)")
 UNFORMATTED = "unformatted"
 PARSE_ERROR = "parse-error"
 
@@ -266,8 +267,35 @@ def diff_findings(tool: str, relpath: str, diff: str) -> list[Finding]:
     return findings
 
 
-def diff_of(diff: str, lines: set[int]) -> str:
-    """The diff's hunks that touch the given original lines (the new findings), with its file header."""
+def diff_of(diff: str, lines: set[int], context: int = 2) -> str:
+    """The diff cut down to the changes at the given original lines (the new findings), each with a little
+    context and its own @@ header, under the diff's file header."""
     head, hunks = _hunks(diff)
-    kept = [h for h in hunks if h.touches & lines]
-    return "".join(head + [line for hunk in kept for line in hunk.lines])
+    out = list(head)
+    for hunk in hunks:
+        found = _HUNK_NEW.match(hunk.lines[0])
+        old, new = hunk.at, int(found.group(1)) if found else hunk.at
+        rows = []  # (kind, text, old line, new line)
+        for line in hunk.lines[1:]:
+            kind = line[:1]
+            rows.append((kind, line, old, new))
+            old += kind in (" ", "-")
+            new += kind in (" ", "+")
+        index = 0
+        while index < len(rows):
+            if rows[index][0] not in "-+":
+                index += 1
+                continue
+            end = index
+            while end < len(rows) and rows[end][0] in "-+\\":
+                end += 1
+            touched = {r[2] for r in rows[index:end] if r[0] == "-"} or {rows[index][2]}
+            if touched & lines:
+                start, stop = max(0, index - context), min(len(rows), end + context)
+                part = rows[start:stop]
+                old_len = sum(r[0] in " -" for r in part)
+                new_len = sum(r[0] in " +" for r in part)
+                out.append(f"@@ -{part[0][2]},{old_len} +{part[0][3]},{new_len} @@\n")
+                out += [r[1] for r in part]
+            index = end
+    return "".join(out) if len(out) > len(head) else ""

@@ -77,12 +77,15 @@ def shfmt_case(
     done = processes.run(argv, timeout_s=TOOL_TIMEOUT_S, cwd=str(root), env=_quiet_env())
     if done.returncode is None:
         return Case(name=relpath, outcome=Outcome.FAIL, message="shfmt timed out", details=done.stderr), None
+    baseline = baseline or Baseline()
     if fix:
         if done.ok:
             output = "rewritten by shfmt" if done.stdout.strip() else ""
             return Case(name=relpath, outcome=Outcome.PASS, output=output), None
-        return _cannot_parse("shfmt", relpath, done.stderr), None
-    baseline = baseline or Baseline()
+        finding = parse_error_finding("shfmt", root, relpath, first_line(done.stderr))
+        return judged_case(
+            "shfmt", relpath, [finding], baseline, lambda new: _cannot_parse("shfmt", relpath, done.stderr)
+        )[0], None
     if done.ok:
         return judged_case("shfmt", relpath, [], baseline, lambda new: Case(name=relpath, outcome=Outcome.PASS))
     if done.stdout.strip():
@@ -127,9 +130,12 @@ def nixfmt_case(
         return Case(name=relpath, outcome=Outcome.FAIL, message="nixfmt timed out", details=done.stderr), None
     baseline = baseline or Baseline()
     if not done.ok:
-        if fix:
-            return _cannot_parse("nixfmt", relpath, done.stderr), None
         finding = parse_error_finding("nixfmt", root, relpath, first_line(done.stderr).replace(str(target), relpath))
+        if fix:
+            fail = judged_case(
+                "nixfmt", relpath, [finding], baseline, lambda new: _cannot_parse("nixfmt", relpath, done.stderr)
+            )
+            return fail[0], None
         return judged_case(
             "nixfmt", relpath, [finding], baseline, lambda new: _cannot_parse("nixfmt", relpath, done.stderr)
         )
