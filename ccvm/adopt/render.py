@@ -167,7 +167,9 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     rules = []
     if findings.book:
         rules.append(([f"{findings.book}/**", "*.md"], ["docs", "drift"]))
-    rules.append((["*.sh", "tests/**", "lib/**", "bin/**", ".shellcheckrc", "treefmt.toml", ".editorconfig"], code))
+    settings = [".shellcheckrc", "treefmt.toml", ".editorconfig", "pyproject.toml", "ruff.toml", ".ruff.toml"]
+    settings += ["matrix/style.yaml", "matrix/baseline.yaml"]  # what fmt and lint run with, and what they know
+    rules.append((["*.sh", "tests/**", "lib/**", "bin/**", *settings], code))
     if findings.flake:
         rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
     if findings.launcher is not None:
