@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from ccvm.adopt import editorconfig
-from ccvm.adopt.formatters import project_style, style_yaml_text, treefmt_glob
+from ccvm.adopt.formatters import project_style, style_yaml_text
 from ccvm.adopt.nixattrs import NixSyntaxError, Unknown, bindings
+from ccvm.adopt.settings import treefmt_glob
 from ccvm.adopt.toollines import command_lines
 from ccvm.matrix.style import load_style
 
@@ -122,7 +123,7 @@ def test_other_treefmt_nix_programs_give_their_modules_options(tmp_path):
     assert style.tool("ruff-check").options == ("--extend-select", "I")
     assert style.tool("ruff-format").options == ("--line-length", "99")
     assert style.tool("nixfmt").options == ("--width", "120")
-    assert style.tool("ruff-check").excludes == ("nix/templates/*", "vendor/*")
+    assert style.tool("ruff-check").excludes == ("nix/templates/**", "vendor/**")
     text = style_yaml_text(style, "# header")
     write(tmp_path, {"matrix/style.yaml": text})
     loaded = load_style(tmp_path / "matrix")
@@ -208,6 +209,7 @@ def test_treefmt_globs_cross_directories_as_treefmt_does():
     assert treefmt_glob("vendor/*") == "vendor/**"
     assert treefmt_glob("scripts/*.sh") == "scripts/**/*.sh"
     assert treefmt_glob("./nix/sources.nix") == "nix/sources.nix"
+    assert treefmt_glob("result-*/**") == "result-*/**"
 
 
 WORKFLOW = """name: lint

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from ccvm.adopt import editorconfig
 from ccvm.adopt.nixattrs import NixSyntaxError, Unknown, bindings
-from ccvm.adopt.settings import TOOLS, Found, clean_options
+from ccvm.adopt.settings import TOOLS, Found, clean_options, treefmt_glob
 from ccvm.adopt.toollines import tool_lines
 from ccvm.adopt.treefmtnix import OTHER_NIX_FORMATTERS, read_treefmt_nix
 from ccvm.checks.sourcefiles import candidate_files, is_shell_script
@@ -131,21 +131,6 @@ def _nearest(relpath: str, by_directory: dict[str, str]) -> str:
 
 
 # --- treefmt.toml ---------------------------------------------------------------------------------------------------
-
-
-def treefmt_glob(glob: str) -> str:
-    """A treefmt glob as a style.yaml glob.  treefmt's ``*`` crosses directories (``vendor/*`` is
-    everything under vendor/); a glob without / is a file name at any depth in both."""
-    if "/" not in glob:
-        return glob
-    parts = glob.removeprefix("./").split("/")
-    last = parts[-1]
-    head = ["**" if "*" in part else part for part in parts[:-1]]
-    if last == "*":
-        return "/".join([*head, "**"])
-    if "*" in last and "**" not in last:
-        return "/".join([*head, "**", last])
-    return "/".join([*head, last])
 
 
 def _toml_tool(name: str, table: dict) -> str:

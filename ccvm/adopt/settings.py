@@ -74,3 +74,18 @@ def clean_options(tool: str, words: list[str] | tuple[str, ...]) -> tuple[str, .
             continue
         kept.append(word)
     return tuple(kept)
+
+
+def treefmt_glob(glob: str) -> str:
+    """A treefmt glob as a style.yaml glob.  treefmt's ``*`` crosses directories (``vendor/*`` is
+    everything under vendor/); a glob without / is a file name at any depth in both."""
+    if "/" not in glob:
+        return glob
+    parts = glob.removeprefix("./").split("/")
+    last = parts[-1]
+    head = parts[:-1]
+    if last == "*":
+        return "/".join([*head, "**"])
+    if "*" in last and "**" not in last:
+        return "/".join([*head, "**", last])
+    return "/".join([*head, last])

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ccvm.adopt.nixattrs import DEFAULT_ORDER, Binding, Definition, NixSyntaxError, Unknown, bindings
-from ccvm.adopt.settings import Found, clean_options
+from ccvm.adopt.settings import Found, clean_options, treefmt_glob
 
 SHELL_INCLUDES = ("*.sh", "*.bash", "*.envrc", "*.envrc.*")
 
@@ -296,8 +296,8 @@ def _program(defs: _Defs, program: str, module: Module, notes: list[str]) -> Fou
         where=where,
         what=what,
         options=clean_options(module.tool, words),
-        includes=tuple(includes),
-        excludes=tuple(excludes),
+        includes=tuple(dict.fromkeys(treefmt_glob(g) for g in includes)),
+        excludes=tuple(dict.fromkeys(treefmt_glob(g) for g in excludes)),
     )
 
 
@@ -332,8 +332,8 @@ def _custom_formatter(defs: _Defs, name: str, notes: list[str]) -> Found | None:
         where=where,
         what=f"settings.formatter.{name} (command {text})",
         options=clean_options(kind, words),
-        includes=tuple(includes or ()),
-        excludes=tuple(excludes or ()),
+        includes=tuple(treefmt_glob(g) for g in includes or ()),
+        excludes=tuple(treefmt_glob(g) for g in excludes or ()),
     )
 
 

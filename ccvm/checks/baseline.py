@@ -139,11 +139,12 @@ def unformatted_case(
 ) -> Case:
     """A file a formatter would change in new places: the hunks with those places, and how to fix it."""
     lines = {f.line for f in new if f.line is not None}
+    how = f"{verb} (or {fix_command})" if verb else fix_command
     return Case(
         name=relpath,
         outcome=Outcome.FAIL,
         details=diff_of(diff, lines) or diff,
-        message=f"{relpath}: not formatted ({len(new)} line(s)); run {verb} (or {fix_command})",
+        message=f"{relpath}: not formatted ({len(new)} line(s)); run {how}",
     )
 
 

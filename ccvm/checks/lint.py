@@ -135,10 +135,13 @@ def shellcheck_cases(
             Finding(tool="shellcheck", file=relpath, rule=f"SC{c['code']}", line=c["line"], text=text, source_line=line)
         )
     if done.returncode not in (0, 1):
-        # Some files could not be read or parsed at all; shellcheck says which on stderr.
-        broken = [relpath for relpath in files if relpath in done.stderr and relpath not in findings]
-        if broken:
-            return Judged(cases=_tool_broke(files, "shellcheck", done))
+        # Some files could not be read at all; shellcheck says which on stderr.
+        for relpath in files:
+            if relpath in done.stderr and relpath not in findings:
+                text = f"{relpath}: shellcheck: {first_line(done.stderr)}"
+                findings[relpath].append(
+                    Finding(tool="shellcheck", file=relpath, rule="unreadable", line=None, text=text)
+                )
     return _judge_files(files, findings, "shellcheck", "shellcheck", baseline or Baseline())
 
 
@@ -229,9 +232,7 @@ def ruff_format_cases(
                 relpath,
                 diff_findings("ruff-format", relpath, diff),
                 baseline,
-                lambda new, d=diff, h=hint, r=relpath: unformatted_case(
-                    "ruff-format", r, d, new, h, verb="ruff format"
-                ),
+                lambda new, d=diff, h=hint, r=relpath: unformatted_case("ruff-format", r, d, new, h, verb=""),
             )
         cases.append(case)
         verdicts[relpath] = verdict
