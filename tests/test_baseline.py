@@ -21,6 +21,7 @@ import pytest
 import yaml
 from clirun import run_ccvm
 from gitrepo import GitRepo, isolated_git_env
+from junit_schema import assert_valid
 
 from ccvm.checks.baseline import diff_findings, fingerprint, judge
 from ccvm.checks.fmt import run_fmt
@@ -174,6 +175,8 @@ def test_init_baselines_what_a_project_has_and_lists_its_own_rules_apart(tmp_pat
         done = ccvm(repo, command, "--junit", f"reports/{command}.xml")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "known finding(s) in matrix/baseline.yaml" in done.stdout
+    assert_valid(repo.path / "reports" / "fmt.xml")  # known cases skipped, the suite's baseline properties
+    assert_valid(repo.path / "reports" / "lint.xml")
     fmt_xml = ET.parse(repo.path / "reports" / "fmt.xml").getroot()
     skipped = fmt_xml.find(".//testcase[@name='vmrun']/skipped")
     assert skipped is not None and skipped.get("message", "").startswith("known: 9 finding(s) (unformatted x9)")
@@ -274,3 +277,30 @@ def test_forced_treefmt_nix_shfmt_options_are_exactly_what_runs(tmp_path):
     assert (
         case.message == "bin/new.sh: not formatted (1 line(s)); run ccvm fmt --fix (or shfmt -i 2 -s -ci -w bin/new.sh)"
     )
+
+
+def _stand_in_nixfmt(directory: Path) -> str:
+    """nixfmt has no PyPI or Debian package, so unless a real one is on PATH this stand-in formats by
+    removing trailing blanks: enough to give nixfmt findings to record."""
+    if shutil.which("nixfmt"):
+        return os.environ["PATH"]
+    directory.mkdir()
+    fake = directory / "nixfmt"
+    fake.write_text('#!/bin/sh\nfor f in "$@"; do sed -i "s/[ \\t]*$//" "$f"; done\n')
+    fake.chmod(0o755)
+    return f"{directory}{os.pathsep}{os.environ['PATH']}"
+
+
+def test_require_fails_a_missing_nixfmt_but_not_the_files_the_baseline_knows(tmp_path):
+    repo = GitRepo.create(tmp_path / "p", files={"default.nix": "{ a = 1; }   \n", ".gitignore": "reports/\n"})
+    with_nixfmt = _stand_in_nixfmt(tmp_path / "bin")
+    env = {**isolated_git_env(), "PATH": f"{BIN}{os.pathsep}{with_nixfmt}"}
+    env = {key: value for key, value in env.items() if not key.startswith("CCVM_")}
+    record = run_ccvm("baseline", "--record", "--tool", "nixfmt", cwd=repo.path, env=env, timeout=120)
+    assert record.returncode == 0 and "1 finding(s) added" in record.stdout, record.stdout + record.stderr
+    required = run_ccvm("fmt", "--tool", "nixfmt", "--require", "nixfmt", cwd=repo.path, env=env, timeout=120)
+    assert required.returncode == 0, required.stdout + required.stderr
+    assert "1 known finding(s) in 1 file(s) (matrix/baseline.yaml)" in required.stdout
+    env["PATH"] = str(BIN)  # no nixfmt at all: required, so its skip fails
+    missing = run_ccvm("fmt", "--tool", "nixfmt", "--require", "nixfmt", cwd=repo.path, env=env, timeout=120)
+    assert missing.returncode == 1 and "required by --require nixfmt" in missing.stdout
