@@ -259,6 +259,9 @@ def test_ccvms_own_generated_workflow_is_not_read(tmp_path):
         ("set -e; ruff check --select I .", "ruff-check", ("--select", "I")),
         ("python -m ruff format --check src", "ruff-format", ()),
         ("nixfmt --check --width 120 .", "nixfmt", ("--width", "120")),
+        ("@if ! shfmt -i 2 -d run.sh > /dev/null 2>&1; then exit 1; fi", "shfmt", ("-i", "2")),
+        ("if shfmt -ci -d run.sh; then :; fi", "shfmt", ("-ci",)),
+        ("shfmt -d -i 2 -bn ${{ steps.files.outputs.files }}", "shfmt", ("-i", "2", "-bn")),
     ],
 )
 def test_a_tool_run_as_a_command_is_found(line, tool, flags):
@@ -268,10 +271,32 @@ def test_a_tool_run_as_a_command_is_found(line, tool, flags):
 
 @pytest.mark.parametrize(
     "line",
-    ["apt-get install -y shellcheck", "command -v shfmt", "shfmt --version", "echo run shellcheck", "pip install ruff"],
+    [
+        "apt-get install -y shellcheck",
+        "command -v shfmt",
+        "shfmt --version",
+        "echo run shellcheck",
+        "pip install ruff",
+        'echo "Formatting issues found. Run: shfmt -i 2 -w x.sh"',
+    ],
 )
 def test_installing_or_looking_for_a_tool_is_not_a_run(line):
     assert command_lines(line, "Makefile") == []
+
+
+def test_justfile_and_lefthook(tmp_path):
+    write(
+        tmp_path,
+        {
+            "justfile": "fmt:\n    shfmt -i 4 -d .\n",
+            "lefthook.yml": "pre-commit:\n  commands:\n    shellcheck:\n      glob: '*.sh'\n"
+            "      run: shellcheck -S error {staged_files}\n",
+        },
+    )
+    style = project_style(tmp_path)
+    assert style.tool("shfmt").source == "justfile:2 runs shfmt -i 4 -d"
+    assert style.tool("shellcheck").options == ("-S", "error")
+    assert style.tool("shellcheck").source == "lefthook.yml:5 runs shellcheck -S error"
 
 
 def test_makefile_and_pre_commit(tmp_path):
