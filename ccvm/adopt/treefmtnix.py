@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ccvm.adopt.nixattrs import DEFAULT_ORDER, Binding, Definition, NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixattrs import Binding, Definition, NixSyntaxError, Unknown, bindings
 from ccvm.adopt.settings import Found, clean_options, treefmt_glob
 
 SHELL_INCLUDES = ("*.sh", "*.bash", "*.envrc", "*.envrc.*")
@@ -348,6 +348,3 @@ def _other_nix_formatter(defs: _Defs) -> Found | None:
                 skip=f"the project formats Nix with {program} ({items[-1].where}), not nixfmt",
             )
     return None
-
-
-__all__ = ["DEFAULT_ORDER", "MODULES", "TreefmtNix", "read_treefmt_nix"]

@@ -73,7 +73,7 @@ class Judged:
     verdicts: dict[str, Verdict] | None = None
 
 
-def _listing_case(relpath: str, findings: list[Finding], tool: str) -> Callable[[list[Finding]], Case]:
+def _listing_case(relpath: str, tool: str) -> Callable[[list[Finding]], Case]:
     def fail(new: list[Finding]) -> Case:
         more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
         return Case(
@@ -92,7 +92,7 @@ def _judge_files(
     cases, verdicts = [], {}
     for relpath in files:
         found = findings.get(relpath, [])
-        case, verdict = judged_case(tool, relpath, found, baseline, _listing_case(relpath, found, label))
+        case, verdict = judged_case(tool, relpath, found, baseline, _listing_case(relpath, label))
         cases.append(case)
         verdicts[relpath] = verdict
     return Judged(cases=cases, verdicts=verdicts)
