@@ -22,6 +22,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     from ccvm.commands import (
         attest,
+        baseline,
         boot,
         build,
         docs,
@@ -55,6 +56,7 @@ def build_parser() -> Parser:
         flake_check,
         fmt,
         lint,
+        baseline,
         docs,
         generate,
         report,

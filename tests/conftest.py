@@ -73,6 +73,8 @@ SLOW = {
     "test_fmt.py::test_cli_exit_statuses_and_junit",
     "test_docscheck.py::test_cli_exit_statuses_and_junit",
     "test_console_vm.py::test_a_qemu_ignoring_sigterm_is_killed",
+    "test_baseline.py::test_fixed_and_deleted_findings_are_named_and_prune_drops_them_never_adding",
+    "test_baseline.py::test_init_baselines_what_a_project_has_and_lists_its_own_rules_apart",
 }
 
 

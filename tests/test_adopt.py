@@ -21,7 +21,6 @@ from nixtest import FLAKES, offline_env
 from workflowlint import schema_check, zizmor
 
 from ccvm.adopt.flake import read_flake, read_text
-from ccvm.adopt.formatters import shfmt_settings
 from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +60,7 @@ def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_
     assert init.returncode == 0, init.stdout + init.stderr
     assert {f"wrote {path}" for path in WITH_BOOK} <= set(init.stdout.splitlines())
     assert "guessed: the flake's systems, checks and packages were read from flake.nix's text" in init.stdout
-    assert "shfmt: -i 2 -s -ci (treefmt.toml [formatter.shfmt])" in init.stdout
+    assert "shfmt: -i 2 -s -ci (treefmt.toml:2 [formatter.shfmt])" in init.stdout
     for args in (["matrix", "--no-probe"], ["generate", "--check"], ["gate", "--plan"], ["fmt"], ["docs"], ["lint"]):
         done = ccvm(repo, *args)
         assert done.returncode == 0, (args, done.stdout + done.stderr)
@@ -146,37 +145,6 @@ def test_flake_text_fallback_reads_systems_and_attribute_names():
     assert facts.checks["x86_64-linux"] == ("host", "docs", "formatting")
     assert facts.packages["aarch64-linux"] == ("wrapper", "docs", "default")
     assert facts.how == "flake.nix's text" and facts.why_text == "no nix here"
-
-
-@pytest.mark.parametrize(
-    ("files", "options", "source"),
-    [
-        (
-            {".treefmt.toml": '[formatter.sh]\ncommand = "shfmt"\noptions = ["-w", "-i", "4"]\n'},
-            ("-i", "4"),
-            ".treefmt.toml",
-        ),
-        (
-            {"nix/treefmt.nix": '{ settings.formatter.shfmt.options = [ "-i" "2" "-s" "-ci" ]; }\n'},
-            ("-i", "2", "-s", "-ci"),
-            "nix/treefmt.nix settings.formatter.shfmt.options",
-        ),
-        (
-            {"treefmt.nix": "{ programs.shfmt.enable = true; programs.shfmt.indent_size = 3; }\n"},
-            ("-i", "3"),
-            "indent_size",
-        ),
-        ({".editorconfig": "root = true\n"}, (), ".editorconfig"),
-        ({}, (), "shfmt's defaults"),
-    ],
-)
-def test_shfmt_settings_come_from_the_projects_formatter_config(tmp_path, files, options, source):
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    nix = tuple(name for name in files if name.endswith(".nix"))
-    found = shfmt_settings(tmp_path, nix)
-    assert found.options == options and source in found.source
 
 
 def test_package_defaults_are_ccvms_own_matrix_files():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ccvm.adopt.book import read_book_facts
 from ccvm.adopt.flake import FlakeFacts, read_flake
-from ccvm.adopt.formatters import ShfmtSettings, shfmt_settings
+from ccvm.adopt.formatters import ProjectStyle, project_style
 from ccvm.checks.sourcefiles import discover as discover_sources
 from ccvm.errors import HostError
 from ccvm.git import git
@@ -22,8 +22,7 @@ class Findings:
     host_tests: tuple[str, ...]  # shell scripts under tests/
     shell: tuple[str, ...]
     nix: tuple[str, ...]
-    shfmt: ShfmtSettings
-    shellcheckrc: bool
+    style: ProjectStyle  # the project's own settings for each tool ccvm runs, with where each came from
     base: str  # the branch the gate compares with
     base_guessed: bool
     launcher: Launcher | None = None  # the project's own matrix/launcher.yaml, read (never written) by init
@@ -57,8 +56,7 @@ def discover(root: Path) -> Findings:
         host_tests=host_tests,
         shell=sources.shell,
         nix=sources.nix,
-        shfmt=shfmt_settings(root, sources.nix),
-        shellcheckrc=(root / ".shellcheckrc").is_file(),
+        style=project_style(root, sources.nix),
         base=base,
         base_guessed=guessed,
         launcher=load_launcher(root / "matrix") if (root / "matrix").is_dir() else None,

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 
 from ccvm.adopt.discover import Findings
+from ccvm.adopt.formatters import style_yaml_text
 from ccvm.adopt.source import PipGuess
 from ccvm.matrix.axes import Arch
 from ccvm.matrix.packaged import DEFAULTS  # copies of ccvm's own matrix/guest.yaml, actions.yaml
@@ -166,7 +167,9 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     if findings.book:
         book_paths = [f"{findings.book}/**"] if findings.book != "." else ["book.toml", "**/*.md"]
         rules.append(([*book_paths, "*.md", "matrix/docs.yaml"], ["docs", "drift"]))
-    rules.append((["*.sh", "tests/**", "lib/**", "bin/**", ".shellcheckrc", "treefmt.toml", ".editorconfig"], code))
+    settings = [".shellcheckrc", "treefmt.toml", ".editorconfig", "pyproject.toml", "ruff.toml", ".ruff.toml"]
+    settings += ["matrix/style.yaml", "matrix/baseline.yaml"]  # what fmt and lint run with, and what they know
+    rules.append((["*.sh", "tests/**", "lib/**", "bin/**", *settings], code))
     if findings.flake:
         rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
     if findings.launcher is not None:
@@ -209,18 +212,8 @@ def docs_yaml(findings: Findings) -> tuple[str, list[str]]:
 
 
 def style_yaml(findings: Findings) -> tuple[str, list[str]]:
-    shfmt = findings.shfmt
-    lines = [HEADER, "# Formatting and lint settings (see ccvm's docs, Static checks).", "shfmt:"]
-    lines.append(f"  # from {shfmt.source}")
-    lines.append(f"  options: {_j(list(shfmt.options))}")
-    lines += [f"  include: {_j(list(shfmt.includes))}"] if shfmt.includes else []
-    lines += [f"  exclude: {_j(list(shfmt.excludes))}"] if shfmt.excludes else []
-    lines += ["shellcheck:"]
-    if findings.shellcheckrc:
-        lines.append("  # shellcheck reads the project's .shellcheckrc itself")
-    lines.append('  severity: "style"')
-    guesses = [] if shfmt.options or ".editorconfig" in shfmt.source else [f"shfmt settings: {shfmt.source}"]
-    return "\n".join(lines) + "\n", guesses
+    """matrix/style.yaml from the project's own settings (ccvm.adopt.formatters), and what could not be read."""
+    return style_yaml_text(findings.style, HEADER), list(findings.style.notes)
 
 
 NOXFILE = '''"""nox sessions that run ccvm's checks (written by `ccvm init`; edit freely).

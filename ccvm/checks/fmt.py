@@ -3,18 +3,24 @@
 Each file is one case; a file that is not formatted fails with the diff
 as its details.  With ``fix`` the tools rewrite the files in place.
 
-shfmt's options and the files each tool takes come from matrix/style.yaml
-(``ccvm.matrix.style``; ``ccvm init`` writes it from the project's treefmt
-or .editorconfig settings).  Given no formatting flags, shfmt reads the
-.editorconfig itself, as it does when run by hand.  nixfmt has no Python or
-Debian package: it is taken from PATH.  A missing tool's files are reported
+Each tool's options and the files it takes come from matrix/style.yaml
+(``ccvm.matrix.style``; ``ccvm init`` writes it from the project's own
+settings).  Given no formatting flags, shfmt reads the .editorconfig
+itself, as it does when run by hand.  nixfmt has no Python or Debian
+package: it is taken from PATH.  A missing tool's files are reported
 skipped, or failed where it is required (``ccvm.require``: --require TOOL, CI).
+
+Every line a formatter would change is a finding; those the project's
+baseline (matrix/baseline.yaml, ``ccvm.checks.baseline``) knows are
+reported skipped, and a file fails only for new ones, with just the diff
+hunks that hold them.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -23,7 +29,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ccvm import processes
+from ccvm.checks.baseline import (
+    Checked,
+    Verdict,
+    diff_findings,
+    hold_up,
+    judged_case,
+    parse_error_finding,
+    unformatted_case,
+)
 from ccvm.checks.sourcefiles import SourceFiles, discover
+from ccvm.matrix.baseline import Baseline
 from ccvm.matrix.style import Style
 from ccvm.processes import find_program
 from ccvm.report.progress import Progress
@@ -53,7 +69,7 @@ def missing_suite(
 ) -> Suite:
     """A tool this host lacks: each of its files skipped, or failed when it is required."""
     message = requirements.message(missing_reason(name), name)
-    cases = [Case(name=f, outcome=requirements.outcome(name), message=message) for f in files]
+    cases = [Case(name=f, outcome=requirements.outcome(name), message=message, file=f) for f in files]
     found = Suite(name=suite, cases=cases, properties={"tool": "missing", "files": str(len(files))}, seconds=0.0)
     if progress:
         progress.finished(found, 0.0)
@@ -64,38 +80,59 @@ def _quiet_env() -> dict[str, str]:
     return {**os.environ, "NO_COLOR": "1", "TERM": "dumb"}
 
 
-def _timed(check: Callable[[], Case]) -> Case:
-    start = time.monotonic()
-    case = check()
-    case.seconds = time.monotonic() - start
-    return case
-
-
-def shfmt_case(shfmt: str, root: Path, relpath: str, *, fix: bool, options: tuple[str, ...] = ()) -> Case:
+def shfmt_case(
+    shfmt: str,
+    root: Path,
+    relpath: str,
+    *,
+    fix: bool,
+    options: tuple[str, ...] = (),
+    baseline: Baseline | None = None,
+) -> tuple[Case, Verdict | None]:
     """One shell script through shfmt (with the project's options): -d (diff) to check, -l -w to fix."""
     argv = [shfmt, *options, "-l", "-w", relpath] if fix else [shfmt, *options, "-d", relpath]
     done = processes.run(argv, timeout_s=TOOL_TIMEOUT_S, cwd=str(root), env=_quiet_env())
     if done.returncode is None:
-        return Case(name=relpath, outcome=Outcome.FAIL, message="shfmt timed out", details=done.stderr)
+        return Case(name=relpath, outcome=Outcome.FAIL, message="shfmt timed out", details=done.stderr), None
+    baseline = baseline or Baseline()
+    if fix:
+        if done.ok:
+            output = "rewritten by shfmt" if done.stdout.strip() else ""
+            return Case(name=relpath, outcome=Outcome.PASS, output=output), None
+        finding = parse_error_finding("shfmt", root, relpath, first_line(done.stderr))
+        return judged_case(
+            "shfmt", relpath, [finding], baseline, lambda new: _cannot_parse("shfmt", relpath, done.stderr)
+        )[0], None
     if done.ok:
-        output = "rewritten by shfmt" if fix and done.stdout.strip() else ""
-        return Case(name=relpath, outcome=Outcome.PASS, output=output)
-    if done.stdout.strip() and not fix:
-        return Case(
-            name=relpath,
-            outcome=Outcome.FAIL,
-            details=done.stdout,
-            message=f"{relpath}: not formatted; run ccvm fmt --fix (or shfmt {' '.join([*options, '-w', relpath])})",
+        return judged_case("shfmt", relpath, [], baseline, lambda new: Case(name=relpath, outcome=Outcome.PASS))
+    if done.stdout.strip():
+        hint = shlex.join(["shfmt", *options, "-w", relpath])
+        return judged_case(
+            "shfmt",
+            relpath,
+            diff_findings("shfmt", relpath, done.stdout),
+            baseline,
+            lambda new: unformatted_case("shfmt", relpath, done.stdout, new, hint),
         )
+    finding = parse_error_finding("shfmt", root, relpath, first_line(done.stderr))
+    return judged_case("shfmt", relpath, [finding], baseline, lambda new: _cannot_parse("shfmt", relpath, done.stderr))
+
+
+def _cannot_parse(tool: str, relpath: str, stderr: str) -> Case:
     return Case(
-        name=relpath,
-        outcome=Outcome.FAIL,
-        message=f"shfmt cannot parse it: {first_line(done.stderr)}",
-        details=done.stderr,
+        name=relpath, outcome=Outcome.FAIL, message=f"{tool} cannot parse it: {first_line(stderr)}", details=stderr
     )
 
 
-def nixfmt_case(nixfmt: str, root: Path, relpath: str, *, fix: bool) -> Case:
+def nixfmt_case(
+    nixfmt: str,
+    root: Path,
+    relpath: str,
+    *,
+    fix: bool,
+    options: tuple[str, ...] = (),
+    baseline: Baseline | None = None,
+) -> tuple[Case, Verdict | None]:
     """One Nix file through nixfmt.  nixfmt prints no diff, so a copy is
     formatted and compared; with ``fix`` the file itself is formatted."""
     source = root / relpath
@@ -104,21 +141,24 @@ def nixfmt_case(nixfmt: str, root: Path, relpath: str, *, fix: bool) -> Case:
         target = source if fix else Path(scratch) / source.name
         if not fix:
             shutil.copyfile(source, target)
-        done = processes.run([nixfmt, str(target)], timeout_s=TOOL_TIMEOUT_S, cwd=str(root), env=_quiet_env())
+        done = processes.run([nixfmt, *options, str(target)], timeout_s=TOOL_TIMEOUT_S, cwd=str(root), env=_quiet_env())
         after = target.read_text(encoding="utf-8", errors="replace")
     if done.returncode is None:
-        return Case(name=relpath, outcome=Outcome.FAIL, message="nixfmt timed out", details=done.stderr)
+        return Case(name=relpath, outcome=Outcome.FAIL, message="nixfmt timed out", details=done.stderr), None
+    baseline = baseline or Baseline()
     if not done.ok:
-        return Case(
-            name=relpath,
-            outcome=Outcome.FAIL,
-            message=f"nixfmt cannot parse it: {first_line(done.stderr)}",
-            details=done.stderr,
+        finding = parse_error_finding("nixfmt", root, relpath, first_line(done.stderr).replace(str(target), relpath))
+        if fix:
+            fail = judged_case(
+                "nixfmt", relpath, [finding], baseline, lambda new: _cannot_parse("nixfmt", relpath, done.stderr)
+            )
+            return fail[0], None
+        return judged_case(
+            "nixfmt", relpath, [finding], baseline, lambda new: _cannot_parse("nixfmt", relpath, done.stderr)
         )
-    if before == after:
-        return Case(name=relpath, outcome=Outcome.PASS)
     if fix:
-        return Case(name=relpath, outcome=Outcome.PASS, output="rewritten by nixfmt")
+        output = "rewritten by nixfmt" if before != after else ""
+        return Case(name=relpath, outcome=Outcome.PASS, output=output), None
     diff = "".join(
         difflib.unified_diff(
             before.splitlines(keepends=True),
@@ -127,11 +167,13 @@ def nixfmt_case(nixfmt: str, root: Path, relpath: str, *, fix: bool) -> Case:
             tofile=relpath,
         )
     )
-    return Case(
-        name=relpath,
-        outcome=Outcome.FAIL,
-        details=diff,
-        message=f"{relpath}: not formatted; run ccvm fmt --fix (or nixfmt {relpath})",
+    hint = shlex.join(["nixfmt", *options, relpath])
+    return judged_case(
+        "nixfmt",
+        relpath,
+        diff_findings("nixfmt", relpath, diff),
+        baseline,
+        lambda new: unformatted_case("nixfmt", relpath, diff, new, hint),
     )
 
 
@@ -140,15 +182,47 @@ def _suite(name: str, cases: list[Case], tool: str, seconds: float) -> Suite:
 
 
 def _run_per_file(
-    name: str, files: tuple[str, ...], make_case: Callable[[str], Case], tool: str, progress: Progress | None
-) -> Suite:
+    name: str,
+    files: tuple[str, ...],
+    make_case: Callable[[str], tuple[Case, Verdict | None]],
+    tool: str,
+    progress: Progress | None,
+    baseline: Baseline,
+) -> Checked:
     if progress:
         progress.started(name, f"{len(files)} file(s)")
     start = time.monotonic()
-    suite = _suite(name, [_timed(lambda f=f: make_case(f)) for f in files], tool, time.monotonic() - start)
+    cases, verdicts = [], {}
+    for relpath in files:
+        began = time.monotonic()
+        case, verdict = make_case(relpath)
+        case.seconds = time.monotonic() - began
+        cases.append(case)
+        if verdict is not None:
+            verdicts[relpath] = verdict
+    suite = _suite(name, cases, tool, time.monotonic() - start)
+    judged = len(verdicts) == len(files)  # every file was judged (a check, no tool failure)
+    if judged:
+        hold_up(suite, baseline, name.removeprefix("fmt."), verdicts)
     if progress:
         progress.finished(suite, time.monotonic() - start)
-    return suite
+    return Checked(tool=name.removeprefix("fmt."), suite=suite, verdicts=verdicts if judged else None)
+
+
+def _skipped(name: str, files: tuple[str, ...], reason: str, tool: str, progress: Progress | None) -> Checked:
+    cases = [Case(name=f, outcome=Outcome.SKIP, message=reason, file=f) for f in files]
+    suite = _suite(name, cases, tool, 0.0)
+    if progress:
+        progress.finished(suite, 0.0)
+    return Checked(tool=name.removeprefix("fmt."), suite=suite, verdicts=None)
+
+
+def _missing(
+    name: str, program: str, files: tuple[str, ...], requirements: Requirements, progress: Progress | None
+) -> Checked:
+    """A formatter this host lacks: skipped, or failed where ``requirements`` require it; no verdicts."""
+    suite = missing_suite(name, program, files, requirements, progress)
+    return Checked(tool=name.removeprefix("fmt."), suite=suite, verdicts=None)
 
 
 FORMATTERS = ("shfmt", "nixfmt")
@@ -163,33 +237,89 @@ def run_fmt(
     tools: tuple[str, ...] = FORMATTERS,
     style: Style | None = None,
     requirements: Requirements | None = None,
+    baseline: Baseline | None = None,
 ) -> list[Suite]:
     """Check (or with ``fix``, rewrite) the formatting of every shell script
     and Nix file of the project at ``root`` that ``style`` selects.  One suite
     per tool; a tool with no files to look at gives no suite.  ``tools``
     narrows it to some formatters; a missing one is skipped or, where
-    ``requirements`` require it, failed."""
+    ``requirements`` require it, failed.  Findings ``baseline`` knows are
+    reported skipped; only new ones fail."""
+    checked = check_fmt(
+        root,
+        fix,
+        progress=progress,
+        files=files,
+        tools=tools,
+        style=style,
+        baseline=baseline,
+        requirements=requirements,
+    )
+    return [c.suite for c in checked]
+
+
+def check_fmt(
+    root: Path,
+    fix: bool = False,
+    *,
+    progress: Progress | None = None,
+    files: SourceFiles | None = None,
+    tools: tuple[str, ...] = FORMATTERS,
+    style: Style | None = None,
+    baseline: Baseline | None = None,
+    requirements: Requirements | None = None,
+) -> list[Checked]:
+    """run_fmt, with each tool's verdicts per file (none for a tool that did not run)."""
     files = files or discover(root)
     style = style or Style()
+    baseline = baseline or Baseline()
     requirements = requirements or Requirements()
     shell, nix = style.fileset("shfmt").select(files.shell), style.fileset("nixfmt").select(files.nix)
-    suites = []
+    checked = []
     if shell and "shfmt" in tools:
-        shfmt = find_tool("shfmt")
-        if shfmt is None:
-            suites.append(missing_suite("fmt.shfmt", "shfmt", shell, requirements, progress))
-        else:
-
-            def one(relpath: str) -> Case:
-                return shfmt_case(shfmt, root, relpath, fix=fix, options=style.shfmt_options)
-
-            suites.append(_run_per_file("fmt.shfmt", shell, one, shfmt, progress))
+        checked.append(_shfmt_suite(root, shell, fix, style, baseline, progress, requirements))
     if nix and "nixfmt" in tools:
-        nixfmt = find_tool("nixfmt")
-        if nixfmt is None:
-            suites.append(missing_suite("fmt.nixfmt", "nixfmt", nix, requirements, progress))
-        else:
-            suites.append(
-                _run_per_file("fmt.nixfmt", nix, lambda f: nixfmt_case(nixfmt, root, f, fix=fix), nixfmt, progress)
-            )
-    return suites
+        checked.append(_nixfmt_suite(root, nix, fix, style, baseline, progress, requirements))
+    return checked
+
+
+def _shfmt_suite(
+    root: Path,
+    shell: tuple[str, ...],
+    fix: bool,
+    style: Style,
+    baseline: Baseline,
+    progress: Progress | None,
+    requirements: Requirements,
+) -> Checked:
+    if style.skip.get("shfmt"):
+        return _skipped("fmt.shfmt", shell, style.skip["shfmt"], "skipped", progress)
+    shfmt = find_tool("shfmt")
+    if shfmt is None:
+        return _missing("fmt.shfmt", "shfmt", shell, requirements, progress)
+
+    def one(relpath: str) -> tuple[Case, Verdict | None]:
+        return shfmt_case(shfmt, root, relpath, fix=fix, options=style.options_of("shfmt"), baseline=baseline)
+
+    return _run_per_file("fmt.shfmt", shell, one, shfmt, progress, baseline)
+
+
+def _nixfmt_suite(
+    root: Path,
+    nix: tuple[str, ...],
+    fix: bool,
+    style: Style,
+    baseline: Baseline,
+    progress: Progress | None,
+    requirements: Requirements,
+) -> Checked:
+    if style.skip.get("nixfmt"):
+        return _skipped("fmt.nixfmt", nix, style.skip["nixfmt"], "skipped", progress)
+    nixfmt = find_tool("nixfmt")
+    if nixfmt is None:
+        return _missing("fmt.nixfmt", "nixfmt", nix, requirements, progress)
+
+    def one(relpath: str) -> tuple[Case, Verdict | None]:
+        return nixfmt_case(nixfmt, root, relpath, fix=fix, options=style.options_of("nixfmt"), baseline=baseline)
+
+    return _run_per_file("fmt.nixfmt", nix, one, nixfmt, progress, baseline)

@@ -6,7 +6,7 @@ import argparse
 
 from ccvm.checks.fmt import FORMATTERS, run_fmt
 from ccvm.checks.sourcefiles import SourceFiles, discover
-from ccvm.commands.matrixdir import style_for
+from ccvm.commands.matrixdir import baseline_for, style_for
 from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
 from ccvm.report.progress import Progress
 from ccvm.require import add_require_options, requirements_from
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check the formatting of every shell script git knows (shfmt, with the options and "
         "file globs of matrix/style.yaml; without options shfmt reads .editorconfig) and Nix file "
         "(nixfmt, from PATH).  A missing formatter's files are reported skipped; under --require TOOL or CI "
-        "they fail.",
+        "they fail.  Lines matrix/baseline.yaml knows (the findings at adoption) are reported skipped; a file "
+        "fails for new ones only.",
     )
     parser.add_argument("--fix", action="store_true", help="rewrite the files in place instead of checking")
     parser.add_argument(
@@ -48,13 +49,26 @@ def run(args: argparse.Namespace) -> int:
     root = root_from(args)
     files = discover(root)
     style = style_for(args, root)
+    baseline = baseline_for(args, root)
     progress = Progress(total=bool(files.shell) + bool(files.nix))
     progress.note(f"fmt: {describe_files(files)}")
-    if style.shfmt_options:
-        progress.note(f"fmt: shfmt {' '.join(style.shfmt_options)} (matrix/style.yaml)")
     tools = tuple(args.tool) or FORMATTERS
+    for tool in tools:
+        if style.options_of(tool):
+            progress.note(f"fmt: {tool} {' '.join(style.options_of(tool))} (matrix/style.yaml)")
+    if baseline.count() and not args.fix:
+        progress.note(f"fmt: {baseline.count()} finding(s) known from matrix/baseline.yaml; new ones fail")
+    # --require TOOL fails only a missing tool's files; a file skipped because the baseline knows its
+    # findings stays skipped.
     requirements = requirements_from(args)
     suites = run_fmt(
-        root, fix=args.fix, progress=progress, files=files, tools=tools, style=style, requirements=requirements
+        root,
+        fix=args.fix,
+        progress=progress,
+        files=files,
+        tools=tools,
+        style=style,
+        baseline=baseline,
+        requirements=requirements,
     )
     return report(suites, junit=args.junit, what="fmt", first_column="formatter")

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ccvm.adopt.adoptbaseline import record_at_adoption
+from ccvm.adopt.formatters import describe
 from ccvm.adopt.write import Adoption, adopt
 from ccvm.errors import UsageError
 from ccvm.matrix.actions import DEFAULT_WORKFLOW, WORKFLOW_NAME
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _print(adoption: Adoption) -> None:
+def _print(adoption: Adoption, baseline: tuple[str, ...]) -> None:
     findings = adoption.findings
     flake = findings.flake
     print(f"found: {len(findings.shell)} shell, {len(findings.nix)} Nix file(s)", end="")
@@ -48,7 +50,8 @@ def _print(adoption: Adoption) -> None:
         print(
             f"flake ({flake.how}): systems {', '.join(flake.systems) or 'none'}; checks {', '.join(checks) or 'none'}"
         )
-    print(f"shfmt: {' '.join(findings.shfmt.options) or 'no options'} ({findings.shfmt.source})")
+    for line in describe(findings.style):
+        print(line)
     if findings.launcher:
         scripts = ", ".join(findings.launcher.host_scripts) or "none"
         print(f"launcher: {findings.launcher.name} (matrix/launcher.yaml, kept as it is); host scripts: {scripts}")
@@ -58,6 +61,8 @@ def _print(adoption: Adoption) -> None:
         print(f"left alone: {what}")
     for guess in adoption.guesses:
         print(f"guessed: {guess}")
+    for line in baseline:
+        print(line)
     print("next: check ccvm_pip in matrix/actions.yaml; ccvm matrix --no-probe; ccvm gate --plan;", end=" ")
     print("commit matrix/ and the workflow")
 
@@ -79,5 +84,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--workflow {args.workflow}: a file name such as ccvm-ci (no directory)")
     root = Path(os.path.abspath(args.root))
     _nix_preflight(root)
-    _print(adopt(root, force=args.force, workflow=workflow))
+    adoption = adopt(root, force=args.force, workflow=workflow)
+    _print(adoption, record_at_adoption(root, adoption.findings.style).lines)
     return 0

@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 
 from ccvm.errors import ConfigError
+from ccvm.matrix.baseline import Baseline, load_baseline
 from ccvm.matrix.docs import DocsSettings, load_docs
 from ccvm.matrix.model import matrix_root
 from ccvm.matrix.style import Style, load_style
 
 
 def project_matrix_dir(args: argparse.Namespace, root: Path) -> Path:
-    """--matrix, else $CCVM_MATRIX, else ROOT/matrix.
+    """The project's matrix directory: --matrix, $CCVM_MATRIX, else ROOT/matrix.
 
     Without a matrix directory each file's defaults apply, unless one was named
     (--matrix or $CCVM_MATRIX): a named directory that is not there is an error,
@@ -33,3 +34,8 @@ def style_for(args: argparse.Namespace, root: Path) -> Style:
 def docs_for(args: argparse.Namespace, root: Path) -> DocsSettings:
     """matrix/docs.yaml: the book init recorded and its generated chapters (defaults without one)."""
     return load_docs(project_matrix_dir(args, root))
+
+
+def baseline_for(args: argparse.Namespace, root: Path) -> Baseline:
+    """matrix/baseline.yaml, the findings known since adoption (none without one)."""
+    return load_baseline(project_matrix_dir(args, root))

@@ -89,7 +89,11 @@ def report(
     lines.append("")
     if suites:
         lines.append(table(suites, first_column=first_column, prefix=f"{what}."))
-    lines += [f"\n{what}: {checked} checked, {len(failed)} failed, {skipped} skipped", f"JUnit: {junit}"]
+    lines += [note for suite in suites for note in suite.notes]
+    known = sum(suite.known for suite in suites)
+    summary = f"{what}: {checked} checked, {len(failed)} failed, {skipped} skipped"
+    summary += f" ({known} known finding(s) in matrix/baseline.yaml)" if known else ""
+    lines += [f"\n{summary}", f"JUnit: {junit}"]
     problem = None
     if not overall_ok(suites):
         problem = ChecksFailed(failure or f"{what}: {len(failed)} finding(s); see FAIL lines above and {junit}")

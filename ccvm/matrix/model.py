@@ -14,6 +14,7 @@ from pathlib import Path
 from ccvm.errors import ConfigError
 from ccvm.matrix.actions import CiPins, parse_actions
 from ccvm.matrix.axes import AXES, MACHINES_FOR_ARCH, Accel, Arch, Machine, parse_axis_value, suggestion
+from ccvm.matrix.baseline import BASELINE_FILE
 from ccvm.matrix.builds import Builds, parse_builds
 from ccvm.matrix.docs import DOCS_FILE
 from ccvm.matrix.gate_rules import GateRules, parse_gate
@@ -163,8 +164,8 @@ def parse_boot(doc: Mapping) -> tuple[Cell, ...]:
 
 
 SECTIONS = ("boot.yaml", "guest.yaml", "builds.yaml", "gate.yaml", "actions.yaml")
-# Read when present, each by its own module (ccvm.matrix.launcher, .style, .docs).
-OPTIONAL_SECTIONS = (LAUNCHER_FILE, STYLE_FILE, DOCS_FILE)
+# Read when present, each by its own module (ccvm.matrix.launcher, .style, .docs, .baseline: fmt and lint).
+OPTIONAL_SECTIONS = (LAUNCHER_FILE, STYLE_FILE, DOCS_FILE, BASELINE_FILE)
 
 
 def matrix_root(given: str | Path | None = None, *, base: Path | None = None) -> Path:

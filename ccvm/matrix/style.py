@@ -1,5 +1,5 @@
 """How the project's files are formatted and linted, read from matrix/style.yaml
-(written by ``ccvm init`` from the project's own formatter settings; optional:
+(written by ``ccvm init`` from the project's own settings; optional:
 without it every tool takes its defaults).
 
     shfmt:
@@ -8,15 +8,23 @@ without it every tool takes its defaults).
       exclude: ["vendor/**"]
     shellcheck:
       severity: warning            # error, warning, info or style (shellcheck's default: style)
+      options: [--exclude=SC1091]  # more shellcheck options
       include: [...]
       exclude: [...]
     nixfmt:
-      include: [...]
+      options: [--width, "120"]
+      skip: "the project formats Nix with alejandra"   # report every file skipped, with this reason
+    ruff-check:                    # ruff check (ruff reads its own config; its excludes apply)
+      options: [--extend-select, I]
+      exclude: ["nix/templates/**"]
+    ruff-format:
       exclude: [...]
 
 Globs are gate.yaml's (.gitignore-style, relative to the project root).
 shfmt uses the .editorconfig only when it is given no formatting flags, as
-shfmt itself does; so options: [] means "as .editorconfig says".
+shfmt itself does; so options: [] means "as .editorconfig says".  Options
+that say what to do (shfmt's -w or -d, ruff's --fix, nixfmt's --check) or
+shape ccvm's report (shellcheck's --format) are refused: ccvm passes its own.
 """
 
 from __future__ import annotations
@@ -30,7 +38,15 @@ from ccvm.matrix.yamlsrc import Mapping, Mapping_at, expect_mapping, expect_sequ
 
 STYLE_FILE = "style.yaml"
 SEVERITIES = ("error", "warning", "info", "style")
-TOOLS = ("shfmt", "shellcheck", "nixfmt")
+TOOLS = ("shfmt", "shellcheck", "nixfmt", "ruff-check", "ruff-format")
+# Options ccvm passes itself, per tool: a style.yaml that names one is refused (flag, then what ccvm does).
+OWN_OPTIONS = {
+    "shfmt": ("-w", "--write", "-l", "--list", "-d", "--diff", "-f", "--find"),
+    "shellcheck": ("-f", "--format", "-C", "--color", "-V", "--version"),
+    "nixfmt": ("-c", "--check", "-v", "--verify"),
+    "ruff-check": ("--fix", "--no-fix", "--diff", "--output-format", "--force-exclude", "--no-force-exclude", "check"),
+    "ruff-format": ("--check", "--diff", "--force-exclude", "--no-force-exclude", "format"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,12 +67,20 @@ class FileSet:
 
 @dataclass(frozen=True, kw_only=True)
 class Style:
-    shfmt_options: tuple[str, ...] = ()
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per tool, passed as they are
     shellcheck_severity: str = ""  # "" = shellcheck's own default (or .shellcheckrc's)
     files: dict[str, FileSet] = field(default_factory=dict)
+    skip: dict[str, str] = field(default_factory=dict)  # per tool: why it is not run here
 
     def fileset(self, tool: str) -> FileSet:
         return self.files.get(tool, FileSet())
+
+    def options_of(self, tool: str) -> tuple[str, ...]:
+        return self.options.get(tool, ())
+
+    @property
+    def shfmt_options(self) -> tuple[str, ...]:
+        return self.options_of("shfmt")
 
 
 def _strings(doc: Mapping, key: str) -> tuple[str, ...]:
@@ -85,9 +109,34 @@ def _tool(doc: Mapping, name: str) -> Mapping:
     if name not in doc:
         return Mapping_at(doc.path, doc.line)
     tool = expect_mapping(doc[name], doc.path, doc.line_of(name), name)
-    allowed = {"shfmt": ["options"], "shellcheck": ["severity"], "nixfmt": []}[name]
-    tool.reject_unknown_keys([*allowed, "include", "exclude"], f"{name} in {STYLE_FILE}")
+    allowed = ["severity"] if name == "shellcheck" else []
+    tool.reject_unknown_keys([*allowed, "options", "include", "exclude", "skip"], f"{name} in {STYLE_FILE}")
     return tool
+
+
+def _options(tool: Mapping, name: str) -> tuple[str, ...]:
+    if "options" not in tool:
+        return ()
+    words = _strings(tool, "options")
+    for index, word in enumerate(words):
+        flag = word.split("=", 1)[0]
+        if flag in OWN_OPTIONS[name]:
+            raise ConfigError(
+                tool.path,
+                tool["options"].line_of(index),
+                f"{name} option {word!r}: ccvm passes its own ({' '.join(OWN_OPTIONS[name][:2])} ...) to check "
+                "and to fix; drop it",
+            )
+    if name == "shellcheck" and any(w.split("=", 1)[0] in ("-S", "--severity") for w in words):
+        raise tool.error("options", "give shellcheck's severity as severity: (not -S or --severity in options)")
+    return words
+
+
+def _skip(tool: Mapping, name: str) -> str:
+    reason = tool.get("skip", "")
+    if not isinstance(reason, str):
+        raise tool.error("skip", f"{name} skip: a reason, as one string (why ccvm does not run {name} here)")
+    return reason.strip()
 
 
 def parse_style(doc: Mapping) -> Style:
@@ -96,11 +145,11 @@ def parse_style(doc: Mapping) -> Style:
     severity = tools["shellcheck"].get("severity", "")
     if severity and severity not in SEVERITIES:
         raise tools["shellcheck"].error("severity", f"severity {severity!r}: choose one of {', '.join(SEVERITIES)}")
-    options = _strings(tools["shfmt"], "options") if "options" in tools["shfmt"] else ()
     return Style(
-        shfmt_options=options,
+        options={name: _options(t, name) for name, t in tools.items() if "options" in t},
         shellcheck_severity=str(severity),
         files={name: FileSet(include=_globs(t, "include"), exclude=_globs(t, "exclude")) for name, t in tools.items()},
+        skip={name: _skip(t, name) for name, t in tools.items() if _skip(t, name)},
     )
 
 

@@ -50,6 +50,8 @@ class Suite:
     properties: dict[str, str] = field(default_factory=dict)
     log_path: str = ""  # where the console log or tool output is
     seconds: float | None = None  # its wall time, when known; else the sum of its cases' times
+    known: int = 0  # findings the project's baseline (matrix/baseline.yaml) knows, met in this run
+    notes: list[str] = field(default_factory=list)  # lines the report prints after the table
 
     @property
     def outcome(self) -> Outcome:
