@@ -584,3 +584,61 @@ def test_the_written_noxfile_lists_a_host_and_a_boot_session(tmp_path, nox_bin):
     )
     assert listed.returncode == 0, listed.stderr
     assert {"host", "boot", "lint", "fmt", "gate"} <= {s["session"] for s in json.loads(listed.stdout)}
+
+
+# -- the flake read from its text (Nix cannot evaluate it here) ------------------------------------
+
+LAYOUTS = ROOT / "tests" / "fixtures" / "adopt" / "flake-layouts"
+
+
+@pytest.mark.parametrize(
+    ("layout", "systems", "packages", "checks"),
+    [
+        (
+            "each-default-system",
+            ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"),
+            ("launcher", "default"),
+            ("smoke",),
+        ),
+        ("each-system", ("x86_64-linux", "aarch64-linux"), ("vm-runner",), ()),
+        ("for-all-systems", ("x86_64-linux", "aarch64-linux", "x86_64-darwin"), ("sandbox", "docs"), ("docs",)),
+        ("flake-parts", ("x86_64-linux", "aarch64-linux"), ("wrapper", "default"), ("host",)),
+        ("let-in-rec", ("x86_64-linux",), ("runner", "runner-debug", "default"), ()),
+        ("nested-system", ("x86_64-linux",), ("image", "vm-start"), ("image-boots",)),
+        ("supported-systems-rec", ("x86_64-linux", "aarch64-darwin"), ("emulator", "default"), ()),
+        ("checks-imported", ("x86_64-linux",), (), ("formatting", "host", "egress")),
+        ("import-overlays", ("x86_64-linux", "aarch64-linux"), ("runner-tool",), ()),
+    ],
+)
+def test_the_flake_text_is_read_in_each_common_layout(layout, systems, packages, checks):
+    facts = read_text(LAYOUTS / layout, "no nix here")
+    assert facts.systems == systems
+    assert {system: facts.packages.get(system, ()) for system in systems} == dict.fromkeys(systems, packages)
+    assert {system: facts.checks.get(system, ()) for system in systems} == dict.fromkeys(systems, checks)
+    # nothing that is not a package (an overlay's attribute set, import's arguments) is ever a name
+    assert not {"overlays", "overlay", "inherit", "system", "pkgs"} & {n for v in facts.packages.values() for n in v}
+
+
+def test_names_the_text_cannot_decide_are_named_unsure_and_never_build_targets(tmp_path):
+    facts = read_text(LAYOUTS / "unsure-names", "no nix here")
+    assert facts.packages == {"x86_64-linux": ("cli",)}
+    assert any("kvm-helper (behind a condition the text cannot decide)" in line for line in facts.unsure)
+    assert any("more names ccvm cannot read" in line and "${...}" in line for line in facts.unsure)
+    folded = read_text(LAYOUTS / "import-overlays", "no nix here")
+    assert any(line.startswith("packages (x86_64-linux, aarch64-linux): more names") for line in folded.unsure)
+    assert "machines.nix: No such file or directory (imported by the flake; read as unknown)" in folded.unsure
+    # through init: builds.yaml has only the sure names, and init says what it left out
+    repo = GitRepo.create(tmp_path / "unsure", files={})
+    shutil.copytree(LAYOUTS / "unsure-names", repo.path, dirs_exist_ok=True)
+    repo.commit("a flake with unsure names")
+    init = ccvm(repo.path, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert {t.attr for t in load_matrix(repo.path / "matrix").builds.targets} == {"cli"}
+    assert "left out of builds.yaml" in init.stdout and "kvm-helper" in init.stdout
+
+
+def test_a_flake_nix_that_does_not_parse_is_said_and_nothing_is_guessed(tmp_path):
+    (tmp_path / "flake.nix").write_text('{ outputs = { self }: { packages.x86_64-linux.a = "x" }; }\n')
+    facts = read_text(tmp_path, "no nix here")
+    assert facts.packages == {} and facts.systems == ()
+    assert facts.unsure == ("flake.nix does not parse (line 1: expected ';', found '}'): no packages or checks",)

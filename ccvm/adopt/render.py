@@ -76,6 +76,11 @@ def builds_yaml(findings: Findings) -> tuple[str, list[str]]:
     lines = [HEADER, "# Build targets: the flake's packages, on the systems it builds them for.", "flake: ."]
     lines += ["timeout: 3600", "targets:" + ("" if body else " {}")]
     guesses = [] if targets else ["no flake packages found: builds.yaml has no targets"]
+    if findings.flake and findings.flake.unsure:
+        guesses.append(
+            "not sure from the flake's text, so left out of builds.yaml and the flake-check list: "
+            + "; ".join(findings.flake.unsure)
+        )
     return "\n".join(lines) + "\n" + body, guesses
 
 
@@ -139,7 +144,7 @@ def _gate_checks(findings: Findings) -> dict[str, str]:
             "host", ["ccvm", *host, "--junit", HOST_JUNIT], shlex.join(["ccvm", *host]), junit=HOST_JUNIT, timeout=900
         )
     if findings.flake:
-        names = sorted({name for names in findings.flake.checks.values() for name in names})
+        names = findings.flake.check_names()
         covers = f"  # nix flake check: the flake's checks ({', '.join(names) or 'none found'})\n"
         checks["flake-check"] = covers + _check(
             "flake-check",

@@ -44,7 +44,7 @@ def _print(adoption: Adoption) -> None:
     print(f"found: {len(findings.shell)} shell, {len(findings.nix)} Nix file(s)", end="")
     print(f"; book: {findings.book or 'none'}; host tests: {', '.join(findings.host_tests) or 'none'}")
     if flake:
-        checks = sorted({name for names in flake.checks.values() for name in names})
+        checks = flake.check_names()
         print(
             f"flake ({flake.how}): systems {', '.join(flake.systems) or 'none'}; checks {', '.join(checks) or 'none'}"
         )
