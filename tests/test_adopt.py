@@ -66,7 +66,8 @@ def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_
     after = snapshot(repo)
     assert {path: after[path] for path in before} == before  # the project's own files, byte for byte
     # Besides what init wrote: the checks' JUnit files, and ruff's cache (which git ignores by its own .gitignore).
-    assert {path for path in after if not path.startswith(("reports/", ".ruff_cache/"))} - set(before) == ADDED
+    made = {path for path in after if not path.startswith(("reports/", ".ruff_cache/"))} - set(before)
+    assert made == ADDED | {"matrix/launcher.yaml"}  # lib/wrapper.sh reads WRAPPER_DRYRUN: init declares it
 
 
 def test_what_init_found_in_the_seed_project(tmp_path):
@@ -85,34 +86,50 @@ def test_what_init_found_in_the_seed_project(tmp_path):
         ("docs", "aarch64-linux"),
     }
     checks = {check.name: check.run for check in matrix.gate.checks}
-    # No launcher declared: the host scripts run under ccvm host, against ccvm vm, with $CCVM set.
-    assert checks["host"] == ("ccvm", "host", "--script", "tests/host.sh", "--junit", "reports/junit/gate-host.xml")
+    # lib/wrapper.sh reads WRAPPER_DRYRUN and lib/wrapper.nix installs it as the flake package `wrapper`:
+    # init declares ./result/bin/wrapper, built by the host check first; it declares no boot scenarios.
+    launcher = matrix.declared_launcher
+    assert launcher is not None and launcher.argv == ("./result/bin/wrapper",)
+    assert launcher.dry_run.variable == "WRAPPER_DRYRUN" and launcher.host_scripts == ("tests/host.sh",)
+    assert {(step.system, step.flake) for step in launcher.build} == {
+        ("x86_64-linux", ".#wrapper"),
+        ("aarch64-linux", ".#wrapper"),
+    }
+    assert checks["host"] == ("ccvm", "host", "--build", "--junit", "reports/junit/gate-host.xml")
     assert checks["docs"] == ("ccvm", "docs")
-    assert "guessed: host tests tests/host.sh run by `ccvm host` against ccvm's embedded launcher" in init.stdout
-    assert "docs/src/launcher.md" in init.stdout
-    assert "flake-check" in checks and "boot-x86_64-tcg-q35" in checks
+    assert "launcher: ./result/bin/wrapper (lib/wrapper.sh reads WRAPPER_DRYRUN)" in init.stdout
+    assert "the launcher declares no boot scenarios: no boot checks" in init.stdout
+    assert "flake-check" in checks and not any(name.startswith("boot-") for name in checks)
     assert matrix.style.shfmt_options == ("-i", "2", "-s", "-ci")
     assert matrix.guest == load_matrix(ROOT / "matrix").guest  # ccvm's own pinned guest packages
     plan = ccvm(repo, "gate", "--plan", "--json")
-    assert {r["name"] for r in json.loads(plan.stdout)["requirements"]} >= {"drift", "boot-x86_64-tcg-q35"}
+    assert {r["name"] for r in json.loads(plan.stdout)["requirements"]} >= {"drift", "host"}
     workflow = yaml.safe_load((repo / ".github" / "workflows" / "ccvm.yml").read_text())
     names = {entry["check"] for entry in workflow["jobs"]["checks"]["strategy"]["matrix"]["include"]}
     assert names == {"lint", "fmt", "drift", "docs", "host", "flake-check"}
+    assert set(workflow["jobs"]) == {"checks"}  # no boot job: nothing of the project's own to boot
 
 
 def test_init_twice_refuses_in_one_line_and_force_writes_again(tmp_path):
     repo = seed_repo(tmp_path)
     assert ccvm(repo, "init").returncode == 0
-    (repo / "matrix" / "boot.yaml").write_text("edited\n")
+    boot = repo / "matrix" / "boot.yaml"
+    boot.write_text(boot.read_text() + "# edited\n")  # still init's: its first line is init's header
     again = ccvm(repo, "init")
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
     assert "--force" in again.stderr and "Traceback" not in again.stderr
-    assert (repo / "matrix" / "boot.yaml").read_text() == "edited\n"
+    assert boot.read_text().endswith("# edited\n")
     forced = ccvm(repo, "init", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert "cells:" in (repo / "matrix" / "boot.yaml").read_text()
-    assert "left alone: noxfile.py (the project's own)" in forced.stdout  # written by the first run: now it is theirs
+    assert "cells:" in boot.read_text() and not boot.read_text().endswith("# edited\n")
+    assert "left alone: noxfile.py (up to date)" in forced.stdout  # generated: kept in step with gate.yaml
     assert ccvm(repo, "generate", "--check").returncode == 0
+    # A matrix file whose header line is deleted is the project's own: --force keeps it byte for byte.
+    mine = "".join(boot.read_text().splitlines(keepends=True)[1:]).replace("timeout: 120", "timeout: 99")
+    boot.write_text(mine)
+    kept = ccvm(repo, "init", "--force")
+    assert kept.returncode == 0, kept.stderr
+    assert boot.read_text() == mine and "left alone: matrix/boot.yaml (the project's own)" in kept.stdout
 
 
 def test_a_hand_written_workflow_where_ccvms_goes_stops_init_before_it_writes(tmp_path):
@@ -188,8 +205,13 @@ def test_package_defaults_are_ccvms_own_matrix_files():
 PINNED = "ccvm @ git+https://example.invalid/ccvm.git@0123456789abcdef0123456789abcdef01234567"
 
 
-def adopted(tmp_path: Path, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
-    repo = seed_repo(tmp_path)
+def adopted(tmp_path: Path, *args: str, boots: bool = False) -> tuple[Path, subprocess.CompletedProcess]:
+    if boots:  # the declared seed-style launcher, with the seed's flake (two systems, flake checks)
+        repo = declared_repo(tmp_path)
+        shutil.copy(SEED / "flake.nix", repo / "flake.nix")
+        GitRepo(repo).commit("a flake")
+    else:
+        repo = seed_repo(tmp_path)
     init = ccvm(repo, "init", *args)
     assert init.returncode == 0, init.stdout + init.stderr
     return repo, init
@@ -212,9 +234,10 @@ def jobs_of(repo: Path, name: str = "ccvm") -> dict:
 
 @pytest.fixture(scope="module")
 def two_workflows(tmp_path_factory) -> dict[str, Path]:
-    """The seed adopted as this (editable) ccvm leaves it, ccvm_pip unset; and with ccvm_pip set."""
-    unset, _ = adopted(tmp_path_factory.mktemp("unset"))
-    pinned, _ = adopted(tmp_path_factory.mktemp("pinned"))
+    """A seed-style project that declares its launcher and boot scenarios, adopted as this (editable) ccvm
+    leaves it, ccvm_pip unset; and with ccvm_pip set."""
+    unset, _ = adopted(tmp_path_factory.mktemp("unset"), boots=True)
+    pinned, _ = adopted(tmp_path_factory.mktemp("pinned"), boots=True)
     set_ccvm_pip(pinned, PINNED)
     return {"unset": unset, "pinned": pinned}
 
@@ -397,7 +420,7 @@ def test_a_hand_written_ccvm_yml_is_left_alone_with_init_workflow_name(tmp_path)
     assert "wrote .github/workflows/ccvm-ci.yml" in done.stdout
     assert mine.read_text() == "name: mine\n"
     assert load_matrix(repo / "matrix").actions.workflow == "ccvm-ci"
-    assert set(jobs_of(repo, "ccvm-ci")) == {"checks", "boot"}
+    assert set(jobs_of(repo, "ccvm-ci")) == {"checks"}  # the seed declares no boot scenarios
     check = ccvm(repo, "generate", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert mine.read_text() == "name: mine\n"
@@ -548,12 +571,13 @@ def test_init_over_a_declared_launcher_still_refuses_the_second_time(tmp_path):
     assert (repo / "matrix" / "launcher.yaml").read_bytes() == launcher
 
 
-def test_any_file_init_writes_already_there_makes_it_refuse(tmp_path):
+def test_a_matrix_file_the_project_wrote_is_kept_and_the_rest_written(tmp_path):
     repo = declared_repo(tmp_path, "boot.yaml")
     boot = (repo / "matrix" / "boot.yaml").read_bytes()
     done = ccvm(repo, "init")
-    assert done.returncode == 2 and "matrix/boot.yaml exists" in done.stderr, done.stderr
-    assert not (repo / "matrix" / "gate.yaml").exists() and (repo / "matrix" / "boot.yaml").read_bytes() == boot
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "left alone: matrix/boot.yaml (the project's own)" in done.stdout
+    assert (repo / "matrix" / "gate.yaml").exists() and (repo / "matrix" / "boot.yaml").read_bytes() == boot
 
 
 def test_a_style_yaml_the_project_wrote_is_kept_and_read(tmp_path):

@@ -52,8 +52,16 @@ def _print(adoption: Adoption) -> None:
     if findings.launcher:
         scripts = ", ".join(findings.launcher.host_scripts) or "none"
         print(f"launcher: {findings.launcher.name} (matrix/launcher.yaml, kept as it is); host scripts: {scripts}")
+    elif findings.found and findings.found.argv:
+        print(f"launcher: {' '.join(findings.found.argv)} ({findings.found.source} reads {findings.found.variable})")
+    else:
+        print("launcher: none found (nothing reads CCVM_DRYRUN or another *_DRYRUN variable)")
+    for script in findings.scripts:
+        print(f"script: {script.path}: {script.kind} ({script.why})")
     for path in adoption.wrote:
         print(f"wrote {path}")
+    for path in adoption.removed:
+        print(f"removed {path} (init wrote it; there is nothing to declare in it now)")
     for what in adoption.left_alone:
         print(f"left alone: {what}")
     for guess in adoption.guesses:
