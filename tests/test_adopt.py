@@ -666,3 +666,157 @@ def test_a_flake_nix_that_does_not_parse_is_said_and_nothing_is_guessed(tmp_path
     facts = read_text(tmp_path, "no nix here")
     assert facts.packages == {} and facts.systems == ()
     assert facts.unsure == ("flake.nix does not parse (line 1: expected ';', found '}'): no packages or checks",)
+
+
+# -- the launcher and the kind of each script --------------------------------------------------------
+
+SCRIPTS = ROOT / "tests" / "fixtures" / "adopt" / "seed-scripts"
+
+
+def fixture_repo(tmp_path: Path, source: Path, name: str = "project") -> Path:
+    repo = GitRepo.create(tmp_path / name, files={})
+    shutil.copytree(source, repo.path, dirs_exist_ok=True)
+    repo.commit("the project")
+    return repo.path
+
+
+def test_init_declares_the_launcher_and_wires_only_the_host_tests(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    lines = init.stdout.splitlines()
+    assert "launcher: bin/sandbox (bin/sandbox reads CCVM_DRYRUN)" in lines
+    kinds = {line.split(": ")[1]: line.split(": ")[2].split(" ")[0] for line in lines if line.startswith("script: ")}
+    assert kinds == {
+        "tests/host.sh": "host",
+        "tests/boot.sh": "boot",
+        "tests/stub-agent.sh": "stub",
+        "tests/egress.sh": "flake-check",
+        "tests/policy.sh": "flake-check",
+        "tests/lib.sh": "other",
+    }
+    assert "guessed: tests/egress.sh: runs only through nix flake check" in init.stdout
+    assert "SANDBOX_ALLOW" in init.stdout and "POLICY_FILE" in init.stdout
+    matrix = load_matrix(repo / "matrix")
+    launcher = matrix.declared_launcher
+    assert launcher is not None and launcher.argv == ("bin/sandbox",) and not launcher.build
+    assert launcher.dry_run.variable == "CCVM_DRYRUN" and launcher.host_scripts == ("tests/host.sh",)
+    checks = {check.name: check.run for check in matrix.gate.checks}
+    assert checks["host"] == ("ccvm", "host", "--junit", "reports/junit/gate-host.xml")
+    assert not any(name.startswith("boot-") for name in checks)  # it declares no boot scenarios yet
+    assert set(jobs_of(repo)) == {"checks"}
+    sessions = {s.name: s for s in ast_sessions(repo / "noxfile.py")}
+    assert "host" in sessions and "boot" not in sessions
+    for args in (["generate", "--check"], ["gate", "--plan"], ["lint"], ["matrix", "--no-probe"]):
+        done = ccvm(repo, *args)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
+    # The gate's host check as the gate runs it: the project's own launcher, its own host test, no VM.
+    host = ccvm(repo, *checks["host"][1:])
+    assert "host.script.tests.host.sh: 3 passed, 0 failed" in host.stdout, host.stdout + host.stderr
+    assert "(sandbox)" in host.stdout
+    assert (repo / "reports" / ".gitignore").read_text() == "*\n"
+    assert GitRepo(repo).git("status", "--porcelain", "--", "reports") == ""
+
+
+def ast_sessions(path: Path) -> list:
+    import ast
+
+    class Session:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.decorator_list:
+            decorator = node.decorator_list[0]
+            name = node.name
+            if isinstance(decorator, ast.Call):
+                name = next(k.value.value for k in decorator.keywords if k.arg == "name")
+            found.append(Session(name))
+    return found
+
+
+def test_the_noxfile_init_writes_passes_ruff_at_its_default_and_a_shorter_line(tmp_path):
+    ruff_bin = str(BIN / "ruff")  # a test dependency of ccvm, beside this interpreter
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    assert ccvm(repo, "init").returncode == 0
+    for width in ("79", "88", "120"):
+        for args in (["check", "--isolated"], ["format", "--isolated", "--check"]):
+            done = subprocess.run(
+                [ruff_bin, *args, "--line-length", width, "noxfile.py"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, (width, args, done.stdout + done.stderr)
+
+
+def test_a_project_with_no_launcher_gets_no_check_of_ccvms_own_launcher(tmp_path):
+    files = {
+        "flake.nix": (LAYOUTS / "supported-systems-rec" / "flake.nix").read_text(),
+        "tests/run.sh": "#!/usr/bin/env bash\n# Lints the scripts.\nset -eu\necho ok\n",
+    }
+    repo = GitRepo.create(tmp_path / "plain", files=files).path
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "launcher: none found" in init.stdout and "ccvm init --force" in init.stdout
+    assert "matrix/launcher.yaml" in init.stdout and not (repo / "matrix" / "launcher.yaml").exists()
+    checks = {check.name for check in load_matrix(repo / "matrix").gate.checks}
+    assert "host" not in checks and not any(name.startswith("boot") for name in checks)
+    assert set(jobs_of(repo)) == {"checks"}
+    sessions = {s.name for s in ast_sessions(repo / "noxfile.py")}
+    assert not {"host", "boot"} & sessions and {"lint", "fmt", "gate"} <= sessions
+    plan = ccvm(repo, "gate", "--plan", "--json")
+    assert not {"host"} & {r["name"] for r in json.loads(plan.stdout)["requirements"]}
+    assert {t.attr for t in load_matrix(repo / "matrix").builds.targets} == {"emulator"}
+
+
+def test_init_force_finds_the_launcher_again_and_keeps_one_the_project_wrote(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    assert ccvm(repo, "init").returncode == 0
+    launcher = repo / "matrix" / "launcher.yaml"
+    first = launcher.read_text()
+    launcher.write_text(first.replace('"tests/host.sh"', ""))
+    forced = ccvm(repo, "init", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert launcher.read_text() == first  # init's: written again
+    mine = "".join(first.splitlines(keepends=True)[2:]) + "# mine now\n"
+    launcher.write_text(mine)
+    kept = ccvm(repo, "init", "--force")
+    assert kept.returncode == 0, kept.stderr
+    assert launcher.read_text() == mine and "left alone: matrix/launcher.yaml (the project's own)" in kept.stdout
+    assert "launcher: sandbox (matrix/launcher.yaml, kept as it is)" in kept.stdout
+
+
+def test_init_force_refuses_a_noxfile_an_earlier_init_wrote_naming_it(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    assert ccvm(repo, "init").returncode == 0
+    old = '"""nox sessions that run ccvm\'s checks (written by `ccvm init`; edit freely).\n"""\n'
+    (repo / "noxfile.py").write_text(old + "import nox\n")
+    done = ccvm(repo, "init", "--force")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "noxfile.py was written by an earlier ccvm init" in done.stderr and "remove it" in done.stderr
+    assert (repo / "noxfile.py").read_text() == old + "import nox\n"
+
+
+def test_ccvm_host_build_runs_the_declared_build_step_first(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    (repo / "matrix").mkdir()
+    system = f"{os.uname().machine}-linux"
+    (repo / "matrix" / "launcher.yaml").write_text(
+        "argv: [out/sandbox]\n"
+        f'build: {{{system}: {{command: [sh, -c, "mkdir -p out && cp bin/sandbox out/"]}}}}\n'
+        "dry_run: {variable: CCVM_DRYRUN}\nhost_scripts: [tests/host.sh]\n"
+    )
+    unbuilt = ccvm(repo, "host", "--script", "none")
+    assert unbuilt.returncode == 2 and "out/sandbox: not an executable file" in unbuilt.stderr
+    built = ccvm(repo, "host", "--build")
+    assert (repo / "out" / "sandbox").is_file()
+    assert "host.script.tests.host.sh: 3 passed, 0 failed" in built.stdout, built.stdout + built.stderr
+    (repo / "matrix" / "launcher.yaml").write_text(
+        f'argv: [out/sandbox]\nbuild: {{{system}: {{command: [sh, -c, "echo broken >&2; exit 3"]}}}}\n'
+    )
+    broken = ccvm(repo, "host", "--build")
+    assert broken.returncode == 1 and "--build: build sh -c" in broken.stderr and "broken" in broken.stderr

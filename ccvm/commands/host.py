@@ -15,6 +15,7 @@ from ccvm.launcher.build import LauncherBuilds
 from ccvm.launcher.embedded import EMBEDDED
 from ccvm.launcher.resolve import given_wrapper
 from ccvm.matrix.axes import host_arch
+from ccvm.matrix.builds import DEFAULT_TIMEOUT_S as BUILD_TIMEOUT_S
 from ccvm.matrix.launcher import Launcher, load_launcher
 from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.processes import executable_at
@@ -145,7 +146,8 @@ def _built(launcher: Launcher, root: Path, matrix_dir: Path) -> Launcher:
         raise UsageError("--build: the launcher under test declares no build step (matrix/launcher.yaml build:)")
     if launcher.build_for(system) is None:
         raise UsageError(f"--build: {launcher.source} declares no build step for this host's system {system}")
-    timeout_s = load_matrix(matrix_dir).builds.timeout_s
+    # builds.yaml's timeout where the project has a whole matrix, else its default
+    timeout_s = load_matrix(matrix_dir).builds.timeout_s if (matrix_dir / "builds.yaml").is_file() else BUILD_TIMEOUT_S
     builds = LauncherBuilds(launcher, root, timeout_s=timeout_s, log_dir=Path("reports") / "host")
     built = builds.for_system(system)
     if built.problem:
