@@ -8,7 +8,10 @@ Templates map to outputs by where they live:
 
 A project with no templates of its own in ci/ (one that adopted ccvm with
 ``ccvm init``) gets the default templates shipped inside this package
-(ccvm/ci/templates/), which render .github/workflows/ccvm.yml.
+(ccvm/ci/templates/), which render .github/workflows/ccvm.yml.  A project
+that adopted ccvm (matrix/actions.yaml sets ccvm_pip) also gets its
+noxfile.py rendered from gate.yaml (ccvm.ci.noxfile); a noxfile without the
+header is the project's own, neither drift nor a conflict.
 
 They are Jinja with ``[[ ]]`` for values, ``[% %]`` for statements and
 ``[# #]`` for comments, so GitHub's own ``${{ }}`` expressions pass through
