@@ -29,9 +29,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+REPORTS_DIR = "reports"  # where ccvm's checks write JUnit files and logs by default
+REPORTS_IGNORE = "*\n"  # reports/.gitignore: nothing in it is ever a change git (or the gate) sees
+
+
+def make_dirs(path: Path) -> None:
+    """``mkdir -p path``; a ``reports`` directory this creates gets a ``.gitignore`` of ``*`` (and the
+    gate leaves reports/ out of every change, ccvm.ci.gitchange), so no JUnit file or log ccvm writes
+    there ever shows up as a change."""
+    missing = []
+    for directory in (path, *path.parents):
+        if directory.exists():
+            break
+        missing.append(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for made in missing:
+        if made.name == REPORTS_DIR:
+            (made / ".gitignore").write_text(REPORTS_IGNORE, encoding="utf-8")
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:

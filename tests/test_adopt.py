@@ -67,7 +67,8 @@ def test_init_then_every_next_command_is_clean_and_the_project_is_untouched(tmp_
     after = snapshot(repo)
     assert {path: after[path] for path in before} == before  # the project's own files, byte for byte
     # Besides what init wrote: the checks' JUnit files, and ruff's cache (which git ignores by its own .gitignore).
-    assert {path for path in after if not path.startswith(("reports/", ".ruff_cache/"))} - set(before) == WITH_BOOK
+    made = {path for path in after if not path.startswith(("reports/", ".ruff_cache/"))} - set(before)
+    assert made == WITH_BOOK | {"matrix/launcher.yaml"}  # lib/wrapper.sh reads WRAPPER_DRYRUN: init declares it
 
 
 def test_what_init_found_in_the_seed_project(tmp_path):
@@ -86,34 +87,50 @@ def test_what_init_found_in_the_seed_project(tmp_path):
         ("docs", "aarch64-linux"),
     }
     checks = {check.name: check.run for check in matrix.gate.checks}
-    # No launcher declared: the host scripts run under ccvm host, against ccvm vm, with $CCVM set.
-    assert checks["host"] == ("ccvm", "host", "--script", "tests/host.sh", "--junit", "reports/junit/gate-host.xml")
+    # lib/wrapper.sh reads WRAPPER_DRYRUN and lib/wrapper.nix installs it as the flake package `wrapper`:
+    # init declares ./result/bin/wrapper, built by the host check first; it declares no boot scenarios.
+    launcher = matrix.declared_launcher
+    assert launcher is not None and launcher.argv == ("./result/bin/wrapper",)
+    assert launcher.dry_run.variable == "WRAPPER_DRYRUN" and launcher.host_scripts == ("tests/host.sh",)
+    assert {(step.system, step.flake) for step in launcher.build} == {
+        ("x86_64-linux", ".#wrapper"),
+        ("aarch64-linux", ".#wrapper"),
+    }
+    assert checks["host"] == ("ccvm", "host", "--build", "--junit", "reports/junit/gate-host.xml")
     assert checks["docs"] == ("ccvm", "docs")
-    assert "guessed: host tests tests/host.sh run by `ccvm host` against ccvm's embedded launcher" in init.stdout
-    assert "docs/src/launcher.md" in init.stdout
-    assert "flake-check" in checks and "boot-x86_64-tcg-q35" in checks
+    assert "launcher: ./result/bin/wrapper (lib/wrapper.sh reads WRAPPER_DRYRUN)" in init.stdout
+    assert "the launcher declares no boot scenarios: no boot checks" in init.stdout
+    assert "flake-check" in checks and not any(name.startswith("boot-") for name in checks)
     assert matrix.style.shfmt_options == ("-i", "2", "-s", "-ci")
     assert matrix.guest == load_matrix(ROOT / "matrix").guest  # ccvm's own pinned guest packages
     plan = ccvm(repo, "gate", "--plan", "--json")
-    assert {r["name"] for r in json.loads(plan.stdout)["requirements"]} >= {"drift", "boot-x86_64-tcg-q35"}
+    assert {r["name"] for r in json.loads(plan.stdout)["requirements"]} >= {"drift", "host"}
     workflow = yaml.safe_load((repo / ".github" / "workflows" / "ccvm.yml").read_text())
     names = {entry["check"] for entry in workflow["jobs"]["checks"]["strategy"]["matrix"]["include"]}
     assert names == {"lint", "fmt", "drift", "docs", "host", "flake-check"}
+    assert set(workflow["jobs"]) == {"checks"}  # no boot job: nothing of the project's own to boot
 
 
 def test_init_twice_refuses_in_one_line_and_force_writes_again(tmp_path):
     repo = seed_repo(tmp_path)
     assert ccvm(repo, "init").returncode == 0
-    (repo / "matrix" / "boot.yaml").write_text("edited\n")
+    boot = repo / "matrix" / "boot.yaml"
+    boot.write_text(boot.read_text() + "# edited\n")  # still init's: its first line is init's header
     again = ccvm(repo, "init")
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
     assert "--force" in again.stderr and "Traceback" not in again.stderr
-    assert (repo / "matrix" / "boot.yaml").read_text() == "edited\n"
+    assert boot.read_text().endswith("# edited\n")
     forced = ccvm(repo, "init", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert "cells:" in (repo / "matrix" / "boot.yaml").read_text()
-    assert "left alone: noxfile.py (the project's own)" in forced.stdout  # written by the first run: now it is theirs
+    assert "cells:" in boot.read_text() and not boot.read_text().endswith("# edited\n")
+    assert "left alone: noxfile.py (up to date)" in forced.stdout  # generated: kept in step with gate.yaml
     assert ccvm(repo, "generate", "--check").returncode == 0
+    # A matrix file whose header line is deleted is the project's own: --force keeps it byte for byte.
+    mine = "".join(boot.read_text().splitlines(keepends=True)[1:]).replace("timeout: 120", "timeout: 99")
+    boot.write_text(mine)
+    kept = ccvm(repo, "init", "--force")
+    assert kept.returncode == 0, kept.stderr
+    assert boot.read_text() == mine and "left alone: matrix/boot.yaml (the project's own)" in kept.stdout
 
 
 def test_a_hand_written_workflow_where_ccvms_goes_stops_init_before_it_writes(tmp_path):
@@ -158,8 +175,13 @@ def test_package_defaults_are_ccvms_own_matrix_files():
 PINNED = "ccvm @ git+https://example.invalid/ccvm.git@0123456789abcdef0123456789abcdef01234567"
 
 
-def adopted(tmp_path: Path, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
-    repo = seed_repo(tmp_path)
+def adopted(tmp_path: Path, *args: str, boots: bool = False) -> tuple[Path, subprocess.CompletedProcess]:
+    if boots:  # the declared seed-style launcher, with the seed's flake (two systems, flake checks)
+        repo = declared_repo(tmp_path)
+        shutil.copy(SEED / "flake.nix", repo / "flake.nix")
+        GitRepo(repo).commit("a flake")
+    else:
+        repo = seed_repo(tmp_path)
     init = ccvm(repo, "init", *args)
     assert init.returncode == 0, init.stdout + init.stderr
     return repo, init
@@ -182,9 +204,10 @@ def jobs_of(repo: Path, name: str = "ccvm") -> dict:
 
 @pytest.fixture(scope="module")
 def two_workflows(tmp_path_factory) -> dict[str, Path]:
-    """The seed adopted as this (editable) ccvm leaves it, ccvm_pip unset; and with ccvm_pip set."""
-    unset, _ = adopted(tmp_path_factory.mktemp("unset"))
-    pinned, _ = adopted(tmp_path_factory.mktemp("pinned"))
+    """A seed-style project that declares its launcher and boot scenarios, adopted as this (editable) ccvm
+    leaves it, ccvm_pip unset; and with ccvm_pip set."""
+    unset, _ = adopted(tmp_path_factory.mktemp("unset"), boots=True)
+    pinned, _ = adopted(tmp_path_factory.mktemp("pinned"), boots=True)
     set_ccvm_pip(pinned, PINNED)
     return {"unset": unset, "pinned": pinned}
 
@@ -370,7 +393,7 @@ def test_a_hand_written_ccvm_yml_is_left_alone_with_init_workflow_name(tmp_path)
     assert "wrote .github/workflows/ccvm-ci.yml" in done.stdout
     assert mine.read_text() == "name: mine\n"
     assert load_matrix(repo / "matrix").actions.workflow == "ccvm-ci"
-    assert set(jobs_of(repo, "ccvm-ci")) == {"checks", "boot"}
+    assert set(jobs_of(repo, "ccvm-ci")) == {"checks"}  # the seed declares no boot scenarios
     check = ccvm(repo, "generate", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert mine.read_text() == "name: mine\n"
@@ -449,6 +472,28 @@ def test_a_book_in_doc_with_chapters_a_nix_build_makes_is_recorded_and_a_bare_cc
     assert docs.returncode == 0, docs.stdout + docs.stderr
     assert "docs: checking doc (recorded in matrix/docs.yaml:" in docs.stdout
     assert "mdbook build skipped: chapters made at build time are not here (settings-reference.md" in docs.stdout
+
+
+def test_init_force_writes_its_docs_yaml_again_and_keeps_one_the_project_made_its_own(tmp_path):
+    """docs.yaml follows init's header rule, as style.yaml does: with the header it is init's (--force finds the
+    book again), without it the project's (kept byte for byte)."""
+    repo = GitRepo.create(tmp_path / "book")
+    shutil.copytree(ROOT / "tests" / "fixtures" / "books" / "older", repo.path / "doc")
+    repo.commit("a book")
+    assert ccvm(repo.path, "init").returncode == 0
+    docs_yaml = repo.path / "matrix" / "docs.yaml"
+    assert docs_yaml.read_text().startswith("# Written by `ccvm init`")
+    shutil.move(repo.path / "doc", repo.path / "book")
+    again = ccvm(repo.path, "init", "--force")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "wrote matrix/docs.yaml" in again.stdout
+    assert yaml.safe_load(docs_yaml.read_text())["book"] == "book"
+    own = "book: book\ngenerated: [settings-reference.md]\n"  # the header line deleted: the project's own
+    docs_yaml.write_text(own)
+    kept = ccvm(repo.path, "init", "--force")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "left alone: matrix/docs.yaml (the project's own)" in kept.stdout
+    assert docs_yaml.read_text() == own
 
 
 # -- a seed-style project that declared its launcher first (docs/src/host-suite.md, steps 2 then 5) ------------
@@ -543,12 +588,13 @@ def test_init_over_a_declared_launcher_still_refuses_the_second_time(tmp_path):
     assert (repo / "matrix" / "launcher.yaml").read_bytes() == launcher
 
 
-def test_any_file_init_writes_already_there_makes_it_refuse(tmp_path):
+def test_a_matrix_file_the_project_wrote_is_kept_and_the_rest_written(tmp_path):
     repo = declared_repo(tmp_path, "boot.yaml")
     boot = (repo / "matrix" / "boot.yaml").read_bytes()
     done = ccvm(repo, "init")
-    assert done.returncode == 2 and "matrix/boot.yaml exists" in done.stderr, done.stderr
-    assert not (repo / "matrix" / "gate.yaml").exists() and (repo / "matrix" / "boot.yaml").read_bytes() == boot
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "left alone: matrix/boot.yaml (the project's own)" in done.stdout
+    assert (repo / "matrix" / "gate.yaml").exists() and (repo / "matrix" / "boot.yaml").read_bytes() == boot
 
 
 def test_a_style_yaml_the_project_wrote_is_kept_and_read(tmp_path):
@@ -579,3 +625,215 @@ def test_the_written_noxfile_lists_a_host_and_a_boot_session(tmp_path, nox_bin):
     )
     assert listed.returncode == 0, listed.stderr
     assert {"host", "boot", "lint", "fmt", "gate"} <= {s["session"] for s in json.loads(listed.stdout)}
+
+
+# -- the flake read from its text (Nix cannot evaluate it here) ------------------------------------
+
+LAYOUTS = ROOT / "tests" / "fixtures" / "adopt" / "flake-layouts"
+
+
+@pytest.mark.parametrize(
+    ("layout", "systems", "packages", "checks"),
+    [
+        (
+            "each-default-system",
+            ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"),
+            ("launcher", "default"),
+            ("smoke",),
+        ),
+        ("each-system", ("x86_64-linux", "aarch64-linux"), ("vm-runner",), ()),
+        ("for-all-systems", ("x86_64-linux", "aarch64-linux", "x86_64-darwin"), ("sandbox", "docs"), ("docs",)),
+        ("flake-parts", ("x86_64-linux", "aarch64-linux"), ("wrapper", "default"), ("host",)),
+        ("let-in-rec", ("x86_64-linux",), ("runner", "runner-debug", "default"), ()),
+        ("nested-system", ("x86_64-linux",), ("image", "vm-start"), ("image-boots",)),
+        ("supported-systems-rec", ("x86_64-linux", "aarch64-darwin"), ("emulator", "default"), ()),
+        ("checks-imported", ("x86_64-linux",), (), ("formatting", "host", "egress")),
+        ("import-overlays", ("x86_64-linux", "aarch64-linux"), ("runner-tool",), ()),
+    ],
+)
+def test_the_flake_text_is_read_in_each_common_layout(layout, systems, packages, checks):
+    facts = read_text(LAYOUTS / layout, "no nix here")
+    assert facts.systems == systems
+    assert {system: facts.packages.get(system, ()) for system in systems} == dict.fromkeys(systems, packages)
+    assert {system: facts.checks.get(system, ()) for system in systems} == dict.fromkeys(systems, checks)
+    # nothing that is not a package (an overlay's attribute set, import's arguments) is ever a name
+    assert not {"overlays", "overlay", "inherit", "system", "pkgs"} & {n for v in facts.packages.values() for n in v}
+
+
+def test_names_the_text_cannot_decide_are_named_unsure_and_never_build_targets(tmp_path):
+    facts = read_text(LAYOUTS / "unsure-names", "no nix here")
+    assert facts.packages == {"x86_64-linux": ("cli",)}
+    assert any("kvm-helper (behind a condition the text cannot decide)" in line for line in facts.unsure)
+    assert any("more names ccvm cannot read" in line and "${...}" in line for line in facts.unsure)
+    folded = read_text(LAYOUTS / "import-overlays", "no nix here")
+    assert any(line.startswith("packages (x86_64-linux, aarch64-linux): more names") for line in folded.unsure)
+    assert "machines.nix: No such file or directory (imported by the flake; read as unknown)" in folded.unsure
+    # through init: builds.yaml has only the sure names, and init says what it left out
+    repo = GitRepo.create(tmp_path / "unsure", files={})
+    shutil.copytree(LAYOUTS / "unsure-names", repo.path, dirs_exist_ok=True)
+    repo.commit("a flake with unsure names")
+    init = ccvm(repo.path, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert {t.attr for t in load_matrix(repo.path / "matrix").builds.targets} == {"cli"}
+    assert "left out of builds.yaml" in init.stdout and "kvm-helper" in init.stdout
+
+
+def test_a_flake_nix_that_does_not_parse_is_said_and_nothing_is_guessed(tmp_path):
+    (tmp_path / "flake.nix").write_text('{ outputs = { self }: { packages.x86_64-linux.a = "x" }; }\n')
+    facts = read_text(tmp_path, "no nix here")
+    assert facts.packages == {} and facts.systems == ()
+    assert facts.unsure == ("flake.nix does not parse (line 1: expected ';', found '}'): no packages or checks",)
+
+
+# -- the launcher and the kind of each script --------------------------------------------------------
+
+SCRIPTS = ROOT / "tests" / "fixtures" / "adopt" / "seed-scripts"
+
+
+def fixture_repo(tmp_path: Path, source: Path, name: str = "project") -> Path:
+    repo = GitRepo.create(tmp_path / name, files={})
+    shutil.copytree(source, repo.path, dirs_exist_ok=True)
+    repo.commit("the project")
+    return repo.path
+
+
+def test_init_declares_the_launcher_and_wires_only_the_host_tests(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    lines = init.stdout.splitlines()
+    assert "launcher: bin/sandbox (bin/sandbox reads CCVM_DRYRUN)" in lines
+    kinds = {line.split(": ")[1]: line.split(": ")[2].split(" ")[0] for line in lines if line.startswith("script: ")}
+    assert kinds == {
+        "tests/host.sh": "host",
+        "tests/boot.sh": "boot",
+        "tests/stub-agent.sh": "stub",
+        "tests/egress.sh": "flake-check",
+        "tests/policy.sh": "flake-check",
+        "tests/lib.sh": "other",
+    }
+    assert "guessed: tests/egress.sh: runs only through nix flake check" in init.stdout
+    assert "SANDBOX_ALLOW" in init.stdout and "POLICY_FILE" in init.stdout
+    matrix = load_matrix(repo / "matrix")
+    launcher = matrix.declared_launcher
+    assert launcher is not None and launcher.argv == ("bin/sandbox",) and not launcher.build
+    assert launcher.dry_run.variable == "CCVM_DRYRUN" and launcher.host_scripts == ("tests/host.sh",)
+    checks = {check.name: check.run for check in matrix.gate.checks}
+    assert checks["host"] == ("ccvm", "host", "--junit", "reports/junit/gate-host.xml")
+    assert not any(name.startswith("boot-") for name in checks)  # it declares no boot scenarios yet
+    assert set(jobs_of(repo)) == {"checks"}
+    sessions = {s.name: s for s in ast_sessions(repo / "noxfile.py")}
+    assert "host" in sessions and "boot" not in sessions
+    for args in (["generate", "--check"], ["gate", "--plan"], ["lint"], ["matrix", "--no-probe"]):
+        done = ccvm(repo, *args)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
+    # The gate's host check as the gate runs it: the project's own launcher, its own host test, no VM.
+    host = ccvm(repo, *checks["host"][1:])
+    assert "host.script.tests.host.sh: 3 passed, 0 failed" in host.stdout, host.stdout + host.stderr
+    assert "(sandbox)" in host.stdout
+    assert (repo / "reports" / ".gitignore").read_text() == "*\n"
+    assert GitRepo(repo).git("status", "--porcelain", "--", "reports") == ""
+
+
+def ast_sessions(path: Path) -> list:
+    import ast
+
+    class Session:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.decorator_list:
+            decorator = node.decorator_list[0]
+            name = node.name
+            if isinstance(decorator, ast.Call):
+                name = next(k.value.value for k in decorator.keywords if k.arg == "name")
+            found.append(Session(name))
+    return found
+
+
+def test_the_noxfile_init_writes_passes_ruff_at_its_default_and_a_shorter_line(tmp_path):
+    ruff_bin = str(BIN / "ruff")  # a test dependency of ccvm, beside this interpreter
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    assert ccvm(repo, "init").returncode == 0
+    for width in ("79", "88", "120"):
+        for args in (["check", "--isolated"], ["format", "--isolated", "--check"]):
+            done = subprocess.run(
+                [ruff_bin, *args, "--line-length", width, "noxfile.py"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, (width, args, done.stdout + done.stderr)
+
+
+def test_a_project_with_no_launcher_gets_no_check_of_ccvms_own_launcher(tmp_path):
+    files = {
+        "flake.nix": (LAYOUTS / "supported-systems-rec" / "flake.nix").read_text(),
+        "tests/run.sh": "#!/usr/bin/env bash\n# Lints the scripts.\nset -eu\necho ok\n",
+    }
+    repo = GitRepo.create(tmp_path / "plain", files=files).path
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "launcher: none found" in init.stdout and "ccvm init --force" in init.stdout
+    assert "matrix/launcher.yaml" in init.stdout and not (repo / "matrix" / "launcher.yaml").exists()
+    checks = {check.name for check in load_matrix(repo / "matrix").gate.checks}
+    assert "host" not in checks and not any(name.startswith("boot") for name in checks)
+    assert set(jobs_of(repo)) == {"checks"}
+    sessions = {s.name for s in ast_sessions(repo / "noxfile.py")}
+    assert not {"host", "boot"} & sessions and {"lint", "fmt", "gate"} <= sessions
+    plan = ccvm(repo, "gate", "--plan", "--json")
+    assert not {"host"} & {r["name"] for r in json.loads(plan.stdout)["requirements"]}
+    assert {t.attr for t in load_matrix(repo / "matrix").builds.targets} == {"emulator"}
+
+
+def test_init_force_finds_the_launcher_again_and_keeps_one_the_project_wrote(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    assert ccvm(repo, "init").returncode == 0
+    launcher = repo / "matrix" / "launcher.yaml"
+    first = launcher.read_text()
+    launcher.write_text(first.replace('"tests/host.sh"', ""))
+    forced = ccvm(repo, "init", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert launcher.read_text() == first  # init's: written again
+    mine = "".join(first.splitlines(keepends=True)[2:]) + "# mine now\n"
+    launcher.write_text(mine)
+    kept = ccvm(repo, "init", "--force")
+    assert kept.returncode == 0, kept.stderr
+    assert launcher.read_text() == mine and "left alone: matrix/launcher.yaml (the project's own)" in kept.stdout
+    assert "launcher: sandbox (matrix/launcher.yaml, kept as it is)" in kept.stdout
+
+
+def test_init_force_refuses_a_noxfile_an_earlier_init_wrote_naming_it(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    assert ccvm(repo, "init").returncode == 0
+    old = '"""nox sessions that run ccvm\'s checks (written by `ccvm init`; edit freely).\n"""\n'
+    (repo / "noxfile.py").write_text(old + "import nox\n")
+    done = ccvm(repo, "init", "--force")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "noxfile.py was written by an earlier ccvm init" in done.stderr and "remove it" in done.stderr
+    assert (repo / "noxfile.py").read_text() == old + "import nox\n"
+
+
+def test_ccvm_host_build_runs_the_declared_build_step_first(tmp_path):
+    repo = fixture_repo(tmp_path, SCRIPTS)
+    (repo / "matrix").mkdir()
+    system = f"{os.uname().machine}-linux"
+    (repo / "matrix" / "launcher.yaml").write_text(
+        "argv: [out/sandbox]\n"
+        f'build: {{{system}: {{command: [sh, -c, "mkdir -p out && cp bin/sandbox out/"]}}}}\n'
+        "dry_run: {variable: CCVM_DRYRUN}\nhost_scripts: [tests/host.sh]\n"
+    )
+    unbuilt = ccvm(repo, "host", "--script", "none")
+    assert unbuilt.returncode == 2 and "out/sandbox: not an executable file" in unbuilt.stderr
+    built = ccvm(repo, "host", "--build")
+    assert (repo / "out" / "sandbox").is_file()
+    assert "host.script.tests.host.sh: 3 passed, 0 failed" in built.stdout, built.stdout + built.stderr
+    (repo / "matrix" / "launcher.yaml").write_text(
+        f'argv: [out/sandbox]\nbuild: {{{system}: {{command: [sh, -c, "echo broken >&2; exit 3"]}}}}\n'
+    )
+    broken = ccvm(repo, "host", "--build")
+    assert broken.returncode == 1 and "--build: build sh -c" in broken.stderr and "broken" in broken.stderr

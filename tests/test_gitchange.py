@@ -149,3 +149,31 @@ def test_tree_hash_keeps_tracked_files_an_ignore_rule_covers(repo):
     repo.git("add", "-f", "reports/kept.txt")
     repo.commit("force-added")
     assert gitchange.tree_hash(repo.path) == repo.git("rev-parse", "HEAD^{tree}").strip()
+
+
+def test_reports_is_never_a_change_even_without_an_ignore_rule(tmp_path):
+    """A project whose .gitignore says nothing of reports/ (one that just adopted ccvm): what ccvm's
+    checks wrote there is neither a changed path nor part of the tree hash an attestation is tied to."""
+    made = GitRepo.create(tmp_path / "bare", files={"README.md": "hello\n"})
+    made.branch("feature")
+    before = gitchange.tree_hash(made.path)
+    made.write("reports/junit/gate-host.xml", "<x/>")
+    made.write("reports/gate/lint.log", "log")
+    assert changes(made) == ()
+    assert gitchange.tree_hash(made.path) == before
+    made.write("docs/reports/page.md", "a folder of the project's own named reports, deeper down\n")
+    assert changes(made) == ("docs/reports/page.md",)
+
+
+def test_ccvm_makes_reports_with_an_ignore_file_of_its_own(tmp_path):
+    from ccvm.files import make_dirs, write_atomic
+
+    made = GitRepo.create(tmp_path / "fresh", files={"README.md": "hello\n"})
+    write_atomic(made.path / "reports" / "junit" / "host.xml", b"<x/>")
+    assert (made.path / "reports" / ".gitignore").read_text() == "*\n"
+    assert made.git("status", "--porcelain") == ""  # git itself sees nothing new
+    (made.path / "reports" / ".gitignore").write_text("# the project's own\n")
+    make_dirs(made.path / "reports" / "boot")  # reports/ exists: its .gitignore is left as it is
+    assert (made.path / "reports" / ".gitignore").read_text() == "# the project's own\n"
+    make_dirs(tmp_path / "out" / "junit")  # a folder by another name gets none
+    assert not (tmp_path / "out" / ".gitignore").exists()

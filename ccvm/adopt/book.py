@@ -39,9 +39,10 @@ def _nix_texts(root: Path, nix_files: tuple[str, ...]) -> dict[str, str]:
     return texts
 
 
-def read_book_facts(root: Path, nix_files: tuple[str, ...]) -> BookFacts:
-    """The book the project's own matrix/docs.yaml names, else the one ``ccvm docs`` would find."""
-    recorded = load_docs(root / "matrix").book if (root / "matrix").is_dir() else ""
+def read_book_facts(root: Path, nix_files: tuple[str, ...], *, own_docs_yaml: bool) -> BookFacts:
+    """The book the project's own matrix/docs.yaml names (``own_docs_yaml``: there is one without init's
+    header), else the one ``ccvm docs`` would find: a docs.yaml init wrote is written again, not read."""
+    recorded = load_docs(root / "matrix").book if own_docs_yaml else ""
     found = root / recorded if recorded else find_book(root)
     if found is None:
         return BookFacts()

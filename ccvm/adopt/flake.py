@@ -1,10 +1,14 @@
 """What a flake offers: its systems, checks and packages.
 
-First by evaluating it (``nix flake show --json``, offline, under a timeout);
-where that cannot work (no nix, an input that is not in the store and cannot
-be fetched offline, an evaluation error) by reading flake.nix's text, and
-saying so: the text gives the system strings it names and the attribute
-names of its ``checks`` and ``packages`` sets, which is a guess."""
+First by evaluating it (``nix flake show --json``, offline, under a timeout):
+when Nix can evaluate the flake, that decides.  Where that cannot work (no
+nix, a Nix too old for the flake's nixpkgs, an input that is not in the
+store and cannot be fetched offline, an evaluation error) the text of
+flake.nix (and the project's files it imports) is evaluated as far as the
+text allows (``ccvm.adopt.nixeval``), and init says so.  From the text, a
+name is *sure* when the text alone decides it is there; a name behind a
+condition the text cannot decide, or a set whose names cannot be read, is
+*unsure*: named, never written as a build target."""
 
 from __future__ import annotations
 
@@ -13,13 +17,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccvm.adopt import nixeval
+from ccvm.adopt.nixexpr import NixSyntaxError, parse
 from ccvm.matrix.builds import SYSTEMS
-from ccvm.nixtool import find_nix
+from ccvm.nixtool import find_nix, parse_version
 from ccvm.text import first_line
 
 EVAL_TIMEOUT_S = 60.0
-_SYSTEM = re.compile(r'"((?:x86_64|aarch64|i686|armv7l|riscv64)-(?:linux|darwin))"')
-_ATTR = re.compile(r'^\s*("?)([A-Za-z_][A-Za-z0-9_\'-]*)\1\s*=', re.MULTILINE)
+ALL_SYSTEMS_SINCE = (2, 13)  # nix flake show --all-systems
+_SYSTEM = re.compile(r'"((?:x86_64|aarch64|i686|armv7l|riscv64|powerpc64le)-(?:linux|darwin))"')
+PER_SYSTEM_OUTPUTS = ("packages", "checks", "devShells", "apps", "formatter", "legacyPackages")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,16 +36,32 @@ class FlakeFacts:
     packages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # system -> package names
     how: str = ""  # "nix flake show" or "flake.nix's text"
     why_text: str = ""  # why evaluation was not used
+    unsure: tuple[str, ...] = ()  # what the text could not decide, one line each (never a build target)
+    package_text: dict[str, str] = field(default_factory=dict)  # package name -> the text that defines it
 
     @property
     def ccvm_systems(self) -> tuple[str, ...]:
         return tuple(system for system in self.systems if system in SYSTEMS)
 
+    def check_names(self) -> tuple[str, ...]:
+        return tuple(sorted({name for names in self.checks.values() for name in names}))
+
 
 def _by_system(doc: object) -> dict[str, tuple[str, ...]]:
+    """nix flake show's {system: {name: {type: derivation, ...}}}: the names of derivations per system."""
     if not isinstance(doc, dict):
         return {}
-    return {system: tuple(sorted(names)) for system, names in doc.items() if isinstance(names, dict)}
+    found = {}
+    for system, names in doc.items():
+        if isinstance(names, dict):
+            found[system] = tuple(
+                sorted(
+                    name
+                    for name, leaf in names.items()
+                    if not isinstance(leaf, dict) or leaf.get("type", "derivation") == "derivation"
+                )
+            )
+    return found
 
 
 def evaluate(root: Path) -> tuple[FlakeFacts | None, str]:
@@ -46,8 +69,12 @@ def evaluate(root: Path) -> tuple[FlakeFacts | None, str]:
     nix = find_nix()
     if nix is None:
         return None, "nix is not installed"
+    version = parse_version(nix.version) or (0,)
+    every = ["--all-systems"] if version[:2] >= ALL_SYSTEMS_SINCE else []
     # The directory as a flake reference: in a git work tree nix takes only the files git knows (not a .venv).
-    done = nix.run("flake", "show", "--json", "--offline", "--no-write-lock-file", str(root), timeout_s=EVAL_TIMEOUT_S)
+    done = nix.run(
+        "flake", "show", "--json", *every, "--offline", "--no-write-lock-file", str(root), timeout_s=EVAL_TIMEOUT_S
+    )
     if done.returncode is None:
         return None, f"nix flake show took longer than {EVAL_TIMEOUT_S:g}s"
     try:
@@ -62,53 +89,131 @@ def evaluate(root: Path) -> tuple[FlakeFacts | None, str]:
     return FlakeFacts(systems=systems, checks=checks, packages=packages, how="nix flake show"), ""
 
 
-def _block_after(text: str, start: int) -> str:
-    """The balanced { ... } that opens at or after ``start`` (its inside), or ''."""
-    opening = text.find("{", start)
-    if opening == -1:
-        return ""
-    depth = 0
-    for index in range(opening, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[index], 0)
-        if depth == 0:
-            return text[opening + 1 : index]
-    return ""
+# -- from the text --------------------------------------------------------------
 
 
-def _top_level_names(block: str) -> tuple[str, ...]:
-    """Attribute names at depth 0 of an attribute set's inside."""
-    names, depth, flat = [], 0, []
-    for char in block:
-        depth += {"{": 1, "}": -1, "[": 1, "]": -1, "(": 1, ")": -1}.get(char, 0)
-        flat.append(char if depth == 0 or char in "{}" and depth <= 1 else " ")
-    for match in _ATTR.finditer("".join(flat)):
-        if match.group(2) not in ("inherit", "let", "in", "rec", "with"):
-            names.append(match.group(2))
-    return tuple(dict.fromkeys(names))
+@dataclass
+class _PerSystem:
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # system -> sure names
+    unsure: list[tuple[str, str]] = field(default_factory=list)  # (what, system or ""), in order
+    text: dict[str, str] = field(default_factory=dict)  # name -> its definition's text
+    systems: list[str] = field(default_factory=list)
 
 
-def _set_names(text: str, output: str) -> tuple[str, ...]:
-    """Names in ``output = ...{ name = ...; }`` (through one function call, e.g. forAllSystems (system: {...}))."""
-    found = re.search(rf"(?<![\w.]){output}\s*=", text)
-    if not found:
-        return ()
-    names = _top_level_names(_block_after(text, found.end()))
-    if names and all(_SYSTEM.fullmatch(f'"{name}"') for name in names):  # checks = { x86_64-linux = {...}; }
-        return _top_level_names(_block_after(text, text.find("{", found.end()) + 1))
-    return names
+def _names(value: nixeval.Value, output: str, system: str, found: _PerSystem) -> None:
+    def unsure(what: str) -> None:
+        found.unsure.append((f"{output}: {what}", system))
+
+    if isinstance(value, nixeval.Unknown):
+        unsure(f"its names cannot be read from the text ({value.why or value.name})")
+        return
+    if not isinstance(value, nixeval.Attrs):
+        unsure("not an attribute set ccvm can read")
+        return
+    found.names[system] = value.sure()
+    for name in value.sure():
+        found.text.setdefault(name, value.entries[name].source())
+    if value.maybe:
+        unsure(f"{', '.join(sorted(value.maybe))} (behind a condition the text cannot decide)")
+    if value.partial or value.wildcard is not None:
+        unsure(f"more names ccvm cannot read from the text ({value.partial or 'computed'})")
+
+
+def _per_system(outputs: nixeval.Attrs, output: str, text_systems: tuple[str, ...]) -> _PerSystem:
+    found = _PerSystem()
+    if output not in outputs.entries:
+        if outputs.partial:
+            found.unsure.append((f"{output}: the flake's outputs have names ccvm cannot read ({outputs.partial})", ""))
+        return found
+    if output in outputs.maybe:
+        found.unsure.append((f"{output}: behind a condition the text cannot decide", ""))
+        return found
+    value = outputs.entries[output].force()
+    if not isinstance(value, nixeval.Attrs):
+        why = value.why if isinstance(value, nixeval.Unknown) else "not an attribute set"
+        found.unsure.append((f"{output}: cannot be read from the text ({why or 'computed'})", ""))
+        return found
+    for system in value.sure():
+        if not _SYSTEM.fullmatch(f'"{system}"'):
+            found.unsure.append((f"{output}.{system}: not a Nix system ccvm knows", ""))
+            continue
+        found.systems.append(system)
+        _names(value.entries[system].force(), output, system, found)
+    if value.wildcard is not None:  # systems from a list the text cannot give: the ones it names
+        inner = value.wildcard.force()
+        for system in text_systems:
+            if system not in found.names:
+                found.systems.append(system)
+                _names(inner, output, system, found)
+    if value.maybe:
+        found.unsure.append((f"{output}: systems {', '.join(sorted(value.maybe))} behind a condition", ""))
+    return found
+
+
+def _unsure_lines(found: _PerSystem) -> list[str]:
+    """One line per thing the text left unsure, with the systems it holds for."""
+    systems: dict[str, list[str]] = {}
+    for what, system in found.unsure:
+        systems.setdefault(what, []).extend([system] if system else [])
+    lines = []
+    for what, names in systems.items():
+        head, _, rest = what.partition(": ")
+        lines.append(f"{head} ({', '.join(names)}): {rest}" if names else what)
+    return lines
+
+
+def _inputs(top: nixeval.Attrs, outputs_fn: nixeval.Value) -> list[str]:
+    names = []
+    inputs = top.entries.get("inputs")
+    value = inputs.force() if inputs is not None else None
+    if isinstance(value, nixeval.Attrs):
+        names += list(value.entries)
+    if isinstance(outputs_fn, nixeval.Func) and outputs_fn.node.formals:
+        names += [formal.name for formal in outputs_fn.node.formals]
+    return [name for name in dict.fromkeys(names) if name != "self"]
+
+
+def _outputs(root: Path) -> tuple[nixeval.Value, nixeval.Evaluator]:
+    parse((root / "flake.nix").read_text(encoding="utf-8", errors="replace"))  # a syntax error, named as such
+    top, evaluator = nixeval.evaluate_file(root, root / "flake.nix")
+    if not isinstance(top, nixeval.Attrs) or "outputs" not in top.entries:
+        raise ValueError("flake.nix is not an attribute set with `outputs`")
+    outputs_fn = top.entries["outputs"].force()
+    given = nixeval.Attrs({name: nixeval.Thunk.of(nixeval.Unknown(name)) for name in _inputs(top, outputs_fn)})
+    given.partial = "the flake's inputs"
+    outputs = nixeval.Thunk(lambda: evaluator.apply(outputs_fn, nixeval.Thunk.of(given)))
+    given.entries["self"] = outputs
+    given.entries["inputs"] = nixeval.Thunk.of(given)
+    return outputs.force(), evaluator
 
 
 def read_text(root: Path, why: str) -> FlakeFacts:
     text = (root / "flake.nix").read_text(encoding="utf-8", errors="replace")
-    text = re.sub(r"#[^\n]*", "", text)  # comments
-    systems = tuple(dict.fromkeys(_SYSTEM.findall(text)))
-    checks, packages = _set_names(text, "checks"), _set_names(text, "packages")
+    text_systems = tuple(dict.fromkeys(_SYSTEM.findall(re.sub(r"#[^\n]*", "", text))))
+    base = {"how": "flake.nix's text", "why_text": why}
+    try:
+        outputs, evaluator = _outputs(root)
+        if not isinstance(outputs, nixeval.Attrs):
+            raise ValueError(f"its outputs cannot be read from the text ({getattr(outputs, 'why', '') or 'computed'})")
+        packages = _per_system(outputs, "packages", text_systems)
+        checks = _per_system(outputs, "checks", text_systems)
+        others = [_per_system(outputs, name, text_systems).systems for name in PER_SYSTEM_OUTPUTS[2:]]
+    except NixSyntaxError as exc:
+        return FlakeFacts(
+            systems=text_systems, unsure=(f"flake.nix does not parse ({exc}): no packages or checks",), **base
+        )
+    except (ValueError, nixeval.OutOfSteps, RecursionError) as exc:
+        reason = str(exc) or "too much to evaluate from the text"
+        return FlakeFacts(systems=text_systems, unsure=(f"flake.nix: {reason}: no packages or checks",), **base)
+    systems = tuple(dict.fromkeys([*packages.systems, *checks.systems, *(s for found in others for s in found)]))
+    unread = [f"{line} (imported by the flake; read as unknown)" for line in dict.fromkeys(evaluator.unread)]
     return FlakeFacts(
-        systems=systems,
-        checks={system: checks for system in systems} if checks else {},
-        packages={system: packages for system in systems} if packages else {},
-        how="flake.nix's text",
-        why_text=why,
+        systems=systems or text_systems,
+        checks={system: names for system, names in checks.names.items() if names},
+        packages={system: names for system, names in packages.names.items() if names},
+        unsure=(*_unsure_lines(packages), *_unsure_lines(checks), *unread),
+        package_text=packages.text,
+        **base,
     )
 
 

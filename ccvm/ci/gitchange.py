@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.errors import UsageError
+from ccvm.files import REPORTS_DIR
 from ccvm.git import git, git_output
+
+# What ccvm's own checks write (JUnit files, logs) is never part of a change, whether or not the
+# reports/.gitignore ccvm writes when it makes the folder is there (an older run's, or one deleted).
+NOT_A_CHANGE = f":(exclude,top){REPORTS_DIR}/"
 
 # Set by git for hooks; inherited by a check they would point its own git
 # calls (say, in a test's temporary repository) at this repository.
@@ -89,15 +94,17 @@ def _nul_list(text: str) -> list[str]:
 
 def changed_paths(root: Path, base_commit: str) -> tuple[str, ...]:
     """Paths that differ between base_commit and the working tree, plus
-    untracked files that are not ignored; a rename counts as both paths."""
-    diffed = git_output(root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", base_commit, "--")
-    untracked = git_output(root, "ls-files", "--others", "--exclude-standard", "-z")
+    untracked files that are not ignored, reports/ left out; a rename counts as both paths."""
+    diffed = git_output(
+        root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", base_commit, "--", ":/", NOT_A_CHANGE
+    )
+    untracked = git_output(root, "ls-files", "--others", "--exclude-standard", "-z", "--", ":/", NOT_A_CHANGE)
     return tuple(sorted(set(_nul_list(diffed)) | set(_nul_list(untracked))))
 
 
 def tree_hash(root: Path) -> str:
     """The git tree of the working tree's content, uncommitted and untracked
-    (not ignored) files included, built in a throwaway index.
+    (not ignored) files included, reports/ as HEAD has it, built in a throwaway index.
 
     The throwaway index starts from HEAD's tree with no stat cache, so every
     file is read and hashed: a cached stat can hide an edit made in the same
@@ -105,7 +112,13 @@ def tree_hash(root: Path) -> str:
     """
     with tempfile.TemporaryDirectory(prefix="ccvm-tree-") as scratch:
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        if _commit_of(root, "HEAD"):
+        head = _commit_of(root, "HEAD")
+        if head:
             git_output(root, "read-tree", "HEAD", env=env)  # keeps tracked files that an ignore rule covers
-        git_output(root, "add", "-A", "--", ".", env=env)
+        git_output(root, "add", "-A", "--", ":/", env=env)
+        # reports/ as HEAD has it (an exclude pathspec in `add` fails where .gitignore names the folder)
+        if head:
+            git_output(root, "reset", "-q", head, "--", f":/{REPORTS_DIR}", env=env)
+        else:
+            git_output(root, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", f":/{REPORTS_DIR}", env=env)
         return git_output(root, "write-tree", env=env).strip()

@@ -19,6 +19,7 @@ from ccvm.commands.common import (
 )
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
+from ccvm.files import make_dirs
 from ccvm.launcher.resolve import check_launcher, project_root, under_test
 from ccvm.matrix.axes import Accel
 from ccvm.matrix.sizes import parse_mib
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         reprobe=args.reprobe,
     )
     try:
-        (args.reports / "boot").mkdir(parents=True, exist_ok=True)
+        make_dirs(args.reports / "boot")
     except OSError as exc:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
     progress = Progress(total=len(cells))

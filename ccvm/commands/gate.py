@@ -14,6 +14,7 @@ from ccvm.ci import attest, gate, gitchange
 from ccvm.commands.common import positive_int
 from ccvm.commands.reporting import end
 from ccvm.errors import ChecksFailed, UsageError
+from ccvm.files import make_dirs
 from ccvm.git import git
 from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.processes import default_jobs
@@ -92,7 +93,7 @@ def _writable_outputs(junit: Path, log_dir: Path) -> None:
     if junit.is_dir():
         raise UsageError(f"--junit {junit}: cannot write the JUnit file: Is a directory")
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(log_dir)
     except OSError as exc:
         raise UsageError(f"--reports {log_dir.parent}: cannot make {log_dir}: {exc.strerror or exc}") from None
 

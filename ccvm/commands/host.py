@@ -11,8 +11,11 @@ from ccvm.checks.host.suite import HostRun, run_host_suite
 from ccvm.commands.common import positive_float
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError
+from ccvm.launcher.build import LauncherBuilds
 from ccvm.launcher.embedded import EMBEDDED
 from ccvm.launcher.resolve import given_wrapper
+from ccvm.matrix.axes import host_arch
+from ccvm.matrix.builds import DEFAULT_TIMEOUT_S as BUILD_TIMEOUT_S
 from ccvm.matrix.launcher import Launcher, load_launcher
 from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.processes import executable_at
@@ -33,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--wrapper",
         metavar="PATH",
         help="the launcher to check instead of the declared one (matrix/launcher.yaml) or ccvm vm",
+    )
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="first run the declared launcher's build step for this host's system (matrix/launcher.yaml "
+        "build:) and check what it built; without it argv is used as it is (build it yourself)",
     )
     add_junit_option(parser, "host")
     parser.add_argument(
@@ -135,12 +144,31 @@ def _failure_summary(suites) -> str:
     return "the launcher broke its contract; see the failures above"
 
 
+def _built(launcher: Launcher, root: Path, matrix_dir: Path) -> Launcher:
+    """The declared launcher after its build step for this host's system (--build)."""
+    arch = host_arch()
+    system = arch.nix_system if arch else ""
+    if launcher.embedded or not launcher.build:
+        raise UsageError("--build: the launcher under test declares no build step (matrix/launcher.yaml build:)")
+    if launcher.build_for(system) is None:
+        raise UsageError(f"--build: {launcher.source} declares no build step for this host's system {system}")
+    # builds.yaml's timeout where the project has a whole matrix, else its default
+    timeout_s = load_matrix(matrix_dir).builds.timeout_s if (matrix_dir / "builds.yaml").is_file() else BUILD_TIMEOUT_S
+    builds = LauncherBuilds(launcher, root, timeout_s=timeout_s, log_dir=Path("reports") / "host")
+    built = builds.for_system(system)
+    if built.problem:
+        raise ChecksFailed(f"--build: {built.problem}")
+    return launcher.with_argv(built.argv)
+
+
 def run(args: argparse.Namespace) -> int:
     matrix_dir = matrix_root(args.matrix)
     launcher, note = _launcher(args, matrix_dir)
     root = _project_root(matrix_dir)
     if note:
         print(f"ccvm host: {note}", flush=True)
+    if args.build:
+        launcher = _built(launcher, root, matrix_dir)
     plan = HostRun(
         note=note,
         launcher=launcher,

@@ -46,7 +46,7 @@ def _print(adoption: Adoption, baseline: tuple[str, ...]) -> None:
     print(f"found: {len(findings.shell)} shell, {len(findings.nix)} Nix file(s)", end="")
     print(f"; book: {findings.book or 'none'}; host tests: {', '.join(findings.host_tests) or 'none'}")
     if flake:
-        checks = sorted({name for names in flake.checks.values() for name in names})
+        checks = flake.check_names()
         print(
             f"flake ({flake.how}): systems {', '.join(flake.systems) or 'none'}; checks {', '.join(checks) or 'none'}"
         )
@@ -55,8 +55,16 @@ def _print(adoption: Adoption, baseline: tuple[str, ...]) -> None:
     if findings.launcher:
         scripts = ", ".join(findings.launcher.host_scripts) or "none"
         print(f"launcher: {findings.launcher.name} (matrix/launcher.yaml, kept as it is); host scripts: {scripts}")
+    elif findings.found and findings.found.argv:
+        print(f"launcher: {' '.join(findings.found.argv)} ({findings.found.source} reads {findings.found.variable})")
+    else:
+        print("launcher: none found (nothing reads CCVM_DRYRUN or another *_DRYRUN variable)")
+    for script in findings.scripts:
+        print(f"script: {script.path}: {script.kind} ({script.why})")
     for path in adoption.wrote:
         print(f"wrote {path}")
+    for path in adoption.removed:
+        print(f"removed {path} (init wrote it; there is nothing to declare in it now)")
     for what in adoption.left_alone:
         print(f"left alone: {what}")
     for guess in adoption.guesses:
