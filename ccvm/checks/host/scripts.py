@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ccvm.checks.host.result_lines import ParsedOutput, parse_output
 from ccvm.checks.host.sandbox import Sandbox
-from ccvm.processes import Completed, find_program, run
+from ccvm.launcher.dryrun import IgnoredHook, NotRunAgain
+from ccvm.processes import Completed, find_program
 from ccvm.report.results import Case, Outcome, Suite
 
 DEFAULT_SCRIPT_TIMEOUT_S = 600.0
@@ -117,10 +118,23 @@ def script_suite(box: Sandbox, script: Path, *, name: str, root: Path, env: dict
     except NoInterpreter as exc:
         suite.cases.append(Case(name="interpreter", outcome=Outcome.FAIL, message=str(exc)))
         return suite
-    result = run(argv, timeout_s=timeout_s, cwd=str(root), env=env)
+    runner = script.relative_to(root).as_posix() if script.is_relative_to(root) else script.name
+    booted = ""
+    try:
+        result = box.guard.run(
+            argv, launcher=box.launcher, program=box.wrapper, timeout_s=timeout_s, cwd=str(root), env=env, runner=runner
+        )
+    except NotRunAgain as exc:
+        suite.cases.append(Case(name="dry-run-hook", outcome=Outcome.SKIP, message=str(exc)))
+        return suite
+    except IgnoredHook as exc:  # the script's tree was stopped: its lines so far, and why
+        result, booted = exc.completed, str(exc)
     parsed = parse_output(result.stdout, result.stderr)
     suite.cases += _result_cases(box, parsed)
-    suite.cases += _consistency_cases(box, parsed, result, timeout_s)
+    if booted:
+        suite.cases.append(_fail("dry-run-hook", booted, _tail(box, result)))
+    else:
+        suite.cases += _consistency_cases(box, parsed, result, timeout_s)
     if not suite.cases:
         reason = f"SKIP {parsed.plan_skip}" if parsed.plan_skip else "exit status 0, no result lines"
         outcome = Outcome.SKIP if parsed.plan_skip else Outcome.PASS
