@@ -468,8 +468,9 @@ def booting(argv: Sequence[str], exe: str = "") -> str:
     if "nix-store" in names and {"-r", "--realise", "--realize"}.intersection(args):
         return "a Nix build"
     if "nix" in names:
-        commands = [word for word in args if word in _NIX_COMMANDS]
-        first, second = (commands + ["", ""])[:2]
+        first = next((word for word in args if word in _NIX_COMMANDS), "")
+        after = args[args.index(first) + 1 :] if first else []
+        second = next((word for word in after if not word.startswith("-")), "")
         if first in _NIX_BUILDS or (first, second) in {("flake", "check"), ("profile", "install"), ("profile", "add")}:
             return "" if "--no-build" in args else "a Nix build"
     return ""
