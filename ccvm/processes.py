@@ -221,6 +221,13 @@ def command_line(argv: Sequence[str]) -> str:
     return text if len(text) <= MAX_COMMAND_CHARS else text[: MAX_COMMAND_CHARS - 3] + "..."
 
 
+def some_of(commands: Sequence[str], *, shown: int = 2) -> str:
+    """Command lines for one line of text: the first few, then how many more."""
+    unique = list(dict.fromkeys(commands))
+    more = f" and {len(unique) - shown} more" if len(unique) > shown else ""
+    return "; ".join(unique[:shown]) + more
+
+
 def _bootstrap() -> str:
     package_parent = str(Path(__file__).resolve().parent.parent)
     return (
@@ -730,7 +737,9 @@ def supervise_main(args: list[str]) -> int:
         _quiet_stdio()
         supervisor.watch(tree)
         if tree.root_status is not None and not supervisor.mode:
-            for proc in tree.live()[:MAX_NAMED]:
+            # A fork of the launcher itself (its argv, behind a #! interpreter) is named last.
+            live = sorted(tree.live(), key=lambda proc: proc.argv[-len(argv) :] == tuple(argv))
+            for proc in live[:MAX_NAMED]:
                 supervisor.send(event="leftover", argv=list(proc.argv))
         unstopped = supervisor.stop(tree)
         child.returncode = tree.root_status  # reaped here, not by Popen

@@ -74,8 +74,11 @@ class LaunchResult:
         """The output as a report shows it: with a line naming what the launcher left running."""
         if not self.leftovers:
             return self.output
-        more = f" (and {len(self.leftovers) - 1} more)" if len(self.leftovers) > 1 else ""
-        note = f"ccvm: the launcher left {self.leftovers[0]}{more} running after it exited; ccvm stopped it"
+        left = self.leftovers
+        note = (
+            f"ccvm: the launcher left {len(left)} process(es) running after it exited "
+            f"({processes.some_of(left)}); ccvm stopped them"
+        )
         return self.output + ("" if self.output.endswith("\n") or not self.output else "\n") + note + "\n"
 
 

@@ -66,8 +66,10 @@ def left_running(done: Completed) -> str:
     left = done.tree.leftovers
     if not left:
         return ""
-    more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
-    return f"the dry run left {left[0]}{more} running after it exited; ccvm stopped it (a dry run starts nothing)"
+    return (
+        f"the dry run left {len(left)} process(es) running after it exited ({processes.some_of(left)}); "
+        "ccvm stopped them (a dry run leaves nothing running)"
+    )
 
 
 @dataclass
