@@ -212,7 +212,7 @@ class TreeEnd:
     booted: Booted | None = None
     leftovers: tuple[str, ...] = ()  # still running when the launcher exited; stopped (command lines)
     unstopped: tuple[str, ...] = ()  # could not be stopped (a process stuck in the kernel)
-    problem: str = ""  # the supervisor itself failed
+    problem: str = ""  # the supervisor itself failed, or something could not be stopped
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -251,8 +251,8 @@ class Supervised(subprocess.Popen):
         self._end: TreeEnd | None = None
         self.launcher_argv = tuple(argv)
         try:
-            super().__init__(
-                [sys.executable, "-I", "-c", _bootstrap(), *options, "--", *argv],
+            super().__init__(  # -I -S: nothing of the caller's Python setup, no site (ccvm's path is given)
+                [sys.executable, "-I", "-S", "-c", _bootstrap(), *options, "--", *argv],
                 pass_fds=(write,),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
@@ -291,6 +291,8 @@ class Supervised(subprocess.Popen):
                 return
             if event.get("event") == "error":
                 raise OSError(event.get("errno") or 0, event.get("message", "could not start"), self.launcher_argv[0])
+        if self._report_fd is None:
+            raise OSError(f"{self.launcher_argv[0]}: its process supervisor exited before it started it")
         raise OSError(f"{self.launcher_argv[0]}: its process supervisor did not start within {SUPERVISOR_START_S:g}s")
 
     def end(self) -> TreeEnd:
@@ -334,6 +336,8 @@ def _tree_end(events: list[dict], *, reaped: bool) -> TreeEnd:
             problem = f"the process supervisor failed: {event.get('message', '')}"
     if reaped and not ended and not problem:
         problem = "the process supervisor was killed before it stopped the launcher's processes"
+    if unstopped and not problem:
+        problem = f"{len(unstopped)} process(es) the launcher started could not be stopped ({some_of(unstopped)})"
     return TreeEnd(booted=booted, leftovers=tuple(leftovers), unstopped=unstopped, problem=problem)
 
 
@@ -634,6 +638,13 @@ class _Supervisor:
         return handler
 
     def send(self, **event) -> None:
+        """One report line; every argv in it is cut short, so the report stays far below a pipe's buffer."""
+        for key in ("argv",):
+            if key in event:
+                event[key] = _short(event[key])
+        for key in ("chain", "unstopped"):
+            if key in event:
+                event[key] = [_short(argv) for argv in event[key][-MAX_NAMED:]]
         with contextlib.suppress(OSError, ValueError):
             self.report.write(json.dumps(event) + "\n")
 
@@ -665,14 +676,17 @@ class _Supervisor:
         """SIGTERM every descendant once, SIGKILL what is left after the grace; reap all.
         What could not be stopped is returned."""
         started = time.monotonic()
+        killing_since: float | None = None
         termed: set[tuple[int, str]] = set()
         while True:
             tree.reap()
             if tree.empty:
                 return []
-            elapsed = time.monotonic() - started
-            kill = self.mode == "kill" or elapsed >= self.grace_s
-            if elapsed >= self.grace_s + TREE_KILL_S:
+            now = time.monotonic()
+            if killing_since is None and (self.mode == "kill" or now - started >= self.grace_s):
+                killing_since = now
+            kill = killing_since is not None
+            if kill and now - killing_since >= TREE_KILL_S:
                 return tree.live()
             for proc in tree.members().values():
                 if kill:
@@ -681,6 +695,18 @@ class _Supervisor:
                     termed.add((proc.pid, proc.start))
                     tree.signal(proc, signal.SIGTERM)
             self.sleep(0.02 if kill else 0.05)
+
+
+def _short(argv: Sequence[str], limit: int = MAX_COMMAND_CHARS) -> list[str]:
+    """The first words of an argv, up to about ``limit`` characters (command_line cuts it to show)."""
+    kept, total = [], 0
+    for word in argv:
+        if total + len(word) > limit:
+            kept.append(word[: max(0, limit - total)] + "...")
+            break
+        kept.append(word)
+        total += len(word) + 1
+    return kept
 
 
 def _quiet_stdio() -> None:

@@ -325,3 +325,36 @@ def test_sigterm_to_ccvm_host_mid_run_leaves_nothing(tmp_path):
             proc.kill()
             proc.wait(timeout=10)
     assert pids_with(marker) == [], "a helper outlived ccvm host stopped by SIGTERM"
+
+
+CLEAN_LAUNCHER = """#!/bin/sh
+# A launcher whose dry run stages its argv in a scratch directory, prints it and starts nothing.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/clean.XXXXXX")
+printf '%s\\0' "$@" >"$scratch/argv"
+echo "$scratch"
+"""
+BOOTS_ITSELF = """#!/bin/sh
+# A boot test wired as a host test: it builds the VM itself, whatever $CCVM does.
+"$CCVM" probe >/dev/null && echo "ok 1 - the dry run works"
+nix build .#vm && echo "ok 2 - the VM is built"
+"""
+
+
+def test_a_host_script_that_builds_by_itself_is_named_and_the_launcher_is_not_blamed(tmp_path):
+    (tmp_path / "launcher").write_text(CLEAN_LAUNCHER)
+    (tmp_path / "launcher").chmod(0o755)
+    (tmp_path / "boots-itself.sh").write_text(BOOTS_ITSELF)
+    sleep = f"{300 + secrets.randbelow(10**6) / 10**6:.6f}"  # the fake build's child, found by its argv
+    env = {"PATH": f"{FAKE_NIX}:{os.environ['PATH']}", "FAKE_NIX_SLEEP": sleep}  # the stand-in for nix
+    result, cases = ccvm_host(
+        tmp_path, "--wrapper", str(tmp_path / "launcher"), "--script", str(tmp_path / "boots-itself.sh"), env=env
+    )
+    assert "Traceback" not in result.stderr
+    assert verdict(cases["host.dry-run/prints-a-report"])[0] == "pass"
+    script = {name: verdict(case) for name, case in cases.items() if name.startswith("host.script.")}
+    assert script["host.script.boots-itself.sh/the dry run works"] == ("pass", ""), script
+    outcome, message = verdict(cases["host.script.boots-itself.sh/dry-run-hook"])
+    assert outcome == "fail" and message.startswith("boots-itself.sh started a Nix build during the dry run"), message
+    assert "the script boots a VM itself" in message
+    assert not any(verdict(case)[1].startswith("not run:") for case in cases.values())
+    assert pids_with(f"sleep {sleep}") == []
