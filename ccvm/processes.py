@@ -250,6 +250,7 @@ class Supervised(subprocess.Popen):
         self._events: list[dict] = []
         self._end: TreeEnd | None = None
         self.launcher_argv = tuple(argv)
+        self.launcher_pid: int | None = None  # once started: it leads its own session (its sid is this pid)
         try:
             super().__init__(  # -I -S: nothing of the caller's Python setup, no site (ccvm's path is given)
                 [sys.executable, "-I", "-S", "-c", _bootstrap(), *options, "--", *argv],
@@ -288,6 +289,7 @@ class Supervised(subprocess.Popen):
         self._read_events(until_start=True, timeout_s=SUPERVISOR_START_S)
         for event in self._events:
             if event.get("event") == "started":
+                self.launcher_pid = int(event["pid"])
                 return
             if event.get("event") == "error":
                 raise OSError(event.get("errno") or 0, event.get("message", "could not start"), self.launcher_argv[0])

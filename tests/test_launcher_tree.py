@@ -136,6 +136,20 @@ def test_a_timeout_stops_a_setsid_child_that_ignores_sigterm():
     assert time.monotonic() - started < 15
 
 
+def test_the_launcher_leads_a_session_of_its_own_under_its_supervisor():
+    proc = processes.spawn(["sh", "-c", "exec cat /proc/self/stat"], stdout=subprocess.PIPE, supervise=Supervision())
+    try:
+        fields = proc.stdout.read().decode().rsplit(")", 1)[1].split()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        processes.stop(proc)
+        processes.forget(proc)
+        proc.stdout.close()
+    assert int(fields[3]) == proc.launcher_pid != proc.pid  # its session: its own pid; not the supervisor's
+    assert int(fields[1]) == proc.pid  # its parent: the supervisor
+    assert proc.end() == processes.TreeEnd()
+
+
 def test_the_launchers_exit_status_and_signal_come_through():
     assert processes.run(["sh", "-c", "exit 7"], timeout_s=30, supervise=Supervision()).returncode == 7
     assert processes.run(["sh", "-c", "kill -9 $$"], timeout_s=30, supervise=Supervision()).returncode == -9
