@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import ctypes.util
 import json
 import os
 import resource
@@ -51,11 +50,14 @@ _live_lock = threading.Lock()
 
 
 def _libc_prctl():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl
-    except (OSError, AttributeError):
-        return None
+    """prctl(2) from the C library this interpreter runs on (its own symbols first: no
+    ctypes.util.find_library, which runs ldconfig, in every supervisor's start-up)."""
+    for name in (None, "libc.so.6"):
+        try:
+            return ctypes.CDLL(name, use_errno=True).prctl
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 _prctl = _libc_prctl()  # resolved in the parent: the child only calls it
