@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from ccvm.errors import ShuttingDown
 # Named timeouts for the escalating stop.
 TERM_GRACE_S = 2.0  # after SIGTERM to the group, before SIGKILL
 KILL_GRACE_S = 5.0  # after SIGKILL, before we give up waiting to reap
+LEADER_POLL_S = 0.5  # how often run() looks whether a command itself has exited
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -365,8 +366,12 @@ def run(
     cwd: str | None = None,
     env: dict | None = None,
     supervise: Supervision | None = None,
+    watch: Callable[[int], contextlib.AbstractContextManager] | None = None,
 ) -> Completed:
-    """Run a command to completion with a hard timeout; the group (``supervise``: the whole tree) dies with it."""
+    """Run a command to completion with a hard timeout; the group (``supervise``: the whole tree) dies
+    with it.  Once the command itself has exited, what it left in its group holding its output open is
+    stopped, so a leftover never holds the run to its timeout.  ``watch(pid)``, when given, is a context
+    held while it runs (the command's pid: under a supervisor, the launcher's, which leads its session)."""
     proc = spawn(
         argv,
         cwd=cwd,
@@ -380,7 +385,9 @@ def run(
     )
     returncode: int | None
     try:
-        out, err = proc.communicate(timeout=timeout_s)
+        leader = proc.launcher_pid if isinstance(proc, Supervised) else proc.pid
+        with watch(leader) if watch else contextlib.nullcontext():
+            out, err = _communicate(proc, timeout_s)
         returncode = proc.returncode
     except subprocess.TimeoutExpired:
         stop(proc)
@@ -396,6 +403,128 @@ def run(
         forget(proc)
     tree = proc.end() if isinstance(proc, Supervised) else TreeEnd()
     return Completed(argv=tuple(argv), returncode=returncode, stdout=out or "", stderr=err or "", tree=tree)
+
+
+def _communicate(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
+    """All the output, by the deadline (else TimeoutExpired); once the leader has exited, its
+    group's stragglers (which may hold the pipes open) are killed and the rest read."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.communicate(timeout=max(0.0, min(LEADER_POLL_S, left)))
+        except subprocess.TimeoutExpired:
+            if proc.poll() is not None:
+                _signal_group(proc, signal.SIGKILL)
+                return proc.communicate(timeout=KILL_GRACE_S)
+            if left <= LEADER_POLL_S:
+                raise
+
+
+# -- reading the process table ------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessInfo:
+    """One live process as /proc shows it."""
+
+    pid: int
+    ppid: int
+    session: int
+    started: int  # clock ticks after boot: with the pid, it names one process even when pids are reused
+    argv: tuple[str, ...]
+    cwd: str  # "" when it cannot be read
+    exe: str  # "" when it cannot be read
+    launched_as: str  # `_` in its environment: bash sets it to the path of each command it runs ("" if none)
+
+
+def _stat(pid: int) -> tuple[bytes, ...] | None:
+    """/proc/PID/stat's fields after the name (state, ppid, pgrp, session...), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return tuple(handle.read().rsplit(b")", 1)[1].split())  # the name in parentheses may hold anything
+    except (OSError, IndexError):
+        return None
+
+
+def _process_info(pid: int, fields: tuple[bytes, ...]) -> ProcessInfo | None:
+    base = f"/proc/{pid}"
+    try:
+        with open(f"{base}/cmdline", "rb") as handle:
+            argv = tuple(word.decode("utf-8", "surrogateescape") for word in handle.read().split(b"\0")[:-1])
+    except OSError:
+        return None
+    links = {}
+    for name in ("cwd", "exe"):
+        try:
+            links[name] = os.readlink(f"{base}/{name}")
+        except OSError:
+            links[name] = ""
+    return ProcessInfo(
+        pid=pid,
+        ppid=int(fields[1]),
+        session=int(fields[3]),
+        started=int(fields[19]),
+        argv=argv,
+        launched_as=_launched_as(pid),
+        **links,
+    )
+
+
+def _launched_as(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            entries = handle.read().split(b"\0")
+    except OSError:
+        return ""
+    found = next((entry[2:] for entry in entries if entry.startswith(b"_=")), b"")
+    return found.decode("utf-8", "surrogateescape")
+
+
+def session_processes(session: int) -> list[ProcessInfo]:
+    """Every live process of a session (a child spawned here leads its own): what it started, unless
+    that left the session.  Zombies are left out."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None and int(fields[3]) == session and fields[0] != b"Z":
+                info = _process_info(int(entry), fields)
+                if info is not None:
+                    found.append(info)
+    return found
+
+
+def descendants(root: int, table: list[ProcessInfo]) -> list[ProcessInfo]:
+    """``root`` and everything under it in ``table``, parents first."""
+    children: dict[int, list[ProcessInfo]] = {}
+    for info in table:
+        children.setdefault(info.ppid, []).append(info)
+    found = [info for info in table if info.pid == root]
+    for info in found:  # grows while it is walked
+        found += children.get(info.pid, [])
+    return found
+
+
+def stop_processes(procs: list[ProcessInfo]) -> None:
+    """Stop processes that are not our children (SIGTERM, then SIGKILL after the grace time); a
+    pid reused meanwhile by another process is left alone."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for info in procs:
+            if _alive(info):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(info.pid, signum)
+        deadline = time.monotonic() + TERM_GRACE_S
+        while signum == signal.SIGTERM and time.monotonic() < deadline:
+            if not any(_alive(info) for info in procs):
+                return
+            time.sleep(0.05)
+
+
+def _alive(info: ProcessInfo) -> bool:
+    """Still running (a zombie is not), and still the same process."""
+    fields = _stat(info.pid)
+    return fields is not None and fields[0] != b"Z" and int(fields[19]) == info.started
 
 
 def default_jobs() -> int:

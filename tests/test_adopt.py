@@ -518,10 +518,10 @@ def test_init_completes_a_matrix_holding_only_the_declared_launcher_and_its_host
         done = ccvm(repo, *args)
         assert done.returncode == 0, (args, done.stdout + done.stderr)
     # The gate's host check, run as the gate (and the workflow's checks job) runs it: through the declared
-    # wrapper bin/ccvm, its own tests/host.sh given $CCVM.
+    # wrapper bin/ccvm, its own tests/host.sh given $CCVM (the wrapper itself, which it greps).
     host = ccvm(repo, *checks["host"].run[1:])
     assert host.returncode == 0, host.stdout + host.stderr
-    assert "host.script.tests.host.sh: 6 passed, 0 failed" in host.stdout and "(seed-ccvm)" in host.stdout
+    assert "host.script.tests.host.sh: 11 passed, 0 failed" in host.stdout and "(seed-ccvm)" in host.stdout
     assert (repo / "reports" / "junit" / "gate-host.xml").is_file()
     include = jobs_of(repo)["checks"]["strategy"]["matrix"]["include"]
     assert {e["check"]: e["command"] for e in include}["host"] == " ".join(HOST_CHECK)

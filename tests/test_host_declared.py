@@ -6,6 +6,7 @@ the real wrapper and the real `ccvm host`; nothing is mocked."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -64,13 +65,18 @@ def test_the_clean_wrapper_keeps_the_contract(tmp_path):
         assert f"host.argv/{name}" in passed
     for name in ("not-in-plan-or-output", "not-in-staged-files", "not-in-working-directory-or-reports"):
         assert f"host.secrets/{name}" in passed
-    for name in ("settings-staged-0600", "credentials-staged-0600", "scratch-private-0700", "host-config-untouched"):
+    # As declared: the credential never staged, the settings copied (in the mode cp -aL keeps).
+    for name in ("settings-staged", "credentials-never-staged", "host-config-untouched"):
         assert f"host.staging/{name}" in passed
+    # A 0644 public key in the 0700 scratch directory, a 0644 settings copy: ccvm vm's rule, not this launcher's.
+    assert "ccvm vm's rule" in message(cases["host.staging/scratch-private-0700"])
     # Both declared switches of the writable share change what the dry run stages.
     assert {"host.modes/share-writable-flag", "host.modes/share-writable-variable"} <= passed
-    # The project's TAP script ran under bash (it uses pipefail and mapfile): six testcases.
+    # The project's TAP script ran under bash (it uses pipefail and mapfile), with $CCVM the wrapper
+    # itself (three of its lines grep it): eleven testcases.
     script = {name for name in cases if name.startswith("host.script.tests.host.sh/")}
-    assert len(script) == 6 and script <= passed
+    assert len(script) == 11 and script <= passed
+    assert "host.script.tests.host.sh/the wrapper refuses to share the host's root" in script
     # What the style cannot show is skipped with its reason, never passed.
     skipped = by_outcome(cases, "skip")
     assert "host.secrets/not-in-qemu-argv" in skipped
@@ -106,8 +112,14 @@ def test_wrapper_and_script_work_without_a_matrix(tmp_path):
     # Nothing declares where the argv lands: those cases are skipped, saying so.
     spaces = cases["host.argv/spaces"]
     assert outcome(spaces) == "skip" and "argv_file" in message(spaces)
-    assert len([n for n in cases if n.startswith("host.script.host.sh/")]) == 6
+    assert len([n for n in cases if n.startswith("host.script.host.sh/")]) == 11
     assert "host.secrets/not-in-staged-files" in by_outcome(cases, "pass")
+    # Nothing declared about staging: the credential need not be staged (it is not); the settings'
+    # staging is not checked, saying what to declare.
+    assert outcome(cases["host.staging/credentials-owner-only-if-staged"]) == "pass"
+    settings = cases["host.staging/settings-staging"]
+    assert outcome(settings) == "skip" and "staged: copy" in message(settings)
+    assert by_outcome(cases, "fail") == set()
 
 
 def write_script(path: Path, text: str, mode: int = 0o755) -> Path:
@@ -219,10 +231,11 @@ def test_the_script_runs_with_its_shebang_from_the_project_root_with_ccvm_set(pr
         """#!/usr/bin/env bash
 set -euo pipefail
 [ "$PWD" = "$EXPECTED_ROOT" ] && echo "ok - runs from the project root" || echo "FAIL - runs from $PWD"
+[ "$CCVM" = "$EXPECTED_LAUNCHER" ] && echo "ok - CCVM is the launcher itself" || echo "FAIL - CCVM is $CCVM"
 dir=$("$CCVM" 'a b')
-[ -d "$dir" ] && echo "ok - CCVM is the dry-run wrapper" || echo "FAIL - CCVM printed $dir"
+[ -d "$dir" ] && echo "ok - the dry-run hook is on" || echo "FAIL - CCVM printed $dir"
 [ -f "$HOME/.claude/.credentials.json" ] && echo "ok - the fixture home has credentials" || echo "FAIL - no creds"
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"
 """,
         mode=0o644,  # not executable: ccvm runs the interpreter its #! names
     )
@@ -245,7 +258,11 @@ echo "3 passed, 0 failed"
         capture_output=True,
         text=True,
         timeout=300,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}, "EXPECTED_ROOT": env_root},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CCVM_")},
+            "EXPECTED_ROOT": env_root,
+            "EXPECTED_LAUNCHER": str(SEED_WRAPPER.resolve()),
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     names = {
@@ -253,7 +270,8 @@ echo "3 passed, 0 failed"
     }
     assert names == {
         "runs from the project root": "pass",
-        "CCVM is the dry-run wrapper": "pass",
+        "CCVM is the launcher itself": "pass",
+        "the dry-run hook is on": "pass",
         "the fixture home has credentials": "pass",
     }
 
@@ -354,8 +372,14 @@ def test_a_script_whose_env_interpreter_is_missing_is_an_interpreter_case(projec
     assert set(cases) == {"interpreter"} and "ccvm-no-such-interpreter" in message(cases["interpreter"])
 
 
-def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(project, tmp_path):
-    wrapper = write_script(project / "hang.sh", "#!/bin/sh\nexec sleep 1000\n")
+@pytest.mark.parametrize(
+    "hang", ["exec sleep 1000", "sleep 1000"], ids=["replaces-itself-with-sleep", "waits-on-its-child"]
+)
+def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(project, tmp_path, hang):
+    """$CCVM is the launcher itself, so no wrapper of ccvm's bounds it: ccvm watches the script's
+    processes and stops a dry run that outlives the dry-run timeout, with what it started."""
+    pidfile = project / "launcher.pid"
+    wrapper = write_script(project / "hang.sh", f"#!/bin/sh\necho $$ >{pidfile}\n{hang}\n")
     body = 'if "$CCVM" -- x; then echo "ok - ran"; else echo "not ok - hung"; fi\n'
     script = write_script(project / "host.sh", "#!/usr/bin/env bash\n" + body)
     started = time.monotonic()
@@ -363,3 +387,150 @@ def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(projec
     assert time.monotonic() - started < 60  # the script timeout is 600 s
     assert result.returncode == 1
     assert "host.script.host.sh/hung" in cases
+    stopped = cases["host.script.host.sh/dry-run-timeout"]
+    assert outcome(stopped) == "fail" and "did not finish within 2s" in message(stopped), message(stopped)
+    assert "FAIL dry-run-timeout: a dry run did not finish within 2s" in result.stdout
+    assert not Path(f"/proc/{int(pidfile.read_text())}").exists(), "the hanging dry run outlived its stop"
+
+
+def test_a_diagnostic_on_stderr_is_output_not_a_result(project, tmp_path):
+    script = write_script(
+        project / "fetch.sh",
+        "#!/bin/sh\necho 'error: mirror slow, retrying' >&2\necho 'failure: first mirror, trying the next' >&2\n"
+        "echo 'ok - fetched'\nexit 0\n",
+    )
+    result, cases = run_script(project, tmp_path, script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {name: outcome(case) for name, case in cases.items()} == {"fetched": "pass"}
+
+
+def test_a_failing_script_says_why_on_screen(project, tmp_path):
+    script = write_script(project / "dies.sh", "#!/bin/sh\necho 'mktemp: cannot create /nope' >&2\nexit 3\n")
+    result, _ = run_script(project, tmp_path, script)
+    assert result.returncode == 1
+    assert "FAIL exit-status: exited 3 without a failing result line" in result.stdout
+    assert "mktemp: cannot create /nope" in result.stdout  # its last lines, not only in the JUnit file
+
+
+def alive_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_script_that_kills_its_own_process_group_is_a_failing_case_and_leaves_nothing(project, tmp_path):
+    """Its child ignores SIGTERM and holds the script's output open: once the script is gone, the
+    child is stopped too, and the run does not wait for the script timeout."""
+    marker = f"ccvm-test-{os.getpid()}-{time.monotonic_ns()}"
+    script = write_script(
+        project / "suicide.sh",
+        f"#!/usr/bin/env bash\necho 'ok - started'\n(trap '' TERM; exec -a {marker} sleep 600) &\n"
+        "sleep 0.5\nkill -TERM 0\nsleep 30\n",
+    )
+    started = time.monotonic()
+    result, cases = run_script(project, tmp_path, script, "--script-timeout", "120")
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1
+    assert outcome(cases["started"]) == "pass"
+    ended = cases["exit-status"]
+    assert outcome(ended) == "fail" and "killed by SIGTERM" in message(ended), message(ended)
+    time.sleep(0.3)
+    assert alive_with(marker) == []
+
+
+def test_a_declared_dry_run_variable_the_launcher_never_reads_is_one_failing_case(tmp_path):
+    project = tmp_path / "seed"
+    shutil.copytree(SEED, project)
+    declaration = project / "matrix" / "launcher.yaml"
+    declaration.write_text(declaration.read_text().replace("variable: CCVM_DRYRUN", "variable: SEED_DRYRUN"))
+    result, cases = ccvm_host(project, tmp_path, "--script", "none")
+    assert result.returncode == 1, result.stdout + result.stderr
+    preflight = message(cases["host.dry-run/prints-a-report"])
+    assert "bin/ccvm never mentions SEED_DRYRUN, the declared dry-run variable" in preflight, preflight
+    assert "it mentions CCVM_DRYRUN: declare that" in preflight
+    assert by_outcome(cases, "fail") == {"host.dry-run/prints-a-report"}
+    assert alive_with(str(project)) == []
+
+
+STAGES_THE_CREDENTIAL = """#!/bin/sh
+# stages a byte-exact copy of the credential, mode 0644, in a scratch directory of mode $1
+dir=$(mktemp -d "$TMPDIR/stage.XXXXXX")
+chmod {dir_mode} "$dir"
+cp "$HOME/.claude/.credentials.json" "$dir/cred"
+chmod 644 "$dir/cred"
+echo "$dir"
+"""
+
+
+@pytest.mark.parametrize(
+    ("staged", "dir_mode", "failing"),
+    [
+        (None, "700", set()),  # a 0700 directory keeps others out of the 0644 copy
+        (None, "755", {"not-in-staged-files", "credentials-owner-only-if-staged"}),
+        ("owner-only", "700", set()),
+        ("owner-only", "755", {"not-in-staged-files", "credentials-staged-owner-only"}),
+        ("never", "700", {"credentials-never-staged"}),
+    ],
+)
+def test_a_staged_credential_is_checked_as_declared(project, tmp_path, staged, dir_mode, failing):
+    write_script(project / "wrapper", STAGES_THE_CREDENTIAL.replace("{dir_mode}", dir_mode))
+    (project / "matrix").mkdir()
+    entry = (
+        "~/.claude/.credentials.json" if staged is None else f"{{path: ~/.claude/.credentials.json, staged: {staged}}}"
+    )
+    (project / "matrix" / "launcher.yaml").write_text(
+        f"argv: [./wrapper]\ndry_run: {{prints: scratch-dir}}\nsecrets:\n  files: [{entry}]\n"
+    )
+    result, cases = ccvm_host(project, tmp_path, "--script", "none")
+    bad = {name.split("/")[1] for name in by_outcome(cases, "fail")}
+    assert bad == failing, result.stdout
+    assert result.returncode == (1 if failing else 0)
+    if "not-in-staged-files" in failing:
+        assert "cred is a copy of ~/.claude/.credentials.json that others can read" in message(
+            cases["host.secrets/not-in-staged-files"]
+        )
+
+
+def test_host_scripts_find_the_launcher_in_the_declared_variable(project, tmp_path):
+    (project / "bin").mkdir()
+    shutil.copy(SEED_WRAPPER, project / "bin" / "ccvm")
+    (project / "stub").mkdir()
+    shutil.copy(SEED / "stub" / "claude", project / "stub" / "claude")
+    write_script(
+        project / "host.sh",
+        '#!/bin/sh\n[ "$SEED_LAUNCHER" = "$PWD/bin/ccvm" ] && echo "ok - named" || echo "not ok - $SEED_LAUNCHER"\n'
+        '[ -z "${CCVM:-}" ] && echo "ok - CCVM unset" || echo "not ok - CCVM is $CCVM"\n',
+    )
+    (project / "matrix").mkdir()
+    (project / "matrix" / "launcher.yaml").write_text(
+        "argv: [bin/ccvm]\nhost_scripts: [host.sh]\nlauncher_variable: SEED_LAUNCHER\n"
+    )
+    env_less_ccvm = {k: v for k, v in os.environ.items() if k != "CCVM"}
+    result = run_ccvm("host", "--junit", str(tmp_path / "h.xml"), cwd=project, timeout=300, env=env_less_ccvm)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "host.script.host.sh: 2 passed, 0 failed" in result.stdout
+
+
+def test_an_adopted_project_without_a_declared_launcher_is_told_it_tests_ccvms(tmp_path):
+    """No matrix/launcher.yaml in a project that adopted ccvm (its actions.yaml has ccvm_pip): ccvm vm
+    passing says nothing about the project's launcher, and ccvm host says so, on screen and in JUnit."""
+    project = tmp_path / "adopted"
+    shutil.copytree(SEED, project)
+    (project / "matrix" / "launcher.yaml").unlink()
+    actions = project / "matrix" / "actions.yaml"
+    actions.write_text(actions.read_text() + "ccvm_pip: {unset: not chosen yet}\n")
+    result, cases = ccvm_host(project, tmp_path, "--script", "none", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = "testing ccvm's embedded launcher (ccvm vm), not this project's"
+    assert result.stdout.startswith(f"ccvm host: {said}") and f"note: {said}" in result.stdout
+    root = ET.parse(tmp_path / "host.xml").getroot()
+    for suite in root.iter("testsuite"):
+        properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        assert properties["launcher"] == "ccvm vm" and said in properties["note"]
+    assert said in cases["host.dry-run/prints-a-report"].find("system-out").text

@@ -11,8 +11,8 @@ from clirun import run_ccvm
 
 from ccvm.errors import ConfigError
 from ccvm.launcher.embedded import EMBEDDED
-from ccvm.launcher.resolve import under_test
-from ccvm.matrix.launcher import ArgvFormat, DryRunStyle, load_launcher
+from ccvm.launcher.resolve import given_wrapper, under_test
+from ccvm.matrix.launcher import ArgvFormat, DryRunStyle, Staged, load_launcher
 from ccvm.matrix.model import load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,10 @@ def test_the_seed_fixture_declaration_parses():
     assert launcher.share_switch("overlay").is_default
     assert launcher.secrets.files == ("~/.claude/.credentials.json",)
     assert launcher.secrets.variables == ("ANTHROPIC_API_KEY",)
-    assert launcher.host_scripts == ("tests/host.sh",)
+    assert launcher.config_files == ("~/.claude/settings.json",)
+    assert launcher.staging("~/.claude/.credentials.json") is Staged.NEVER
+    assert launcher.staging("~/.claude/settings.json") is Staged.COPY
+    assert launcher.host_scripts == ("tests/host.sh",) and launcher.launcher_variable == "CCVM"
     overlay, writable_boot = launcher.boot.scenarios
     assert overlay.args[:2] == ("two words", 'it\'s "quoted"') and "new\nline" in overlay.args and "" in overlay.args
     assert overlay.exit_status == 7 and launcher.guest_assets == "env"
@@ -93,6 +96,28 @@ BAD = {
     "build-both": ("argv: [x]\nbuild:\n  x86_64-linux: {flake: a, command: [b]}\n", 3, "exactly one of", ""),
     "build-system": ("argv: [x]\nbuild:\n  x86-linux: {flake: a}\n", 3, "not a Nix system", ""),
     "secret-path": ("argv: [x]\nsecrets:\n  files: [/etc/key]\n", 3, "under the home directory", ""),
+    "secret-staged-copy": (
+        "argv: [x]\nsecrets:\n  files:\n    - {path: ~/.key, staged: copy}\n",
+        4,
+        "~/.key is a secret",
+        "write never or owner-only",
+    ),
+    "staged-word": (
+        "argv: [x]\nconfig_files:\n  - {path: ~/.rc, staged: owneronly}\n",
+        3,
+        "unknown staged 'owneronly'",
+        "did you mean 'owner-only'",
+    ),
+    "staged-no-path": ("argv: [x]\nconfig_files:\n  - {staged: copy}\n", 3, "needs `path`", ""),
+    "staged-key": ("argv: [x]\nconfig_files:\n  - {path: ~/.rc, stage: copy}\n", 3, "unknown key 'stage'", "staged"),
+    "config-path": ("argv: [x]\nconfig_files:\n  - {path: .rc}\n", 3, "under the home directory", ""),
+    "secret-and-config": (
+        "argv: [x]\nsecrets: {files: [~/.k]}\nconfig_files: [~/.k]\n",
+        3,
+        "~/.k is in secrets.files too",
+        "",
+    ),
+    "launcher-variable": ("argv: [x]\nlauncher_variable: my-launcher\n", 2, "not an environment variable name", ""),
     "script-path": ("argv: [x]\nhost_scripts: [../up.sh]\n", 2, "relative to the project root", ""),
     "bad-regex": (
         "argv: [x]\nshare: {overlay: {default: true}}\nboot:\n  scenarios:\n    - name: a\n      share: overlay\n"
@@ -174,3 +199,23 @@ def test_bad_choices_are_named_as_the_file_spells_them(tmp_path, text, expected)
     with pytest.raises(ConfigError) as caught:
         load_launcher(tmp_path)
     assert expected in str(caught.value) and "<" not in str(caught.value)
+
+
+def test_staging_is_declared_per_file_and_undeclared_by_default(tmp_path):
+    (tmp_path / "launcher.yaml").write_text(
+        "argv: [x]\nsecrets:\n  files: [~/.a, {path: ~/.b, staged: owner-only}]\n"
+        "config_files:\n  - ~/.rc\n  - {path: ~/.d/conf, staged: never}\nlauncher_variable: SEED_LAUNCHER\n"
+    )
+    launcher = load_launcher(tmp_path)
+    assert launcher.secrets.files == ("~/.a", "~/.b") and launcher.config_files == ("~/.rc", "~/.d/conf")
+    assert launcher.staged == {"~/.b": Staged.OWNER_ONLY, "~/.d/conf": Staged.NEVER}
+    assert launcher.staging("~/.a") is None and launcher.launcher_variable == "SEED_LAUNCHER"
+    # ccvm vm declares its own rule; a bare --wrapper declares nothing.
+    assert set(EMBEDDED.staged.values()) == {Staged.OWNER_ONLY} and len(EMBEDDED.staged) == 2
+    assert given_wrapper("/bin/true").staged == {}
+
+
+def test_a_secret_listed_by_default_as_configuration_is_only_a_secret(tmp_path):
+    (tmp_path / "launcher.yaml").write_text("argv: [x]\nsecrets: {files: [~/.claude/settings.json]}\n")
+    launcher = load_launcher(tmp_path)
+    assert launcher.config_files == () and launcher.secrets.files == ("~/.claude/settings.json",)

@@ -54,3 +54,34 @@ def test_a_spawn_after_shutdown_began_is_killed_at_once(monkeypatch):
         processes.spawn(["bash", "-c", f"exec -a {marker} sleep 300"])
     time.sleep(0.3)
     assert alive_with(marker) == []
+
+
+def test_a_leftover_holding_the_output_open_does_not_hold_the_run_to_its_timeout():
+    marker = f"ccvm-test-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    result = run(["bash", "-c", f"(trap '' TERM; exec -a {marker} sleep 300) & echo started"], timeout_s=60)
+    assert time.monotonic() - started < 10
+    assert result.ok and result.stdout.strip() == "started"
+    time.sleep(0.3)
+    assert alive_with(marker) == []
+
+
+def test_a_sessions_processes_are_read_and_stopped_with_what_they_started():
+    from ccvm.processes import descendants, session_processes, spawn, stop, stop_processes
+
+    marker = f"ccvm-test-{uuid.uuid4().hex[:8]}"
+    proc = spawn(["bash", "-c", f"bash -c 'exec -a {marker}-child sleep 300; :' & exec -a {marker} sleep 300"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(alive_with(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        table = session_processes(proc.pid)
+        named = {info.argv[0] for info in table}
+        assert {marker, f"{marker}-child"} <= named
+        child = next(info for info in table if info.argv[0] == f"{marker}-child")
+        assert [info.pid for info in descendants(child.pid, table)] == [child.pid]
+        stop_processes(descendants(child.pid, table))
+        time.sleep(0.2)
+        assert alive_with(f"{marker}-child") == [] and alive_with(marker) != []
+    finally:
+        stop(proc)

@@ -45,6 +45,7 @@ def test_the_fixture_wrapper_boots_the_stub(tmp_path, guest_env, scenario):
     args = [switch.flag] if switch.flag else []
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}
     env.update(HOME=str(home), **guest_env, **LAUNCHER.cell_env(arch="x86_64", accel="tcg", machine="q35"))
+    env["ANTHROPIC_API_KEY"] = "boot-test-key"  # the wrapper hands it to QEMU through a pipe
     env.update(scenario.env)
     result = subprocess.run(
         [str(SEED / LAUNCHER.argv[0]), *args, *scenario.args],
@@ -63,3 +64,4 @@ def test_the_fixture_wrapper_boots_the_stub(tmp_path, guest_env, scenario):
     for name in scenario.must_not_exist:
         assert not (share / name).exists(), f"{name} should not reach the host in {scenario.name}"
     assert "boot-test-token" not in result.stdout + result.stderr
+    assert "boot-test-key" not in result.stdout + result.stderr

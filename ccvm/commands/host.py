@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="a project test script to run against the dry-run wrapper ($CCVM); repeatable; "
+        help="a project test script to run, with $CCVM naming the launcher; repeatable; "
         "default: the declaration's host_scripts, or tests/host.sh for ccvm vm; 'none' for none",
     )
     parser.add_argument(
@@ -67,20 +67,24 @@ def _declared(matrix_dir: Path) -> Launcher | None:
     return load_launcher(matrix_dir) if matrix_dir.is_dir() else None
 
 
-def _launcher(args: argparse.Namespace, matrix_dir: Path) -> Launcher:
+EMBEDDED_NOTE = (
+    "testing ccvm's embedded launcher (ccvm vm), not this project's: no matrix/launcher.yaml declares "
+    "the project's own, so its launcher is not tested here; declare it (docs: launcher.md, Your own launcher)"
+)
+
+
+def _launcher(args: argparse.Namespace, matrix_dir: Path) -> tuple[Launcher, str]:
+    """The launcher under test, and a note to say loudly about it ("" when none is needed)."""
     declared = _declared(matrix_dir)
     if args.wrapper is not None:
         path = _executable(args.wrapper)
-        return declared.with_argv((path,)) if declared else given_wrapper(path)
+        return (declared.with_argv((path,)) if declared else given_wrapper(path)), ""
     if declared is not None:
-        return declared
-    _require_matrix(matrix_dir)
-    return EMBEDDED
-
-
-def _require_matrix(matrix_dir: Path) -> None:
-    """ccvm vm reads the matrix; check it loads before the suite drives it."""
-    load_matrix(matrix_dir)
+        return declared, ""
+    matrix = load_matrix(matrix_dir)  # ccvm vm reads the matrix; check it loads before the suite drives it
+    # A project that adopted ccvm (its workflow installs ccvm: ccvm_pip) has a launcher of its own, or none:
+    # ccvm vm passing says nothing about it.  In ccvm's own repository ccvm vm is the project's launcher.
+    return EMBEDDED, EMBEDDED_NOTE if matrix.actions.ccvm_pip is not None else ""
 
 
 def _project_root(matrix_dir: Path) -> Path:
@@ -117,6 +121,8 @@ def _print_results(suites) -> None:
         for case in suite.cases:
             if case.outcome is Outcome.FAIL:
                 print(f"    FAIL {case.name}: {case.message}")
+                for line in case.details.splitlines():  # a script's last lines: its reason, on screen too
+                    print(f"        {line}")
 
 
 def _failure_summary(suites) -> str:
@@ -131,9 +137,12 @@ def _failure_summary(suites) -> str:
 
 def run(args: argparse.Namespace) -> int:
     matrix_dir = matrix_root(args.matrix)
-    launcher = _launcher(args, matrix_dir)
+    launcher, note = _launcher(args, matrix_dir)
     root = _project_root(matrix_dir)
+    if note:
+        print(f"ccvm host: {note}", flush=True)
     plan = HostRun(
+        note=note,
         launcher=launcher,
         project_root=root,
         matrix=matrix_dir.resolve() if matrix_dir.is_dir() else None,
@@ -149,5 +158,6 @@ def run(args: argparse.Namespace) -> int:
         "",
         table(suites, first_column="group"),
         f"\nhost suite ({launcher.name}): {time.monotonic() - started:.1f}s; JUnit: {args.junit}",
+        *([f"note: {note}"] if note else []),
     ]
     return end(suites, junit=args.junit, lines=lines, failure=failure)

@@ -12,9 +12,10 @@ when it exits is stopped with it, and named.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ccvm import processes
@@ -97,14 +98,15 @@ class DryRunGuard:
         cwd: str,
         env: dict[str, str],
         runner: str = "",
+        watch: Callable[[int], contextlib.AbstractContextManager] | None = None,
     ) -> Completed:
         """Run ``argv`` (the launcher itself, or ``runner``, a host script that runs it) with
-        its whole tree watched.  NotRunAgain when an earlier dry run booted; IgnoredHook when
-        this one did."""
+        its whole tree watched (``watch``: as processes.run takes it).  NotRunAgain when an
+        earlier dry run booted; IgnoredHook when this one did."""
         if self._why:
             raise NotRunAgain(self.not_run())
         done = processes.run(
-            argv, timeout_s=timeout_s, cwd=cwd, env=env, supervise=processes.Supervision(forbid_boots=True)
+            argv, timeout_s=timeout_s, cwd=cwd, env=env, supervise=processes.Supervision(forbid_boots=True), watch=watch
         )
         booted = done.tree.booted
         if booted is None:

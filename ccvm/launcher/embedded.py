@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from ccvm.matrix.launcher import Launcher, ShareSwitch
+from ccvm.matrix.launcher import Launcher, Secrets, ShareSwitch, Staged
 from ccvm.matrix.launcher_boot import BootDeclaration, BootScenario
 
 NAME = "ccvm vm"
@@ -93,6 +93,8 @@ EMBEDDED = Launcher(
         ShareSwitch(mode="overlay"),
         ShareSwitch(mode="writable", flag="--writable-cwd", variable="CCVM_WRITABLE_CWD"),
     ),
+    # ccvm vm's own rule: it stages both files of the agent's configuration, each readable by the owner alone.
+    staged={tilde: Staged.OWNER_ONLY for tilde in (*Secrets().files, *Launcher.config_files)},
     host_scripts=("tests/host.sh",),
     boot=embedded_boots(),
 )

@@ -9,6 +9,7 @@ build's output) once, with one error line when its program is missing.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -31,14 +32,16 @@ def project_root(matrix: Matrix) -> Path:
 
 
 def given_wrapper(path: str) -> Launcher:
-    """A wrapper named on the command line with nothing declared about it:
-    ccvm vm's conventions, its dry-run style found out from its first dry run."""
+    """A wrapper named on the command line with nothing declared about it: ccvm vm's
+    conventions, its dry-run style found out from its first dry run, and nothing declared
+    about staging (ccvm vm's own rule, both files staged owner-only, is not every launcher's)."""
     return dataclasses.replace(
         EMBEDDED,
         name=path,
         argv=(path,),
         embedded=False,
         dry_run=dataclasses.replace(EMBEDDED.dry_run, prints=None),
+        staged={},
     )
 
 
@@ -76,3 +79,28 @@ def host_cell_env(launcher: Launcher) -> dict[str, str]:
     """The declared environment for a cell of this host's arch under tcg (the host suite's dry runs)."""
     arch = host_arch() or Arch.X86_64
     return launcher.cell_env(arch=arch, accel=Accel.TCG, machine=arch.facts.default_machine)
+
+
+MAX_SCRIPT_BYTES = 1024 * 1024
+_DRYRUN_NAME = re.compile(rb"\b[A-Za-z_][A-Za-z0-9_]*_DRY_?RUN\b")
+
+
+def unread_hook(launcher: Launcher, program: str) -> str:
+    """Why the dry-run hook may never have been switched on, read from the launcher's own text
+    (a script): it never mentions the hook variable, naming the *_DRYRUN variables it does mention;
+    "" when it mentions it, or when the program is not a script ccvm can read."""
+    try:
+        with open(program, "rb") as handle:
+            text = handle.read(MAX_SCRIPT_BYTES)
+    except OSError:
+        return ""
+    if not text.startswith(b"#!") or b"\0" in text[:4096]:
+        return ""  # a compiled program: nothing to read
+    variable = launcher.dry_run.variable
+    if re.search(rb"\b" + re.escape(variable.encode()) + rb"\b", text):
+        return ""
+    others = sorted({name.decode() for name in _DRYRUN_NAME.findall(text)} - {variable})
+    where = f"{launcher.source}: dry_run.variable" if launcher.source else "dry_run.variable in matrix/launcher.yaml"
+    said = "the declared" if launcher.source else "the default"
+    reads = f"; it mentions {', '.join(others)}: declare that ({where})" if others else f"; fix {where}"
+    return f"{launcher.argv[0]} never mentions {variable}, {said} dry-run variable{reads}"

@@ -21,7 +21,7 @@ from ccvm.errors import ConfigError
 from ccvm.matrix import yamlvalues as values
 from ccvm.matrix.axes import suggestion
 from ccvm.matrix.launcher_boot import BootDeclaration, parse_boot_declaration
-from ccvm.matrix.yamlsrc import Mapping, expect_mapping, load_yaml
+from ccvm.matrix.yamlsrc import Mapping, Sequence, expect_mapping, load_yaml
 
 FILE = "launcher.yaml"
 PLACEHOLDERS = ("arch", "accel", "machine")
@@ -39,6 +39,7 @@ TOP_KEYS = [
     "secrets",
     "config_files",
     "host_scripts",
+    "launcher_variable",
     "boot",
     "guest_assets",
 ]
@@ -88,6 +89,18 @@ class DryRun:
     timeout_s: float = DEFAULT_DRYRUN_TIMEOUT_S
 
 
+class Staged(enum.StrEnum):
+    """Whether the launcher stages a file of the caller's home (secrets.files, config_files), as declared.
+    Undeclared, nothing requires it staged, and a staged copy of a secret must be one no other user can read."""
+
+    NEVER = "never"  # no copy of it is staged
+    OWNER_ONLY = "owner-only"  # a byte-exact copy is staged, and no other user can read it
+    COPY = "copy"  # a byte-exact copy is staged, in whatever mode the launcher gives it (not for a secret)
+
+
+SECRET_STAGING = (Staged.NEVER, Staged.OWNER_ONLY)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Secrets:
     files: tuple[str, ...] = ("~/.claude/.credentials.json",)  # ~ is the caller's HOME
@@ -107,7 +120,9 @@ class Launcher:
     dry_run: DryRun = field(default_factory=DryRun)
     secrets: Secrets = field(default_factory=Secrets)
     config_files: tuple[str, ...] = ("~/.claude/settings.json",)
+    staged: dict[str, Staged] = field(default_factory=dict)  # per ~/ path of secrets.files and config_files
     host_scripts: tuple[str, ...] = ()
+    launcher_variable: str = "CCVM"  # host scripts find the launcher's path in it
     boot: BootDeclaration = field(default_factory=BootDeclaration)
     guest_assets: str = "none"  # one of GUEST_ASSET_MODES
     source: Path | None = None  # the declaration file
@@ -122,6 +137,10 @@ class Launcher:
         """The launcher's environment for one cell, placeholders filled in."""
         cell = {"arch": str(arch), "accel": str(accel), "machine": str(machine)}
         return {name: template.format_map(cell) for name, template in self.env.items()}
+
+    def staging(self, tilde_path: str) -> Staged | None:
+        """What the declaration says about staging this file; None: undeclared."""
+        return self.staged.get(tilde_path)
 
     def share_switch(self, mode: str) -> ShareSwitch | None:
         return next((switch for switch in self.share_modes if switch.mode == mode), None)
@@ -229,15 +248,49 @@ def _dry_run(doc: Mapping) -> DryRun:
     )
 
 
-def _home_paths(doc: Mapping, key: str) -> tuple[str, ...]:
-    paths = values.words(doc, key)
-    for path in paths:
-        if not path.startswith("~/") or ".." in Path(path).parts:
-            raise doc.error(key, f"{key}: {path!r} must be a path under the home directory, written ~/...")
-    return paths
+def _home_path(path: str, where: Path, line: int, key: str) -> str:
+    if not path.startswith("~/") or ".." in Path(path).parts:
+        raise ConfigError(where, line, f"{key}: {path!r} must be a path under the home directory, written ~/...")
+    return path
 
 
-def _secrets(doc: Mapping) -> Secrets:
+def _home_entry(item: object, where: Path, line: int, key: str, allowed: tuple[Staged, ...]):
+    """One item of secrets.files or config_files: a ~/ path, or {path: ~/..., staged: never|...}."""
+    if isinstance(item, str):
+        return _home_path(item, where, line, key), None
+    entry = expect_mapping(item, where, line, f"an item of {key}")
+    entry.reject_unknown_keys(["path", "staged"], f"an item of {key}")
+    if "path" not in entry:
+        raise entry.error(None, f"an item of {key} needs `path`: the file, written ~/...")
+    path = _home_path(values.text(entry, "path"), where, entry.line_of("path"), key)
+    if "staged" not in entry:
+        return path, None
+    staged = Staged(values.choice(entry, "staged", tuple(Staged)))
+    if staged not in allowed:
+        choices = " or ".join(str(s) for s in allowed)
+        raise entry.error("staged", f"{key}: {path} is a secret, and a copy others can read leaks it; write {choices}")
+    return path, staged
+
+
+def _home_paths(doc: Mapping, key: str, allowed: tuple[Staged, ...]) -> tuple[tuple[str, ...], dict[str, Staged]]:
+    """A list of ~/ paths, each a string or {path, staged}; and what each declares about its staging."""
+    items = doc[key]
+    if isinstance(items, str):
+        pairs = [(items, doc.line_of(key))]
+    elif isinstance(items, Sequence):
+        pairs = [(item, items.line_of(index)) for index, item in enumerate(items)]
+    else:
+        raise doc.error(key, f"{key} must be a list of ~/ paths (or {{path: ~/..., staged: ...}} items)")
+    paths, staged = [], {}
+    for item, line in pairs:
+        path, how = _home_entry(item, doc.path, line, key, allowed)
+        paths.append(path)
+        if how is not None:
+            staged[path] = how
+    return tuple(paths), staged
+
+
+def _secrets(doc: Mapping) -> tuple[Secrets, dict[str, Staged]]:
     where = expect_mapping(doc["secrets"], doc.path, doc.line_of("secrets"), "secrets")
     where.reject_unknown_keys(["files", "env"], "secrets")
     defaults = Secrets()
@@ -245,7 +298,8 @@ def _secrets(doc: Mapping) -> Secrets:
     for name in variables:
         if not name.isidentifier():
             raise where.error("env", f"secrets.env: {name!r} is not an environment variable name")
-    return Secrets(files=_home_paths(where, "files") if "files" in where else defaults.files, variables=variables)
+    files, staged = _home_paths(where, "files", SECRET_STAGING) if "files" in where else (defaults.files, {})
+    return Secrets(files=files, variables=variables), staged
 
 
 def _scripts(doc: Mapping) -> tuple[str, ...]:
@@ -264,6 +318,14 @@ def parse_launcher_file(doc: Mapping) -> Launcher:
         )
     share = _share(doc) if "share" in doc else ()
     argv = values.words(doc, "argv", allow_empty=False)
+    secrets, secrets_staged = _secrets(doc) if "secrets" in doc else (Secrets(), {})
+    if "config_files" in doc:
+        config_files, config_staged = _home_paths(doc, "config_files", tuple(Staged))
+        both = sorted(set(secrets.files) & set(config_files))
+        if both:
+            raise doc.error("config_files", f"config_files: {both[0]} is in secrets.files too; list it there only")
+    else:  # the default, less any file declared a secret
+        config_files, config_staged = tuple(p for p in Launcher.config_files if p not in secrets.files), {}
     return Launcher(
         name=values.text(doc, "name") if "name" in doc else Path(argv[0]).name,
         argv=argv,
@@ -273,9 +335,11 @@ def parse_launcher_file(doc: Mapping) -> Launcher:
         build=_build(doc) if "build" in doc else (),
         share_modes=share,
         dry_run=_dry_run(doc) if "dry_run" in doc else dataclasses.replace(DryRun(), prints=None),
-        secrets=_secrets(doc) if "secrets" in doc else Secrets(),
-        config_files=_home_paths(doc, "config_files") if "config_files" in doc else Launcher.config_files,
+        secrets=secrets,
+        config_files=config_files,
+        staged={**config_staged, **secrets_staged},
         host_scripts=_scripts(doc) if "host_scripts" in doc else (),
+        launcher_variable=values.env_name(doc, "launcher_variable") if "launcher_variable" in doc else "CCVM",
         boot=_boot(doc, share),
         guest_assets=values.choice(doc, "guest_assets", GUEST_ASSET_MODES) if "guest_assets" in doc else "none",
         source=doc.path,

@@ -9,9 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ccvm.checks.host.modes import ccvm_option_cases, share_cases
-from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Report, Sandbox, expect, one_line_error
+from ccvm.checks.host.sandbox import (
+    CaseFailed,
+    CaseSkipped,
+    Report,
+    Sandbox,
+    ScratchFile,
+    expect,
+    one_line_error,
+)
 from ccvm.launcher.embedded import HARD_ARGS
-from ccvm.matrix.launcher import ArgvFormat, DryRunStyle
+from ccvm.matrix.launcher import ArgvFormat, DryRunStyle, Staged
 
 Check = Callable[[], None]
 
@@ -19,6 +27,12 @@ Check = Callable[[], None]
 def plan_only(box: Sandbox, what: str) -> None:
     if box.style is not DryRunStyle.PLAN:
         raise CaseSkipped(f"{what}: only a JSON plan reports it (this dry run prints a scratch directory)")
+
+
+def ccvm_vm_rule(box: Sandbox, rule: str) -> None:
+    """A rule of ccvm vm's own, checked on a launcher whose dry run prints ccvm vm's plan only."""
+    if box.style is not DryRunStyle.PLAN:
+        raise CaseSkipped(f"{rule} is ccvm vm's rule, not every launcher's (this dry run prints no ccvm plan)")
 
 
 def _debug_env(box: Sandbox) -> dict[str, str]:
@@ -32,12 +46,13 @@ def _marker_free(box: Sandbox, where: str, data: bytes | str) -> None:
     expect(not origins, f"the secret from {' and the secret from '.join(origins)} {verb} in {where}")
 
 
-def _is_staged_secret(box: Sandbox, data: bytes, mode: int) -> bool:
-    """A byte-exact private copy of a secret file is staging, not a leak."""
-    if mode & 0o077:
-        return False
-    sources = [box.home_path(tilde) for tilde in box.launcher.secrets.files]
-    return any(path.is_file() and path.read_bytes() == data for path in sources)
+def _copy_of_secret(box: Sandbox, data: bytes) -> str | None:
+    """The ~/ path of the secret file ``data`` is a byte-exact copy of, or None."""
+    for tilde in box.launcher.secrets.files:
+        path = box.home_path(tilde)
+        if path.is_file() and path.read_bytes() == data:
+            return tilde
+    return None
 
 
 # -- secrets ----------------------------------------------------------------------
@@ -54,8 +69,11 @@ def secrets_cases(box: Sandbox) -> dict[str, Check]:
         if report.scratch_mode is None:
             raise CaseSkipped("the dry run left no scratch directory to look into")
         for entry in report.files:
-            if not _is_staged_secret(box, entry.data, entry.mode):
+            copy_of = _copy_of_secret(box, entry.data)
+            if copy_of is None:
                 _marker_free(box, f"the staged file {entry.relative}", entry.data)
+            else:  # a byte-exact copy that no other user can read is staging, not a leak
+                expect(entry.private, f"the staged file {entry.relative} is a copy of {copy_of} {_readable(entry)}")
 
     def not_in_qemu_argv():
         plan_only(box, "the QEMU argv")
@@ -93,44 +111,93 @@ def secrets_cases(box: Sandbox) -> dict[str, Check]:
 # -- staging ----------------------------------------------------------------------
 
 
-def _staged_entry(plan: dict, guest_path: str) -> dict:
-    found = [f for f in plan.get("staged", []) if f.get("guest_path") == guest_path]
-    names = [f.get("guest_path") for f in plan.get("staged", [])]
-    expect(len(found) == 1, f"{guest_path} is not staged exactly once (staged: {names})")
-    return found[0]
+def _readable(entry: ScratchFile) -> str:
+    return f"that others can read (mode {entry.mode:04o}, and no directory on its way keeps them out)"
 
 
-def _staged_case(box: Sandbox, tilde: str) -> Check:
+def _plan_entries(plan: dict, tilde: str) -> list[dict]:
+    found = [f for f in plan.get("staged", []) if f.get("guest_path") == tilde]
+    expect(all("content" not in f for f in found), "the plan carries file content")
+    return found
+
+
+def _plan_staging(entries: list[dict], tilde: str, source: Path, how: Staged | None) -> None:
+    """What a plan's `staged` list says about one file of the home, against what is declared."""
+    if how is Staged.NEVER:
+        expect(entries == [], f"{tilde} is declared never staged, and the plan stages it")
+        return
+    if how is not None:
+        expect(len(entries) == 1, f"{tilde} is not staged exactly once ({len(entries)} entries in the plan)")
+        size = source.stat().st_size
+        expect(entries[0].get("size") == size, f"size {entries[0].get('size')}, the source has {size}")
+    if how is Staged.OWNER_ONLY or (how is None and entries):  # undeclared: only a secret gets here
+        for entry in entries:
+            mode = str(entry.get("mode"))
+            owner_only = mode.isdigit() and not int(mode, 8) & 0o077
+            expect(owner_only, f"{tilde} is staged with mode {mode}: others can read it")
+
+
+def _scratch_staging(report: Report, tilde: str, source: Path, how: Staged | None) -> None:
+    """What a scratch directory holds of one file of the home (byte-exact copies), against what is declared."""
+    copies = [f for f in report.files if f.data == source.read_bytes()]
+    if how is Staged.NEVER:
+        names = ", ".join(copy.relative for copy in copies)
+        expect(copies == [], f"{tilde} is declared never staged, and the scratch directory holds a copy: {names}")
+        return
+    if how is not None:
+        expect(copies != [], f"no copy of {tilde} in the scratch directory")
+    if how is not Staged.COPY:  # owner-only, or an undeclared secret's copies
+        for copy in copies:
+            expect(copy.private, f"the copy {copy.relative} of {tilde} is one {_readable(copy)}")
+
+
+def _staged_case(box: Sandbox, tilde: str, how: Staged | None) -> Check:
     source = box.home_path(tilde)
 
     def check():
         report = box.dry(*box.launcher.program)
         if report.plan is not None:
-            entry = _staged_entry(report.plan, tilde)
-            size = source.stat().st_size
-            expect(entry.get("size") == size, f"size {entry.get('size')}, the source has {size}")
-            expect(entry.get("mode") == "0600", f"mode {entry.get('mode')}, expected 0600")
-            expect("content" not in entry, "the plan carries file content")
-            return
-        copies = [f for f in report.files if f.data == source.read_bytes()]
-        expect(copies != [], f"no copy of {tilde} in the scratch directory")
-        for copy in copies:
-            expect(copy.mode == 0o600, f"the copy {copy.relative} has mode {copy.mode:04o}, expected 0600")
+            _plan_staging(_plan_entries(report.plan, tilde), tilde, source, how)
+        else:
+            _scratch_staging(report, tilde, source, how)
 
     return check
 
 
+def _undeclared_config(tilde: str) -> Check:
+    def check():
+        raise CaseSkipped(
+            f"whether {tilde} is staged is not declared (config_files: - {{path: {tilde}, staged: copy}}, "
+            "owner-only or never); a file that is not a secret keeps the mode the launcher gives it"
+        )
+
+    return check
+
+
+CASE_SUFFIX = {
+    Staged.NEVER: "never-staged",
+    Staged.OWNER_ONLY: "staged-owner-only",
+    Staged.COPY: "staged",
+    None: "owner-only-if-staged",  # an undeclared secret
+}
+
+
 def _staging_names(box: Sandbox) -> dict[str, Check]:
+    """One case per file of the home: as declared (secrets.files, config_files), else a secret's universal rule."""
     cases: dict[str, Check] = {}
-    for tilde in (*box.launcher.config_files, *box.launcher.secrets.files):
+    secrets = box.launcher.secrets.files
+    for tilde in (*box.launcher.config_files, *secrets):
+        how = box.launcher.staging(tilde)
         stem = Path(tilde).name.lstrip(".").removesuffix(".json")
-        name = f"{stem}-staged-0600" if f"{stem}-staged-0600" not in cases else f"staged-0600:{tilde}"
-        cases[name] = _staged_case(box, tilde)
+        suffix = "staging" if how is None and tilde not in secrets else CASE_SUFFIX[how]
+        name = f"{stem}-{suffix}" if f"{stem}-{suffix}" not in cases else f"{suffix}:{tilde}"
+        cases[name] = _undeclared_config(tilde) if suffix == "staging" else _staged_case(box, tilde, how)
     return cases
 
 
 def _private_scratch(box: Sandbox) -> Check:
     def check():
+        ccvm_vm_rule(box, "a 0700 scratch directory with every file in it private")
         report: Report = box.dry(*box.launcher.program, env=_debug_env(box))
         expect(report.scratch_mode is not None, "the dry run kept no scratch directory to look at")
         expect(report.scratch_mode == 0o700, f"scratch directory mode {report.scratch_mode:04o}, expected 0700")
@@ -163,12 +230,12 @@ def _host_untouched(box: Sandbox) -> Check:
 
 def _missing_config(box: Sandbox) -> Check:
     def check():
+        ccvm_vm_rule(box, "a launch with no configuration at all")
         empty = box.root / "empty-home"
         empty.mkdir(exist_ok=True)
         report = box.dry(*box.launcher.program, env={"HOME": str(empty)})
-        if report.plan is not None:
-            homes = [f for f in report.plan.get("staged", []) if str(f.get("guest_path", "")).startswith("~/")]
-            expect(homes == [], f"with no configuration, files were staged: {homes}")
+        homes = [f for f in report.plan.get("staged", []) if str(f.get("guest_path", "")).startswith("~/")]
+        expect(homes == [], f"with no configuration, files were staged: {homes}")
 
     return check
 

@@ -9,7 +9,10 @@ Two forms are read, on stdout and stderr alike:
   case and spacing (``FAIL - name: why`` keeps ``why`` as the message).
 
 A closing ``N passed, M failed`` line is kept so it can be checked
-against the lines counted.
+against the lines counted.  Every other line is output, not a result: a
+diagnostic such as ``error: mirror slow, retrying`` on stderr fails
+nothing (a script that fails says so with a result line or its exit
+status).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from tap.parser import Parser
 from ccvm.report.results import Outcome
 
 _COMMON = re.compile(
-    r"^\s*(?P<word>not\s+ok|ok|pass(?:ed)?|fail(?:ed|ure)?|error)\s*(?:-|:)\s*(?P<name>\S.*?)\s*$", re.IGNORECASE
+    r"^\s*(?P<word>not\s+ok|ok|pass(?:ed)?|fail(?:ed)?)\s*(?:-|:)\s*(?P<name>\S.*?)\s*$", re.IGNORECASE
 )
 _SUMMARY = re.compile(
     r"^\W*(?P<passed>\d+)\s+pass(?:ed)?\s*[,;]\s*(?P<failed>\d+)\s+fail(?:ed|ures?)?\b", re.IGNORECASE

@@ -87,6 +87,16 @@ class ScratchFile:
     relative: str
     mode: int
     data: bytes
+    private: bool  # no other user can read it: its own mode, or a directory on its way, keeps them out
+
+
+def others_can_read(mode: int, directories: list[int]) -> bool:
+    """Whether a user other than the owner can read a file of this mode through these directories
+    (the scratch directory and each one below it): read on the file, search on every directory,
+    for the group or for others."""
+    by_group = bool(mode & stat.S_IRGRP) and all(d & stat.S_IXGRP for d in directories)
+    by_others = bool(mode & stat.S_IROTH) and all(d & stat.S_IXOTH for d in directories)
+    return by_group or by_others
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,14 +238,21 @@ def _snapshot(box: Sandbox, result: Completed, scratch: Path) -> Report:
         mode = None
     files = []
     if mode is not None:
+        modes = {scratch: mode}  # each directory's mode, the scratch directory's included
         for path in sorted(scratch.rglob("*"))[:MAX_SCRATCH_FILES]:
             info = path.lstat()
+            if stat.S_ISDIR(info.st_mode):
+                modes[path] = stat.S_IMODE(info.st_mode)
             if stat.S_ISREG(info.st_mode):
                 with path.open("rb") as handle:
                     data = handle.read(MAX_SCRATCH_FILE_BYTES)
+                way = [modes.get(parent, 0o777) for parent in path.parents if parent.is_relative_to(scratch)]
                 files.append(
                     ScratchFile(
-                        relative=path.relative_to(scratch).as_posix(), mode=stat.S_IMODE(info.st_mode), data=data
+                        relative=path.relative_to(scratch).as_posix(),
+                        mode=stat.S_IMODE(info.st_mode),
+                        data=data,
+                        private=not others_can_read(stat.S_IMODE(info.st_mode), way),
                     )
                 )
         if scratch.resolve().is_relative_to(box.root.resolve()) and scratch.resolve() != box.root.resolve():

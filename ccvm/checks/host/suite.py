@@ -21,9 +21,9 @@ from pathlib import Path
 
 from ccvm.checks.host.cases import GROUPS
 from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
-from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, script_suite, write_dryrun_wrapper
+from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, launcher_for_scripts, script_suite
 from ccvm.launcher.dryrun import DryRunGuard
-from ccvm.launcher.resolve import host_cell_env, resolve_argv
+from ccvm.launcher.resolve import host_cell_env, resolve_argv, unread_hook
 from ccvm.matrix.launcher import DryRunStyle, Launcher
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import last_line
@@ -40,6 +40,7 @@ class HostRun:
     dry_run_timeout_s: float | None = None  # None: the declaration's
     script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
     jobs: int = 4
+    note: str = ""  # said in every suite's properties and the first case's output (ccvm's embedded launcher)
 
 
 def _detect_style(box: Sandbox) -> tuple[DryRunStyle | None, str]:
@@ -90,8 +91,8 @@ def _script_name(script: Path, root: Path) -> str:
 
 
 def _submit_scripts(pool, plan: HostRun, box: Sandbox) -> dict[str, concurrent.futures.Future]:
-    shim = write_dryrun_wrapper(box, box.root / "ccvm-dryrun")
-    env = box.env({"CCVM": str(shim)})
+    launcher = launcher_for_scripts(box, box.root)
+    env = box.env({box.launcher.launcher_variable: launcher})
     return {
         str(script): pool.submit(
             script_suite,
@@ -101,6 +102,7 @@ def _submit_scripts(pool, plan: HostRun, box: Sandbox) -> dict[str, concurrent.f
             root=plan.project_root,
             env=env,
             timeout_s=plan.script_timeout_s,
+            launcher=launcher,
         )
         for script in plan.scripts
     }
@@ -130,11 +132,14 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
         started = time.monotonic()
         style, why = _detect_style(probe)
         seconds = time.monotonic() - started
+        if style is None and (unread := unread_hook(launcher, probe.wrapper[0])):
+            why = f"{unread} (the dry run: {why})"
         preflight = Case(
             name="prints-a-report",
             outcome=Outcome.PASS if style else Outcome.FAIL,
             seconds=seconds,
             message=f"prints {style}" if style else f"the dry run does not work: {why}",
+            output=plan.note,
         )
         suites = [Suite(name=PREFLIGHT, cases=[preflight])]
         with concurrent.futures.ThreadPoolExecutor(max_workers=plan.jobs) as pool:
@@ -146,6 +151,10 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
                 fields["style"] = style
                 suites += _run_groups(pool, Path(parent), fields)
             suites += [future.result() for future in scripts.values()]
+        for suite in suites:
+            suite.properties["launcher"] = launcher.name
+            if plan.note:
+                suite.properties["note"] = plan.note
         return suites
 
 
