@@ -290,7 +290,8 @@ def test_nothing_a_declared_launcher_started_outlives_its_boot(tmp_path):
     assert f"sleep 1000; : {marker}-" in note and note.endswith("; ccvm stopped them")
 
 
-def test_sigterm_to_ccvm_boot_mid_run_leaves_no_helper(tmp_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_ccvm_boot_mid_run_leaves_no_helper(tmp_path, signum, status):
     marker = f"ccvm-helper-{secrets.token_hex(6)}"
     project = project_with(tmp_path, PASSES, {"bin/fake": SETSID_HELPER})
     env = {**os.environ, "HELPER_MARKER": marker, "HELPER_HANG": "1"}
@@ -306,10 +307,10 @@ def test_sigterm_to_ccvm_boot_mid_run_leaves_no_helper(tmp_path):
         while len(processes_with(f"{marker}-")) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(processes_with(f"{marker}-")) == 2, "the launcher's helpers never started"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 143
+        proc.send_signal(signum)  # SIGINT: Ctrl-C
+        assert proc.wait(timeout=60) == status
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
-    assert processes_with(marker) == [], "a helper outlived ccvm boot stopped by SIGTERM"
+    assert processes_with(marker) == [], "a helper outlived ccvm boot stopped by a signal"

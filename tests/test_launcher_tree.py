@@ -323,7 +323,8 @@ def test_ccvm_host_leaves_no_helper_of_the_launcher_running(tmp_path):
     assert script == ["pass"], script
 
 
-def test_sigterm_to_ccvm_host_mid_run_leaves_nothing(tmp_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_ccvm_host_mid_run_leaves_nothing(tmp_path, signum, status):
     marker = f"ccvm-tree-{secrets.token_hex(6)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCVM_")}
     env.update(HELPER_MARKER=marker, HELPER_HANG="1")
@@ -331,14 +332,14 @@ def test_sigterm_to_ccvm_host_mid_run_leaves_nothing(tmp_path):
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: len(pids_with(f"{marker}-")) >= 2, 60), "the launcher's helpers never started"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)  # SIGINT: Ctrl-C
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 143, err
+        assert proc.returncode == status, err
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
-    assert pids_with(marker) == [], "a helper outlived ccvm host stopped by SIGTERM"
+    assert pids_with(marker) == [], "a helper outlived ccvm host stopped by a signal"
 
 
 CLEAN_LAUNCHER = """#!/bin/sh
