@@ -73,6 +73,7 @@ SLOW = {
     "test_fmt.py::test_cli_exit_statuses_and_junit",
     "test_docscheck.py::test_cli_exit_statuses_and_junit",
     "test_console_vm.py::test_a_qemu_ignoring_sigterm_is_killed",
+    "test_launcher_tree.py::test_a_timeout_stops_a_setsid_child_that_ignores_sigterm",
 }
 
 
