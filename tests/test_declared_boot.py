@@ -268,3 +268,49 @@ def test_a_flake_build_gives_the_launcher_in_its_output(tmp_path, nix_bin):
     suite = ET.parse(junit).getroot().find("testsuite")
     argv = next(p.get("value") for p in suite.iter("property") if p.get("name") == "launcher_argv")
     assert argv.startswith("/nix/store/") and argv.endswith("-fake-launcher/bin/fake")
+
+
+# A launcher whose helpers leave its session (`setsid`, a daemon), as a virtiofsd or a clipboard helper may.
+SETSID_HELPER = (Path(__file__).resolve().parent / "fixtures" / "launchers" / "setsid-helper").read_text()
+PASSES = (FAKE_SCENARIO % {"timeout": 120}).replace(", '^NEVER:printed$', '^ALSO:missing$'", "")
+
+
+def test_nothing_a_declared_launcher_started_outlives_its_boot(tmp_path):
+    marker = f"ccvm-helper-{secrets.token_hex(6)}"
+    project = project_with(tmp_path, PASSES, {"bin/fake": SETSID_HELPER})
+    env = {**os.environ, "HELPER_MARKER": marker}
+    result, junit = ccvm_boot(project, "--cell", "x86_64-tcg-q35", env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert processes_with(marker) == [], "a helper that left the launcher's session outlived ccvm boot"
+    case = junit_cases(junit)["boot.x86_64-tcg-q35"]["prints"]
+    assert failure_of(case) is None
+    out = case.findtext("system-out")
+    assert "ARG:hello" in out
+    note = next(line for line in out.splitlines() if line.startswith("ccvm: the launcher left "))
+    assert f"sleep 1000; : {marker}-" in note and note.endswith("; ccvm stopped them")
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_ccvm_boot_mid_run_leaves_no_helper(tmp_path, signum, status):
+    marker = f"ccvm-helper-{secrets.token_hex(6)}"
+    project = project_with(tmp_path, PASSES, {"bin/fake": SETSID_HELPER})
+    env = {**os.environ, "HELPER_MARKER": marker, "HELPER_HANG": "1"}
+    proc = subprocess.Popen(
+        ccvm_argv("boot", "--cell", "x86_64-tcg-q35", "--junit", str(project / "junit.xml")),
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(processes_with(f"{marker}-")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(processes_with(f"{marker}-")) == 2, "the launcher's helpers never started"
+        proc.send_signal(signum)  # SIGINT: Ctrl-C
+        assert proc.wait(timeout=60) == status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert processes_with(marker) == [], "a helper outlived ccvm boot stopped by a signal"

@@ -71,6 +71,18 @@ class LaunchResult:
     details: str = ""  # the console's last lines, for a failed boot
     qemu_argv: tuple[str, ...] = ()  # when ccvm started QEMU itself
     log_path: str = ""
+    leftovers: tuple[str, ...] = ()  # what the launcher left running when it exited (ccvm stopped it)
+
+    def shown_output(self) -> str:
+        """The output as a report shows it: with a line naming what the launcher left running."""
+        if not self.leftovers:
+            return self.output
+        left = self.leftovers
+        note = (
+            f"ccvm: the launcher left {len(left)} process(es) running after it exited "
+            f"({processes.some_of(left)}); ccvm stopped them"
+        )
+        return self.output + ("" if self.output.endswith("\n") or not self.output else "\n") + note + "\n"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,11 +262,18 @@ def _watch(proc: subprocess.Popen, capture: OutputLog, *, timeout_s: float, canc
 def launch(
     argv: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float, log_path: Path, cancelled: threading.Event
 ) -> LaunchResult:
-    """Run the launcher once; its whole process group is gone when this returns."""
+    """Run the launcher once, under a supervisor: everything it started, even what left its
+    session, is gone when this returns."""
     started = time.monotonic()
     try:
         proc = processes.spawn(
-            argv, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            argv,
+            cwd=str(cwd),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            supervise=processes.Supervision(),
         )
     except OSError as exc:
         return LaunchResult(output="", status=None, seconds=0.0, problem=f"{argv[0]}: could not start ({exc})")
@@ -273,6 +292,8 @@ def launch(
         processes.forget(proc)  # anything left in its group
         proc.stdout.close()
         capture.close()
+    tree = proc.end() if isinstance(proc, processes.Supervised) else processes.TreeEnd()
+    problem = problem or tree.problem
     if status is not None and status < 0:
         problem = f"the launcher was killed by signal {-status}"
         status = None
@@ -287,6 +308,7 @@ def launch(
         problem=problem,
         details=details if problem else "",
         log_path=str(log_path),
+        leftovers=tree.leftovers,
     )
 
 

@@ -161,7 +161,7 @@ def _case(name: str, problems: list[str], result: LaunchResult, share_of_seconds
         seconds=share_of_seconds,
         message=problems[0] if problems else "",
         details=details,
-        output=result.output,
+        output=result.shown_output(),
     )
 
 
@@ -178,7 +178,7 @@ def judge(scenario: BootScenario, result: LaunchResult, share: Path) -> list[Cas
                 seconds=seconds,
                 message=message,
                 details=result.details,
-                output=result.output,
+                output=result.shown_output(),
             )
             for name in names
         ]

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccvm.files import cache_root
+from ccvm.launcher.dryrun import DryRunGuard, IgnoredHook, NotRunAgain, left_running
 from ccvm.launcher.home import home_path, plant_home
 from ccvm.matrix.launcher import ArgvFormat, DryRunStyle, Launcher
-from ccvm.processes import Completed, run
+from ccvm.processes import Completed
 from ccvm.text import last_line
 
 MARKER_PREFIX = "ccvm-planted-"
@@ -131,6 +132,7 @@ class Sandbox:
     matrix: Path | None = None
     cell_env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 120.0
+    guard: DryRunGuard = field(default_factory=DryRunGuard)  # one per suite: a dry run that booted is not run again
 
     @property
     def home(self) -> Path:
@@ -160,7 +162,23 @@ class Sandbox:
         return env
 
     def launch(self, *args: str, env: dict[str, str] | None = None) -> Completed:
-        return run([*self.wrapper, *args], timeout_s=self.timeout_s, cwd=str(self.cwd), env=self.env(env))
+        """One dry run, its whole process tree watched (ccvm.launcher.dryrun)."""
+        try:
+            done = self.guard.run(
+                [*self.wrapper, *args],
+                launcher=self.launcher,
+                program=self.wrapper,
+                timeout_s=self.timeout_s,
+                cwd=str(self.cwd),
+                env=self.env(env),
+            )
+        except IgnoredHook as exc:
+            raise CaseFailed(str(exc)) from None
+        except NotRunAgain as exc:
+            raise CaseSkipped(str(exc)) from None
+        expect(not done.tree.problem, done.tree.problem)
+        expect(not done.tree.leftovers, left_running(done))
+        return done
 
     def dry(self, *args: str, env: dict[str, str] | None = None) -> Report:
         return read_report(self, self.launch(*args, env=env))

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from ccvm.checks.host.result_lines import ParsedOutput, parse_output
 from ccvm.checks.host.sandbox import Sandbox
-from ccvm.processes import Completed, ProcessInfo, descendants, find_program, run, session_processes, stop_processes
+from ccvm.launcher.dryrun import IgnoredHook, NotRunAgain
+from ccvm.processes import Completed, ProcessInfo, descendants, find_program, session_processes, stop_processes
 from ccvm.report.results import Case, Outcome, Suite
 
 DEFAULT_SCRIPT_TIMEOUT_S = 600.0
@@ -200,11 +201,31 @@ def script_suite(
     except NoInterpreter as exc:
         suite.cases.append(Case(name="interpreter", outcome=Outcome.FAIL, message=str(exc)))
         return suite
+    runner = script.relative_to(root).as_posix() if script.is_relative_to(root) else script.name
     watch = DryRunWatch(launcher, box.timeout_s)
-    result = run(argv, timeout_s=timeout_s, cwd=str(root), env=env, watch=watch.around)
+    booted = ""
+    try:
+        result = box.guard.run(
+            argv,
+            launcher=box.launcher,
+            program=(launcher,),
+            timeout_s=timeout_s,
+            cwd=str(root),
+            env=env,
+            runner=runner,
+            watch=watch.around,
+        )
+    except NotRunAgain as exc:
+        suite.cases.append(Case(name="dry-run-hook", outcome=Outcome.SKIP, message=str(exc)))
+        return suite
+    except IgnoredHook as exc:  # the script's tree was stopped: its lines so far, and why
+        result, booted = exc.completed, str(exc)
     parsed = parse_output(result.stdout, result.stderr)
     suite.cases += _result_cases(box, parsed)
-    suite.cases += _consistency_cases(box, parsed, result, timeout_s)
+    if booted:
+        suite.cases.append(_fail("dry-run-hook", booted, _tail(box, result)))
+    else:
+        suite.cases += _consistency_cases(box, parsed, result, timeout_s)
     suite.cases += _stopped_cases(box, watch)
     if not suite.cases:
         reason = f"SKIP {parsed.plan_skip}" if parsed.plan_skip else "exit status 0, no result lines"

@@ -22,6 +22,7 @@ from pathlib import Path
 from ccvm.checks.host.cases import GROUPS
 from ccvm.checks.host.sandbox import CaseFailed, CaseSkipped, Sandbox, make_sandbox, new_markers, read_report
 from ccvm.checks.host.scripts import DEFAULT_SCRIPT_TIMEOUT_S, launcher_for_scripts, script_suite
+from ccvm.launcher.dryrun import DryRunGuard
 from ccvm.launcher.resolve import host_cell_env, resolve_argv, unread_hook
 from ccvm.matrix.launcher import DryRunStyle, Launcher
 from ccvm.report.results import Case, Outcome, Suite
@@ -45,7 +46,10 @@ class HostRun:
 def _detect_style(box: Sandbox) -> tuple[DryRunStyle | None, str]:
     """What the dry run prints, from one run: the style, or None and why."""
     declared = box.launcher.dry_run.prints
-    result = box.launch(*box.launcher.program)
+    try:
+        result = box.launch(*box.launcher.program)
+    except (CaseFailed, CaseSkipped) as exc:  # it booted, or left something running
+        return None, box.markers.redact(str(exc))
     candidates = [declared] if declared else [DryRunStyle.PLAN, DryRunStyle.SCRATCH_DIR]
     why = ""
     for style in candidates:
@@ -119,6 +123,7 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
         style=launcher.dry_run.prints or DryRunStyle.PLAN,
         markers=new_markers(launcher),
         matrix=plan.matrix,
+        guard=DryRunGuard(),
         cell_env={} if launcher.embedded else host_cell_env(launcher),
         timeout_s=plan.dry_run_timeout_s or launcher.dry_run.timeout_s,
     )
@@ -140,7 +145,8 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
         with concurrent.futures.ThreadPoolExecutor(max_workers=plan.jobs) as pool:
             scripts = _submit_scripts(pool, plan, probe)
             if style is None:
-                suites += _skipped_groups(f"the dry run itself failed (see {PREFLIGHT}/prints-a-report)")
+                failed = f"the dry run itself failed (see {PREFLIGHT}/prints-a-report)"
+                suites += _skipped_groups(probe.guard.not_run() if probe.guard.tripped else failed)
             else:
                 fields["style"] = style
                 suites += _run_groups(pool, Path(parent), fields)
