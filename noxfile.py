@@ -63,7 +63,7 @@ for _name, (_command, _extras, _doc) in CCVM_SESSIONS.items():
 def tests(session: nox.Session) -> None:
     """The project's tests, boot tests included (they boot real QEMU)."""
     _install(session, "test", "lint")
-    session.run("pytest", "--boot", *session.posargs)
+    session.run("pytest", "--boot", "--durations=25", *session.posargs)
 
 
 def _boot_cell_ids() -> list[str]:

@@ -71,7 +71,8 @@ def boot(project: Path, retries: int):
 
 
 def test_a_case_that_fails_once_is_flaky_and_the_other_is_not(tmp_path, qemu_system_x86_64_bin):
-    result, suite, cases = boot(flaky_project(tmp_path, "first"), retries=1)
+    project = flaky_project(tmp_path, "first")
+    result, suite, cases = boot(project, retries=1)
     assert result.returncode == 0, result.stdout + result.stderr
     flaky = cases["first"].findall("flakyFailure")
     assert [f.get("message") for f in flaky] == ["no output line matches '^OK:first$'"]
@@ -84,6 +85,28 @@ def test_a_case_that_fails_once_is_flaky_and_the_other_is_not(tmp_path, qemu_sys
     row = next(line for line in result.stdout.splitlines() if line.startswith(CELL))
     assert row.split()[1] == "flaky"
     assert "first passed on a retry (attempt 1: no output line matches '^OK:first$')" in result.stdout
+    # ccvm report's Markdown summary names the same cell and that case alone as flaky.
+    reports = project / "collected"
+    reports.mkdir()
+    (reports / "boot.xml").write_bytes((project / "junit.xml").read_bytes())
+    summary = project / "summary.md"
+    merged = run_ccvm(
+        "report",
+        "--junit-dir",
+        str(reports),
+        "--junit",
+        str(project / "all.xml"),
+        "--summary",
+        str(summary),
+        cwd=project,
+    )
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    text = summary.read_text()
+    assert "### Flaky (passed only on a retry)" in text
+    flaky_lines = [line for line in text.splitlines() if line.startswith("- ") and "failed first with" in line]
+    assert len(flaky_lines) == 1 and f"{CELL}" in flaky_lines[0] and "/ first:" in flaky_lines[0]
+    merged_cases = {c.get("name"): c for c in ET.parse(project / "all.xml").getroot().iter("testcase")}
+    assert merged_cases["first"].findall("flakyFailure") and not merged_cases["second"].findall("flakyFailure")
 
 
 def test_without_retries_the_failure_stands(tmp_path, qemu_system_x86_64_bin):
