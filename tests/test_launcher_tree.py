@@ -111,11 +111,15 @@ def test_booting_sees_qemu_behind_a_renamed_argv():
     assert booting(["vm-runner", "-machine", "none"], "/usr/bin/qemu-system-x86_64") == "QEMU"
 
 
-def test_what_left_the_session_is_stopped_and_named_when_the_launcher_exits():
+def test_what_left_the_session_is_stopped_and_named_when_the_launcher_exits(tmp_path):
     marker = f"ccvm-tree-{secrets.token_hex(6)}"
+    # Each helper marks itself up once it runs as itself (not yet exec'd, it would be named "setsid"),
+    # and the launcher exits only then, at most 20 s later: the names checked are the helpers' own.
+    up = tmp_path
     script = (
-        f"setsid sh -c 'sleep 1000; : {marker}-setsid' </dev/null >/dev/null 2>&1 & "
-        f"( (sh -c 'sleep 1000; : {marker}-daemon' </dev/null >/dev/null 2>&1 &) & ) ; "
+        f"setsid sh -c ': >{up}/setsid; sleep 1000; : {marker}-setsid' </dev/null >/dev/null 2>&1 & "
+        f"( (sh -c ': >{up}/daemon; sleep 1000; : {marker}-daemon' </dev/null >/dev/null 2>&1 &) & ) ; "
+        f"for _ in $(seq 400); do [ -e {up}/setsid ] && [ -e {up}/daemon ] && break; sleep 0.05; done; "
         "echo started"
     )
     done = processes.run(["bash", "-c", script], timeout_s=60, supervise=Supervision())
