@@ -277,49 +277,33 @@ def check_fmt(
     shell, nix = style.fileset("shfmt").select(files.shell), style.fileset("nixfmt").select(files.nix)
     checked = []
     if shell and "shfmt" in tools:
-        checked.append(_shfmt_suite(root, shell, fix, style, baseline, progress, requirements))
+        checked.append(_formatter_suite("shfmt", shfmt_case, root, shell, fix, style, baseline, progress, requirements))
     if nix and "nixfmt" in tools:
-        checked.append(_nixfmt_suite(root, nix, fix, style, baseline, progress, requirements))
+        checked.append(_formatter_suite("nixfmt", nixfmt_case, root, nix, fix, style, baseline, progress, requirements))
     return checked
 
 
-def _shfmt_suite(
+def _formatter_suite(
+    tool: str,
+    case_of,
     root: Path,
-    shell: tuple[str, ...],
+    files: tuple[str, ...],
     fix: bool,
     style: Style,
     baseline: Baseline,
     progress: Progress | None,
     requirements: Requirements,
 ) -> Checked:
-    if style.skip.get("shfmt"):
-        return _skipped("fmt.shfmt", shell, style.skip["shfmt"], "skipped", progress)
-    shfmt = find_tool("shfmt")
-    if shfmt is None:
-        return _missing("fmt.shfmt", "shfmt", shell, requirements, progress)
+    """One formatter's suite: skipped by style.yaml, missing (the require policy), or one case per file
+    from ``case_of`` (shfmt_case, nixfmt_case) with the project's options for that tool."""
+    name = f"fmt.{tool}"
+    if style.skip.get(tool):
+        return _skipped(name, files, style.skip[tool], "skipped", progress)
+    program = find_tool(tool)
+    if program is None:
+        return _missing(name, tool, files, requirements, progress)
 
     def one(relpath: str) -> tuple[Case, Verdict | None]:
-        return shfmt_case(shfmt, root, relpath, fix=fix, options=style.options_of("shfmt"), baseline=baseline)
+        return case_of(program, root, relpath, fix=fix, options=style.options_of(tool), baseline=baseline)
 
-    return _run_per_file("fmt.shfmt", shell, one, shfmt, progress, baseline)
-
-
-def _nixfmt_suite(
-    root: Path,
-    nix: tuple[str, ...],
-    fix: bool,
-    style: Style,
-    baseline: Baseline,
-    progress: Progress | None,
-    requirements: Requirements,
-) -> Checked:
-    if style.skip.get("nixfmt"):
-        return _skipped("fmt.nixfmt", nix, style.skip["nixfmt"], "skipped", progress)
-    nixfmt = find_tool("nixfmt")
-    if nixfmt is None:
-        return _missing("fmt.nixfmt", "nixfmt", nix, requirements, progress)
-
-    def one(relpath: str) -> tuple[Case, Verdict | None]:
-        return nixfmt_case(nixfmt, root, relpath, fix=fix, options=style.options_of("nixfmt"), baseline=baseline)
-
-    return _run_per_file("fmt.nixfmt", nix, one, nixfmt, progress, baseline)
+    return _run_per_file(name, files, one, program, progress, baseline)
