@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ccvm.adopt import editorconfig
-from ccvm.adopt.nixattrs import NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixattrs import Unknown, bindings
+from ccvm.adopt.nixexpr import NixSyntaxError
 from ccvm.adopt.settings import TOOLS, Found, clean_options, treefmt_glob
 from ccvm.adopt.toollines import tool_lines
 from ccvm.adopt.treefmtnix import OTHER_NIX_FORMATTERS, read_treefmt_nix

@@ -39,7 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ccvm.adopt.nixattrs import Binding, Definition, NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixattrs import Binding, Definition, Unknown, bindings
+from ccvm.adopt.nixexpr import NixSyntaxError
 from ccvm.adopt.settings import Found, clean_options, treefmt_glob
 
 SHELL_INCLUDES = ("*.sh", "*.bash", "*.envrc", "*.envrc.*")
