@@ -462,3 +462,18 @@ def test_corrupted_nix_is_a_syntax_error_with_its_line_never_a_crash(how):
             failed += 1
             assert 1 <= exc.line <= lines and exc.message, text
     assert failed > len(texts) // 4  # the corruption is seen, not read as something else
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{\n" + "a = { " * 3000 + "b = 1;" + " };" * 3000 + " }",
+        "{\n a = " + "[ " * 3000 + "]" * 3000 + "; }",
+        '{\n a = "' + '${"' * 3000 + '"}' * 3000 + '"; }',
+    ],
+)
+def test_nix_nested_deeper_than_python_reads_is_a_syntax_error_and_a_note(tmp_path, text):
+    with pytest.raises(NixSyntaxError, match="nested too deeply"):
+        bindings(text)
+    write(tmp_path, {"treefmt.nix": text})
+    assert any("ccvm cannot read this Nix (nested too deeply" in note for note in project_style(tmp_path).notes)

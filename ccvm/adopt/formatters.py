@@ -209,7 +209,7 @@ def from_flake_formatter(root: Path) -> Found | None:
         return None
     try:
         found = bindings(path.read_text(encoding="utf-8", errors="replace"))
-    except (NixSyntaxError, RecursionError):
+    except NixSyntaxError:
         return None
     for binding in found:
         if "formatter" not in binding.path[-2:] and binding.path[-1:] != ("formatter",):

@@ -81,6 +81,7 @@ class _Reader:
         self.text = text
         self.line: Callable[[int], int] = ast.line_numbers(text)
         self.out: list[Binding] = []
+        self.at = 1  # the line of the binding being read
 
     def source(self, node: ast.Node) -> str:
         return self.text[node.start : node.end]
@@ -198,6 +199,7 @@ class _Reader:
             self.collect(node.right, prefix, scope)
 
     def binding(self, path: tuple[str, ...], value: ast.Node, line: int, scope: dict[str, ast.Node]) -> None:
+        self.at = line
         name, args = _call(value)
         settings = (ast.AttrSet, ast.ListLit, ast.Let, ast.Lambda)
         if (
@@ -216,7 +218,12 @@ class _Reader:
 
 
 def bindings(text: str) -> list[Binding]:
-    """Every attribute binding in a Nix file, in source order; nixexpr.NixSyntaxError when it is not Nix."""
+    """Every attribute binding in a Nix file, in source order; nixexpr.NixSyntaxError when it is not Nix (or
+    nested too deeply to read)."""
     reader = _Reader(text)
-    reader.collect(ast.parse(text), (), {})
+    tree = ast.parse(text)
+    try:
+        reader.collect(tree, (), {})
+    except RecursionError:
+        raise ast.NixSyntaxError(ast.TOO_DEEP, reader.at) from None
     return reader.out

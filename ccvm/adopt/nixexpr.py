@@ -219,8 +219,15 @@ class _Lexer:
         raise NixSyntaxError("unterminated indented string", self.line(begin))
 
 
+TOO_DEEP = "nested too deeply for ccvm to read"
+
+
 def tokenize(text: str) -> list[Token]:
-    return _Lexer(text).run()
+    lexer = _Lexer(text)
+    try:
+        return lexer.run()
+    except RecursionError:  # ${ in strings in ${ ...
+        raise NixSyntaxError(TOO_DEEP, lexer.line(lexer.pos)) from None
 
 
 def line_numbers(text: str) -> Callable[[int], int]:
@@ -736,5 +743,10 @@ class _Parser:
 
 
 def parse(text: str) -> Node:
-    """The syntax tree of a Nix expression; NixSyntaxError (naming the line) when it is not one."""
-    return _Parser(text).parse()
+    """The syntax tree of a Nix expression; NixSyntaxError (naming the line) when it is not one, or when it is
+    nested deeper than Python's stack allows."""
+    parser = _Parser(text)
+    try:
+        return parser.parse()
+    except RecursionError:
+        raise parser.error(TOO_DEEP) from None
