@@ -13,6 +13,8 @@ import pytest
 from ccvm.adopt import editorconfig
 from ccvm.adopt.formatters import project_style, style_yaml_text
 from ccvm.adopt.nixattrs import NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixexpr import NixSyntaxError as NixLexError
+from ccvm.adopt.nixexpr import tokenize
 from ccvm.adopt.settings import treefmt_glob
 from ccvm.adopt.toollines import command_lines
 from ccvm.matrix.style import load_style
@@ -401,3 +403,24 @@ def test_the_nix_reader_reports_the_line_of_what_it_cannot_read():
     found = {".".join(b.path): b.definition.value for b in bindings('{ a.b = "x${y}"; c = [ 1 2 ] ++ [ 3 ]; }')}
     assert found["c"] == [1, 2, 3]
     assert isinstance(found["a.b"], Unknown) and found["a.b"].text == '"x${y}"'
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        (
+            '"a\\n${ "b${c}" }$${d}\\$"',
+            ["a\n", "${", '"', "b", "${", "c", "}", '"', "}", "$${d}$", '"'],
+        ),
+        (
+            "''a''\\n${ ''b${c}'' }$${d}''$'''e''",
+            ["a\n", "${", "''", "b", "${", "c", "}", "''", "}", "$${d}$''e", "''"],
+        ),
+    ],
+)
+def test_both_kinds_of_nix_string_read_escapes_and_interpolations_alike(text, tokens):
+    """Escapes are text, ``${`` opens code (strings nest in it), ``$${`` is text, in "..." and ''...''."""
+    assert [token.text for token in tokenize(text)[1:-1]] == tokens
+    assert [token.kind for token in tokenize(text)][:3] == ["STR_OPEN", "STR_TEXT", "INTERP"]
+    with pytest.raises(NixLexError, match="unterminated"):
+        tokenize(text[:-1] if text.startswith('"') else text[:-2])
