@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from ccvm.checks.sourcefiles import SourceFiles, discover
+from ccvm.commands.reporting import root_from
 from ccvm.errors import ConfigError
 from ccvm.matrix.baseline import Baseline, load_baseline
 from ccvm.matrix.docs import DocsSettings, load_docs
@@ -39,3 +42,32 @@ def docs_for(args: argparse.Namespace, root: Path) -> DocsSettings:
 def baseline_for(args: argparse.Namespace, root: Path) -> Baseline:
     """matrix/baseline.yaml, the findings known since adoption (none without one)."""
     return load_baseline(project_matrix_dir(args, root))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceTree:
+    """What `ccvm fmt` and `ccvm lint` check: the project's source files, read with its matrix/style.yaml
+    and matrix/baseline.yaml."""
+
+    root: Path
+    files: SourceFiles
+    style: Style
+    baseline: Baseline
+
+    def describe_files(self) -> str:
+        how = (
+            "known to git (tracked, or untracked and not ignored)"
+            if self.files.from_git
+            else "found by walking the tree (not a git work tree)"
+        )
+        files = self.files
+        return f"{len(files.shell)} shell, {len(files.python)} Python, {len(files.nix)} Nix file(s), {how}"
+
+    def known_note(self, what: str) -> str:
+        return f"{what}: {self.baseline.count()} finding(s) known from matrix/baseline.yaml; new ones fail"
+
+
+def source_tree(args: argparse.Namespace) -> SourceTree:
+    """The tree under --root, its source files, style and baseline."""
+    root = root_from(args)
+    return SourceTree(root=root, files=discover(root), style=style_for(args, root), baseline=baseline_for(args, root))
