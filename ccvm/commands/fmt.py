@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ccvm.checks.fmt import FORMATTERS, run_fmt
-from ccvm.commands.matrixdir import source_tree
-from ccvm.commands.reporting import add_junit_option, add_root_option, report
+from ccvm.commands.matrixdir import add_source_tree_options, source_tree
+from ccvm.commands.reporting import report
 from ccvm.report.progress import Progress
-from ccvm.require import add_require_options, requirements_from
+from ccvm.require import requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="run only this formatter (repeatable; default: all)",
     )
-    add_require_options(parser, FORMATTERS, "nixfmt")
-    add_junit_option(parser, "fmt")
-    add_root_option(parser)
+    add_source_tree_options(parser, "fmt", FORMATTERS, "nixfmt")
     parser.set_defaults(func=run)
 
 

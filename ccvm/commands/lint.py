@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ccvm.checks.lint import LINT_PROGRAMS, lint_suite_count, run_lint
-from ccvm.commands.matrixdir import source_tree
-from ccvm.commands.reporting import add_junit_option, add_root_option, report
+from ccvm.commands.matrixdir import add_source_tree_options, source_tree
+from ccvm.commands.reporting import report
 from ccvm.report.progress import Progress
-from ccvm.require import add_require_options, requirements_from
+from ccvm.require import requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fail.  Findings matrix/baseline.yaml knows (those at adoption) are reported skipped; a file fails for "
         "new ones only.",
     )
-    add_require_options(parser, LINT_PROGRAMS, "shellcheck")
-    add_junit_option(parser, "lint")
-    add_root_option(parser)
+    add_source_tree_options(parser, "lint", LINT_PROGRAMS, "shellcheck")
     parser.set_defaults(func=run)
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ccvm.checks.sourcefiles import SourceFiles, discover
-from ccvm.commands.reporting import root_from
+from ccvm.commands.reporting import add_junit_option, add_root_option, root_from
 from ccvm.errors import ConfigError
 from ccvm.matrix.baseline import Baseline, load_baseline
 from ccvm.matrix.docs import DocsSettings, load_docs
 from ccvm.matrix.model import matrix_root
 from ccvm.matrix.style import Style, load_style
+from ccvm.require import add_require_options
 
 
 def project_matrix_dir(args: argparse.Namespace, root: Path) -> Path:
@@ -65,6 +67,13 @@ class SourceTree:
 
     def known_note(self, what: str) -> str:
         return f"{what}: {self.baseline.count()} finding(s) known from matrix/baseline.yaml; new ones fail"
+
+
+def add_source_tree_options(parser: argparse.ArgumentParser, what: str, tools: Iterable[str], example: str) -> None:
+    """A source tree check's options: --require and --allow-missing for its tools, --junit, --root."""
+    add_require_options(parser, tools, example)
+    add_junit_option(parser, what)
+    add_root_option(parser)
 
 
 def source_tree(args: argparse.Namespace) -> SourceTree:
