@@ -314,33 +314,26 @@ def test_a_build_that_did_not_pass_is_a_case_about_book_toml(tmp_path):
             name="mdbook build .", toml_path=toml, toml_shown="book.toml", version="0.5.1", required=required
         )
 
-    skipped = judge_build(context(False), done, 1.5, ("[output.x] left out",))
-    assert skipped == Case(
-        name="mdbook build .",
-        outcome=Outcome.SKIP,
+    def case(outcome: Outcome, message: str, **fields) -> Case:
+        return Case(name="mdbook build .", outcome=outcome, message=message, file="book.toml", **fields)
+
+    notes = ("[output.x] left out",)
+    assert judge_build(context(False), done, 1.5, notes) == case(
+        Outcome.SKIP,
+        f"mdbook build skipped: {why}; the links were checked (--require mdbook makes this fail)",
         seconds=1.5,
         output=output,
-        message=f"mdbook build skipped: {why}; the links were checked (--require mdbook makes this fail)",
-        file="book.toml",
     )
-    required = judge_build(context(True), done, 1.5, ("[output.x] left out",))
-    assert required == Case(
-        name="mdbook build .",
-        outcome=Outcome.FAIL,
-        seconds=1.5,
-        details=output,
-        message=f"mdbook build failed: {why} (required: --require mdbook)",
-        file="book.toml",
+    assert judge_build(context(True), done, 1.5, notes) == case(
+        Outcome.FAIL, f"mdbook build failed: {why} (required: --require mdbook)", seconds=1.5, details=output
     )
     bad = "ERROR Invalid configuration file\n\tCaused by: TOML parse error at line 2, column 9\n"
     failed_build = judge_build(context(False), Completed(argv=(), returncode=2, stdout=bad, stderr=""), 2.0, ())
-    assert failed_build == Case(
-        name="mdbook build .",
-        outcome=Outcome.FAIL,
+    assert failed_build == case(
+        Outcome.FAIL,
+        "mdbook build (mdBook 0.5.1) exited 2: book.toml:2: Invalid configuration file: "
+        "TOML parse error at line 2, column 9",
         seconds=2.0,
         details=bad.strip(),
-        message="mdbook build (mdBook 0.5.1) exited 2: book.toml:2: "
-        "Invalid configuration file: TOML parse error at line 2, column 9",
-        file="book.toml",
         line=2,
     )
