@@ -119,8 +119,11 @@ def needs_newer_nix(version: str, text: str) -> str | None:
     return None
 
 
-def version_lines(nix: Nix) -> list[str]:
-    """What the Nix preflight says of the Nix it found: its version and path, and the nixpkgs note."""
+def version_lines(nix: Nix | None) -> list[str]:
+    """What the Nix preflight says of the Nix it found: its version and path, and the nixpkgs note
+    (nothing without a Nix)."""
+    if nix is None:
+        return []
     note = nixpkgs_note(nix.version)
     return [f"{nix.version} ({nix.path})", *([note] if note else [])]
 

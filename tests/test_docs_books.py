@@ -16,9 +16,10 @@ from clirun import run_ccvm
 from ccvm.checks.docs.config import find_book
 from ccvm.checks.docs.ids import Ids
 from ccvm.checks.docs.links import parse_page, run_docs, warnings
-from ccvm.checks.docs.mdbook import parse_errors
+from ccvm.checks.docs.mdbook import BuildContext, judge_build, parse_errors
 from ccvm.matrix.docs import DocsSettings
-from ccvm.report.results import Outcome
+from ccvm.processes import Completed
+from ccvm.report.results import Case, Outcome
 from ccvm.require import Requirements
 
 BOOKS = Path(__file__).resolve().parent / "fixtures" / "books"
@@ -288,3 +289,51 @@ def test_mdbook_04_output_is_read_too():
     )
     [error] = parse_errors(output, Path("/nonexistent/book.toml"))
     assert (error.headline, error.line) == ("Invalid configuration file", 3)
+
+
+def test_a_build_that_did_not_pass_is_a_case_about_book_toml(tmp_path):
+    """judge_build on mdBook's output as mdBook 0.5 prints it (written here from its format): a book
+    for an older mdBook is skipped with mdBook's output as the case's output, or, required, fails with
+    it as the details; any other error fails with the details and book.toml's line."""
+    toml = tmp_path / "book.toml"
+    toml.write_text('[book]\ntitle = "t"\nmultilingual = false\n')
+    unknown = (
+        "ERROR Invalid configuration file\n"
+        "\tCaused by: TOML parse error at line 3, column 1\n"
+        "  |\n3 | multilingual = false\n  | ^^^^^^^^^^^^\nunknown field `multilingual`, expected `title`\n"
+    )
+    done = Completed(argv=("mdbook",), returncode=101, stdout="", stderr=unknown)
+    output = "[output.x] left out\n" + unknown.strip()
+    why = (
+        "book.toml:3: unknown field `multilingual`: the book is configured for an older mdBook "
+        "(0.4 ignored fields it did not know; mdBook 0.5.1, the one here, rejects them)"
+    )
+
+    def context(required: bool) -> BuildContext:
+        return BuildContext(
+            name="mdbook build .", toml_path=toml, toml_shown="book.toml", version="0.5.1", required=required
+        )
+
+    def case(outcome: Outcome, message: str, **fields) -> Case:
+        return Case(name="mdbook build .", outcome=outcome, message=message, file="book.toml", **fields)
+
+    notes = ("[output.x] left out",)
+    assert judge_build(context(False), done, 1.5, notes) == case(
+        Outcome.SKIP,
+        f"mdbook build skipped: {why}; the links were checked (--require mdbook makes this fail)",
+        seconds=1.5,
+        output=output,
+    )
+    assert judge_build(context(True), done, 1.5, notes) == case(
+        Outcome.FAIL, f"mdbook build failed: {why} (required: --require mdbook)", seconds=1.5, details=output
+    )
+    bad = "ERROR Invalid configuration file\n\tCaused by: TOML parse error at line 2, column 9\n"
+    failed_build = judge_build(context(False), Completed(argv=(), returncode=2, stdout=bad, stderr=""), 2.0, ())
+    assert failed_build == case(
+        Outcome.FAIL,
+        "mdbook build (mdBook 0.5.1) exited 2: book.toml:2: Invalid configuration file: "
+        "TOML parse error at line 2, column 9",
+        seconds=2.0,
+        details=bad.strip(),
+        line=2,
+    )

@@ -161,6 +161,24 @@ def test_a_bad_declaration_names_file_and_line(tmp_path, name):
     assert "\n" not in error
 
 
+BOOT_HEAD = "argv: [x]\nshare: {overlay: {default: true}}\nboot:\n  scenarios:\n"
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "line", "message"),
+    [
+        ("    - {name: a, share: overlay}\n    - {name: a, share: overlay}\n", 6, "duplicate scenario name 'a'"),
+        ("    - just-a-word\n", 5, "each scenario must be a mapping of keys to values"),
+        ("    []\n", 4, "scenarios is empty; declare at least one boot"),
+    ],
+)
+def test_boot_scenarios_are_a_non_empty_list_of_distinct_names(tmp_path, scenarios, line, message):
+    (tmp_path / "launcher.yaml").write_text(BOOT_HEAD + scenarios)
+    with pytest.raises(ConfigError) as caught:
+        load_launcher(tmp_path)
+    assert str(caught.value) == f"{tmp_path / 'launcher.yaml'}:{line}: {message}"
+
+
 def test_ccvm_host_reports_a_bad_declaration_as_one_line(tmp_path):
     (tmp_path / "matrix").mkdir()
     (tmp_path / "matrix" / "launcher.yaml").write_text("argv: [x]\nshare:\n  writeable: {flag: --w}\n")

@@ -101,3 +101,22 @@ def test_cli_exit_statuses_and_junit(tmp_path):
 
     usage = run_ccvm("lint", "--no-such-option", timeout=60)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_fmt_and_lint_first_say_which_files_they_read_and_how_many_findings_are_known(tmp_path):
+    project = tmp_path / "project"
+    (project / "matrix").mkdir(parents=True)
+    (project / "ok.sh").write_text('#!/bin/sh\necho "ok"\n')
+    (project / "matrix" / "baseline.yaml").write_text(
+        'version: 1\nfindings:\n  - tool: "shellcheck"\n    file: "old.sh"\n    rule: "SC2086"\n'
+        '    count: 2\n    fingerprints: ["0123456789ab", "ba9876543210"]\n'
+    )
+    for command in ("fmt", "lint"):
+        done = run_ccvm(command, "--root", str(project), timeout=120)
+        lines = done.stdout.splitlines()
+        assert lines[:2] == [
+            f"{command}: 1 shell, 0 Python, 0 Nix file(s), found by walking the tree (not a git work tree)",
+            f"{command}: 2 finding(s) known from matrix/baseline.yaml; new ones fail",
+        ], done.stdout + done.stderr
+    fixing = run_ccvm("fmt", "--fix", "--root", str(project), timeout=120)
+    assert "known from matrix/baseline.yaml" not in fixing.stdout  # --fix rewrites; the baseline is not consulted

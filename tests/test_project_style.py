@@ -13,7 +13,7 @@ import pytest
 from ccvm.adopt import editorconfig
 from ccvm.adopt.formatters import project_style, style_yaml_text
 from ccvm.adopt.nixattrs import Unknown, bindings
-from ccvm.adopt.nixexpr import NixSyntaxError
+from ccvm.adopt.nixexpr import NixSyntaxError, tokenize
 from ccvm.adopt.settings import treefmt_glob
 from ccvm.adopt.toollines import command_lines
 from ccvm.matrix.style import load_style
@@ -477,3 +477,24 @@ def test_nix_nested_deeper_than_python_reads_is_a_syntax_error_and_a_note(tmp_pa
         bindings(text)
     write(tmp_path, {"treefmt.nix": text})
     assert any("ccvm cannot read this Nix (nested too deeply" in note for note in project_style(tmp_path).notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        (
+            '"a\\n${ "b${c}" }$${d}\\$"',
+            ["a\n", "${", '"', "b", "${", "c", "}", '"', "}", "$${d}$", '"'],
+        ),
+        (
+            "''a''\\n${ ''b${c}'' }$${d}''$'''e''",
+            ["a\n", "${", "''", "b", "${", "c", "}", "''", "}", "$${d}$''e", "''"],
+        ),
+    ],
+)
+def test_both_kinds_of_nix_string_read_escapes_and_interpolations_alike(text, tokens):
+    """Escapes are text, ``${`` opens code (strings nest in it), ``$${`` is text, in "..." and ''...''."""
+    assert [token.text for token in tokenize(text)[1:-1]] == tokens
+    assert [token.kind for token in tokenize(text)][:3] == ["STR_OPEN", "STR_TEXT", "INTERP"]
+    with pytest.raises(NixSyntaxError, match="unterminated"):
+        tokenize(text[:-1] if text.startswith('"') else text[:-2])

@@ -94,6 +94,41 @@ def test_a_bad_step_is_one_line_naming_file_and_line(tmp_path, step, line, messa
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("tty", "line", "message"),
+    [
+        (
+            "tty:\n  scenarios:\n    - {name: s, share: overlay, size: [24, 80], steps: [{send: x}]}\n"
+            "    - {name: s, share: overlay, size: [24, 80], steps: [{send: y}]}\n",
+            7,
+            "duplicate tty scenario name 's'",
+        ),
+        ("tty:\n  scenarios: [x]\n", 5, "each tty scenario must be a mapping of keys to values"),
+        ("tty:\n  scenarios: []\n", 5, "scenarios is empty; declare at least one terminal session"),
+        (
+            "tty:\n  scenarios:\n    - name: s\n      share: overlay\n      size: [24, 80]\n      steps:\n"
+            "        - {name: a, send: x}\n        - {name: a, send: y}\n",
+            11,
+            "step name 'a' is taken; each step's name is a JUnit case of its own",
+        ),
+        (
+            "tty:\n  scenarios:\n    - name: s\n      share: overlay\n      size: [24, 80]\n      steps: [3]\n",
+            9,
+            "each step must be a mapping of keys to values",
+        ),
+        (
+            "tty:\n  scenarios:\n    - name: s\n      share: overlay\n      size: [24, 80]\n      steps: []\n",
+            9,
+            "steps is empty; declare at least one step",
+        ),
+    ],
+)
+def test_scenarios_and_steps_are_non_empty_lists_of_distinct_names(tmp_path, tty, line, message):
+    with pytest.raises(ConfigError) as caught:
+        launcher_with(tmp_path, tty)
+    assert str(caught.value) == f"{tmp_path / 'launcher.yaml'}:{line}: {message}"
+
+
 def test_a_tty_scenario_needs_a_declared_share_mode_and_a_size(tmp_path):
     with pytest.raises(ConfigError, match=r"launcher.yaml:7: unknown share 'rw'"):
         launcher_with(

@@ -40,6 +40,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'\-]*")
 _NUMBER = re.compile(r"(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _OPERATORS = ("...", "//", "++", "==", "!=", "<=", ">=", "&&", "||", "->", "|>", "<|")
 _SINGLE = set(".,;:=?@()[]+-*/<>!{}")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}  # a string's escapes that are not the character itself
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,22 @@ class _Lexer:
         if parts:
             self.emit("STR_TEXT", "".join(parts), start, self.pos)
 
+    def _interpolation(self, parts: list[str], begin: int) -> int | None:
+        """In either kind of string, at ``${``: the text so far is a token, then the code up to its
+        closing brace; at ``$${``: text.  Where the string's text starts now, or None at neither."""
+        if self.text.startswith("${", self.pos):
+            self._text(parts, begin)
+            parts.clear()
+            self.emit("INTERP", "${", self.pos, self.pos + 2)
+            self.pos += 2
+            self.code(interpolation=True)
+            return self.pos
+        if self.text.startswith("$${", self.pos):
+            parts.append("$${")
+            self.pos += 3
+            return begin
+        return None
+
     def string(self) -> None:
         text = self.text
         parts: list[str] = []
@@ -166,18 +183,10 @@ class _Lexer:
                 return
             if char == "\\" and self.pos + 1 < len(text):
                 escaped = text[self.pos + 1]
-                parts.append({"n": "\n", "t": "\t", "r": "\r"}.get(escaped, escaped))
+                parts.append(_ESCAPES.get(escaped, escaped))
                 self.pos += 2
-            elif text.startswith("${", self.pos):
-                self._text(parts, begin)
-                parts = []
-                self.emit("INTERP", "${", self.pos, self.pos + 2)
-                self.pos += 2
-                self.code(interpolation=True)
-                begin = self.pos
-            elif text.startswith("$${", self.pos):
-                parts.append("$${")
-                self.pos += 3
+            elif (after := self._interpolation(parts, begin)) is not None:
+                begin = after
             else:
                 parts.append(char)
                 self.pos += 1
@@ -196,23 +205,15 @@ class _Lexer:
                 self.pos += 3
             elif text.startswith("''\\", self.pos) and self.pos + 3 < len(text):
                 escaped = text[self.pos + 3]
-                parts.append({"n": "\n", "t": "\t", "r": "\r"}.get(escaped, escaped))
+                parts.append(_ESCAPES.get(escaped, escaped))
                 self.pos += 4
             elif text.startswith("''", self.pos):
                 self._text(parts, begin)
                 self.emit("STR_CLOSE", "''", self.pos, self.pos + 2)
                 self.pos += 2
                 return
-            elif text.startswith("${", self.pos):
-                self._text(parts, begin)
-                parts = []
-                self.emit("INTERP", "${", self.pos, self.pos + 2)
-                self.pos += 2
-                self.code(interpolation=True)
-                begin = self.pos
-            elif text.startswith("$${", self.pos):
-                parts.append("$${")
-                self.pos += 3
+            elif (after := self._interpolation(parts, begin)) is not None:
+                begin = after
             else:
                 parts.append(text[self.pos])
                 self.pos += 1

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ccvm import processes
 from ccvm.checks.baseline import (
@@ -228,36 +229,6 @@ def _missing(
 FORMATTERS = ("shfmt", "nixfmt")
 
 
-def run_fmt(
-    root: Path,
-    fix: bool = False,
-    *,
-    progress: Progress | None = None,
-    files: SourceFiles | None = None,
-    tools: tuple[str, ...] = FORMATTERS,
-    style: Style | None = None,
-    requirements: Requirements | None = None,
-    baseline: Baseline | None = None,
-) -> list[Suite]:
-    """Check (or with ``fix``, rewrite) the formatting of every shell script
-    and Nix file of the project at ``root`` that ``style`` selects.  One suite
-    per tool; a tool with no files to look at gives no suite.  ``tools``
-    narrows it to some formatters; a missing one is skipped or, where
-    ``requirements`` require it, failed.  Findings ``baseline`` knows are
-    reported skipped; only new ones fail."""
-    checked = check_fmt(
-        root,
-        fix,
-        progress=progress,
-        files=files,
-        tools=tools,
-        style=style,
-        baseline=baseline,
-        requirements=requirements,
-    )
-    return [c.suite for c in checked]
-
-
 def check_fmt(
     root: Path,
     fix: bool = False,
@@ -269,7 +240,13 @@ def check_fmt(
     baseline: Baseline | None = None,
     requirements: Requirements | None = None,
 ) -> list[Checked]:
-    """run_fmt, with each tool's verdicts per file (none for a tool that did not run)."""
+    """Check (or with ``fix``, rewrite) the formatting of every shell script
+    and Nix file of the project at ``root`` that ``style`` selects.  One suite
+    per tool, with its verdicts per file (none for a tool that did not run); a
+    tool with no files to look at gives no suite.  ``tools`` narrows it to
+    some formatters; a missing one is skipped or, where ``requirements``
+    require it, failed.  Findings ``baseline`` knows are reported skipped;
+    only new ones fail."""
     files = files or discover(root)
     style = style or Style()
     baseline = baseline or Baseline()
@@ -281,6 +258,11 @@ def check_fmt(
     if nix and "nixfmt" in tools:
         checked.append(_formatter_suite("nixfmt", nixfmt_case, root, nix, fix, style, baseline, progress, requirements))
     return checked
+
+
+def run_fmt(root: Path, fix: bool = False, **options: Any) -> list[Suite]:
+    """check_fmt's suites (the same options), without the verdicts."""
+    return [c.suite for c in check_fmt(root, fix, **options)]
 
 
 def _formatter_suite(

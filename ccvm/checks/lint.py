@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ccvm import processes
 from ccvm.checks.baseline import (
@@ -286,26 +287,6 @@ def lint_suite_count(files: SourceFiles, style: Style | None = None) -> int:
 RUFF_EXCLUDED = "excluded by the project's ruff configuration (exclude / extend-exclude)"
 
 
-def run_lint(
-    root: Path,
-    *,
-    progress: Progress | None = None,
-    files: SourceFiles | None = None,
-    style: Style | None = None,
-    baseline: Baseline | None = None,
-    requirements: Requirements | None = None,
-) -> list[Suite]:
-    """shellcheck on the shell scripts ``style`` selects, ruff check and ruff
-    format --diff on the Python files of the project at ``root``.  A tool
-    with no files to look at gives no suite; a missing one is skipped or,
-    where ``requirements`` require it, failed.  Findings ``baseline`` knows
-    are reported skipped; only new ones fail."""
-    checked = check_lint(
-        root, progress=progress, files=files, style=style, baseline=baseline, requirements=requirements
-    )
-    return [c.suite for c in checked]
-
-
 def check_lint(
     root: Path,
     *,
@@ -316,7 +297,13 @@ def check_lint(
     tools: tuple[str, ...] = LINTERS,
     requirements: Requirements | None = None,
 ) -> list[Checked]:
-    """run_lint, with each tool's verdicts per file (none for a tool that did not run)."""
+    """shellcheck on the shell scripts ``style`` selects, ruff check and ruff
+    format --diff on the Python files of the project at ``root``: one suite
+    per tool, with its verdicts per file (none for a tool that did not run).
+    A tool with no files to look at gives no suite; ``tools`` narrows it to
+    some linters; a missing one is skipped or, where ``requirements`` require
+    it, failed.  Findings ``baseline`` knows are reported skipped; only new
+    ones fail."""
     files = files or discover(root)
     style = style or Style()
     baseline = baseline or Baseline()
@@ -330,6 +317,11 @@ def check_lint(
         if python and tool in tools:
             checked.append(_ruff_suite(root, tool, python, make, style, baseline, progress, requirements))
     return checked
+
+
+def run_lint(root: Path, **options: Any) -> list[Suite]:
+    """check_lint's suites (the same options), without the verdicts."""
+    return [c.suite for c in check_lint(root, **options)]
 
 
 def _missing(

@@ -55,6 +55,15 @@ def nix_from(args: argparse.Namespace) -> Nix | None:
     return nix
 
 
+def nix_and_progress(args: argparse.Namespace, total: int) -> tuple[Nix | None, Progress]:
+    """The nix to use (nix_from), and the progress of a run of ``total`` suites, which first says which Nix."""
+    nix = nix_from(args)
+    progress = Progress(total=total)
+    for line in version_lines(nix):
+        progress.note(line)
+    return nix, progress
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "build",
@@ -123,10 +132,7 @@ def run(args: argparse.Namespace) -> int:
         egress_check=args.egress_check,
         connect_timeout_s=args.connect_timeout,
     )
-    nix = nix_from(args)
-    progress = Progress(total=len(options.targets))
-    for line in version_lines(nix) if nix is not None else []:
-        progress.note(line)
+    nix, progress = nix_and_progress(args, len(options.targets))
     suites = run_builds(nix, options, progress)
     return report(
         suites,

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ccvm.checks.nix.flake_check import CheckOptions, run_flake_check
-from ccvm.commands.build import add_nix_options, nix_from
+from ccvm.commands.build import add_nix_options, nix_and_progress
 from ccvm.commands.common import launcher_matrix_from, positive_float
 from ccvm.commands.reporting import add_junit_option, report
-from ccvm.nixtool import version_lines
-from ccvm.report.progress import Progress
 from ccvm.require import requirements_from
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -48,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
         connect_timeout_s=args.connect_timeout,
         warnings_fail=builds.flake_check_warnings == "fail",
     )
-    nix = nix_from(args)
-    progress = Progress(total=1)
-    for line in version_lines(nix) if nix is not None else []:
-        progress.note(line)
+    nix, progress = nix_and_progress(args, 1)
     suites = run_flake_check(nix, options, progress)
     return report(
         suites,

@@ -5,20 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ccvm.checks.fmt import FORMATTERS, run_fmt
-from ccvm.checks.sourcefiles import SourceFiles, discover
-from ccvm.commands.matrixdir import baseline_for, style_for
-from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
+from ccvm.commands.matrixdir import add_source_tree_options, source_tree
+from ccvm.commands.reporting import report
 from ccvm.report.progress import Progress
-from ccvm.require import add_require_options, requirements_from
-
-
-def describe_files(files: SourceFiles) -> str:
-    how = (
-        "known to git (tracked, or untracked and not ignored)"
-        if files.from_git
-        else "found by walking the tree (not a git work tree)"
-    )
-    return f"{len(files.shell)} shell, {len(files.python)} Python, {len(files.nix)} Nix file(s), {how}"
+from ccvm.require import requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,36 +29,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="run only this formatter (repeatable; default: all)",
     )
-    add_require_options(parser, FORMATTERS, "nixfmt")
-    add_junit_option(parser, "fmt")
-    add_root_option(parser)
+    add_source_tree_options(parser, "fmt", FORMATTERS, "nixfmt")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    root = root_from(args)
-    files = discover(root)
-    style = style_for(args, root)
-    baseline = baseline_for(args, root)
-    progress = Progress(total=bool(files.shell) + bool(files.nix))
-    progress.note(f"fmt: {describe_files(files)}")
+    tree = source_tree(args)
+    progress = Progress(total=bool(tree.files.shell) + bool(tree.files.nix))
+    progress.note(f"fmt: {tree.describe_files()}")
     tools = tuple(args.tool) or FORMATTERS
     for tool in tools:
-        if style.options_of(tool):
-            progress.note(f"fmt: {tool} {' '.join(style.options_of(tool))} (matrix/style.yaml)")
-    if baseline.count() and not args.fix:
-        progress.note(f"fmt: {baseline.count()} finding(s) known from matrix/baseline.yaml; new ones fail")
+        if tree.style.options_of(tool):
+            progress.note(f"fmt: {tool} {' '.join(tree.style.options_of(tool))} (matrix/style.yaml)")
+    if tree.baseline.count() and not args.fix:
+        progress.note(tree.known_note("fmt"))
     # --require TOOL fails only a missing tool's files; a file skipped because the baseline knows its
     # findings stays skipped.
     requirements = requirements_from(args)
     suites = run_fmt(
-        root,
+        tree.root,
         fix=args.fix,
         progress=progress,
-        files=files,
+        files=tree.files,
         tools=tools,
-        style=style,
-        baseline=baseline,
+        style=tree.style,
+        baseline=tree.baseline,
         requirements=requirements,
     )
     return report(suites, junit=args.junit, what="fmt", first_column="formatter")

@@ -78,7 +78,7 @@ def _print(adoption: Adoption, baseline: tuple[str, ...]) -> None:
 def _nix_preflight(root: Path) -> None:
     """Which Nix will read the flake, and whether it can evaluate current nixpkgs (one line when it cannot)."""
     nix = find_nix() if (root / "flake.nix").is_file() else None
-    for line in version_lines(nix) if nix is not None else []:
+    for line in version_lines(nix):
         print(f"nix: {line}")
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ccvm.checks.lint import LINT_PROGRAMS, lint_suite_count, run_lint
-from ccvm.checks.sourcefiles import discover
-from ccvm.commands.fmt import describe_files
-from ccvm.commands.matrixdir import baseline_for, style_for
-from ccvm.commands.reporting import add_junit_option, add_root_option, report, root_from
+from ccvm.commands.matrixdir import add_source_tree_options, source_tree
+from ccvm.commands.reporting import report
 from ccvm.report.progress import Progress
-from ccvm.require import add_require_options, requirements_from
+from ccvm.require import requirements_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,22 +22,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fail.  Findings matrix/baseline.yaml knows (those at adoption) are reported skipped; a file fails for "
         "new ones only.",
     )
-    add_require_options(parser, LINT_PROGRAMS, "shellcheck")
-    add_junit_option(parser, "lint")
-    add_root_option(parser)
+    add_source_tree_options(parser, "lint", LINT_PROGRAMS, "shellcheck")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    root = root_from(args)
-    files = discover(root)
-    style = style_for(args, root)
-    baseline = baseline_for(args, root)
-    progress = Progress(total=lint_suite_count(files, style))
-    progress.note(f"lint: {describe_files(files)}")
-    if baseline.count():
-        progress.note(f"lint: {baseline.count()} finding(s) known from matrix/baseline.yaml; new ones fail")
+    tree = source_tree(args)
+    progress = Progress(total=lint_suite_count(tree.files, tree.style))
+    progress.note(f"lint: {tree.describe_files()}")
+    if tree.baseline.count():
+        progress.note(tree.known_note("lint"))
     suites = run_lint(
-        root, progress=progress, files=files, style=style, baseline=baseline, requirements=requirements_from(args)
+        tree.root,
+        progress=progress,
+        files=tree.files,
+        style=tree.style,
+        baseline=tree.baseline,
+        requirements=requirements_from(args),
     )
     return report(suites, junit=args.junit, what="lint", first_column="linter")

@@ -114,14 +114,12 @@ def parse_boot_declaration(doc: Mapping, share_modes: tuple[str, ...]) -> BootDe
     timeout_s = values.seconds(doc, "timeout", MAX_TIMEOUT_S) if "timeout" in doc else DEFAULT_BOOT_TIMEOUT_S
     if "scenarios" not in doc:
         raise doc.error(None, "boot needs `scenarios`: a list of boots, each with a name, share mode and expectations")
-    items = expect_sequence(doc["scenarios"], doc.path, doc.line_of("scenarios"), "scenarios")
-    scenarios: dict[str, BootScenario] = {}
-    for index, raw in enumerate(items):
-        entry = expect_mapping(raw, items.path, items.line_of(index), "each scenario")
-        scenario = parse_scenario(entry, share_modes)
-        if scenario.name in scenarios:
-            raise entry.error("name", f"duplicate scenario name {scenario.name!r}")
-        scenarios[scenario.name] = scenario
-    if not scenarios:
-        raise doc.error("scenarios", "scenarios is empty; declare at least one boot")
-    return BootDeclaration(timeout_s=timeout_s, scenarios=tuple(scenarios.values()))
+    scenarios = values.named_list(
+        doc,
+        "scenarios",
+        lambda entry, _index: parse_scenario(entry, share_modes),
+        each="each scenario",
+        taken=lambda name: f"duplicate scenario name {name!r}",
+        empty="scenarios is empty; declare at least one boot",
+    )
+    return BootDeclaration(timeout_s=timeout_s, scenarios=scenarios)

@@ -19,7 +19,7 @@ from ccvm.errors import ConfigError
 from ccvm.matrix import yamlvalues as values
 from ccvm.matrix.axes import suggestion
 from ccvm.matrix.limits import MAX_TIMEOUT_S
-from ccvm.matrix.yamlsrc import Mapping, Sequence, expect_mapping, expect_sequence
+from ccvm.matrix.yamlsrc import Mapping, Sequence, expect_sequence
 
 DEFAULT_STEP_TIMEOUT_S = 30.0
 DEFAULT_EXIT_TIMEOUT_S = 60.0
@@ -174,16 +174,15 @@ def parse_tty_scenario(doc: Mapping, share_modes: tuple[str, ...]) -> TtyScenari
             raise doc.error(None, f"a tty scenario needs `{required}`")
     share = values.choice(doc, "share", share_modes)
     rows, cols = _size(doc, "size")
-    items = expect_sequence(doc["steps"], doc.path, doc.line_of("steps"), "steps")
-    steps: dict[str, TtyStep] = {}
-    for index, raw in enumerate(items):
-        entry = expect_mapping(raw, items.path, items.line_of(index), "each step")
-        step = parse_step(entry, index)
-        if step.name in steps or step.name == EXIT_CASE:
-            raise entry.error("name", f"step name {step.name!r} is taken; each step's name is a JUnit case of its own")
-        steps[step.name] = step
-    if not steps:
-        raise doc.error("steps", "steps is empty; declare at least one step")
+    steps = values.named_list(
+        doc,
+        "steps",
+        parse_step,
+        each="each step",
+        taken=lambda name: f"step name {name!r} is taken; each step's name is a JUnit case of its own",
+        empty="steps is empty; declare at least one step",
+        reserved=(EXIT_CASE,),
+    )
     return TtyScenario(
         name=values.text(doc, "name"),
         share=share,
@@ -192,7 +191,7 @@ def parse_tty_scenario(doc: Mapping, share_modes: tuple[str, ...]) -> TtyScenari
         term=values.text(doc, "term") if "term" in doc else DEFAULT_TERM,
         args=values.words(doc, "args") if "args" in doc else (),
         env=values.string_map(doc, "env") if "env" in doc else {},
-        steps=tuple(steps.values()),
+        steps=steps,
         exit_status=values.whole(doc, "exit_status", 0, 255) if "exit_status" in doc else 0,
         exit_timeout_s=values.seconds(doc, "exit_timeout", MAX_TIMEOUT_S)
         if "exit_timeout" in doc
@@ -204,14 +203,11 @@ def parse_tty_declaration(doc: Mapping, share_modes: tuple[str, ...]) -> tuple[T
     doc.reject_unknown_keys(["scenarios"], "tty")
     if "scenarios" not in doc:
         raise doc.error(None, "tty needs `scenarios`: a list of terminal sessions, each with a size and steps")
-    items = expect_sequence(doc["scenarios"], doc.path, doc.line_of("scenarios"), "scenarios")
-    scenarios: dict[str, TtyScenario] = {}
-    for index, raw in enumerate(items):
-        entry = expect_mapping(raw, items.path, items.line_of(index), "each tty scenario")
-        scenario = parse_tty_scenario(entry, share_modes)
-        if scenario.name in scenarios:
-            raise entry.error("name", f"duplicate tty scenario name {scenario.name!r}")
-        scenarios[scenario.name] = scenario
-    if not scenarios:
-        raise doc.error("scenarios", "scenarios is empty; declare at least one terminal session")
-    return tuple(scenarios.values())
+    return values.named_list(
+        doc,
+        "scenarios",
+        lambda entry, _index: parse_tty_scenario(entry, share_modes),
+        each="each tty scenario",
+        taken=lambda name: f"duplicate tty scenario name {name!r}",
+        empty="scenarios is empty; declare at least one terminal session",
+    )

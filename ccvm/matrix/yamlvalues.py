@@ -4,10 +4,12 @@ shape and fails with ``file:line: what is wrong; what to do``."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from ccvm.errors import ConfigError
 from ccvm.matrix.axes import suggestion
-from ccvm.matrix.yamlsrc import Mapping, Sequence, expect_mapping
+from ccvm.matrix.yamlsrc import Mapping, Sequence, expect_mapping, expect_sequence
 
 
 def text(doc: Mapping, key: str, *, what: str | None = None) -> str:
@@ -82,3 +84,39 @@ def choice(doc: Mapping, key: str, choices: tuple[str, ...]) -> str:
             key, f"unknown {key} {value!r}{suggestion(value, list(choices))}; choose one of: {', '.join(choices)}"
         )
     return value
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=_Named)
+
+
+def named_list(
+    doc: Mapping,
+    key: str,
+    parse: Callable[[Mapping, int], NamedT],
+    *,
+    each: str,
+    taken: Callable[[str], str],
+    empty: str,
+    reserved: tuple[str, ...] = (),
+) -> tuple[NamedT, ...]:
+    """A non-empty list of mappings under ``key`` (the caller checks that it is there), each parsed by
+    ``parse(entry, index)`` into an item whose name no other item (nor ``reserved``) has; in file order.
+
+    ``each`` names one entry in the error for a non-mapping entry; ``taken(name)`` is the error for a
+    name used twice; ``empty`` the error for an empty list."""
+    items = expect_sequence(doc[key], doc.path, doc.line_of(key), key)
+    found: dict[str, NamedT] = {}
+    for index, raw in enumerate(items):
+        entry = expect_mapping(raw, items.path, items.line_of(index), each)
+        item = parse(entry, index)
+        if item.name in found or item.name in reserved:
+            raise entry.error("name", taken(item.name))
+        found[item.name] = item
+    if not found:
+        raise doc.error(key, empty)
+    return tuple(found.values())

@@ -231,24 +231,29 @@ def _where(context: BuildContext, error: MdbookError) -> str:
     return f"{context.toml_shown}:{error.line}" if error.line else context.toml_shown
 
 
-def _skipped_or_failed(context: BuildContext, why: str, *, output: str = "", seconds: float = 0.0) -> Case:
-    if context.required:
-        return Case(
-            name=context.name,
-            outcome=Outcome.FAIL,
-            seconds=seconds,
-            details=output,
-            message=f"mdbook build failed: {why} (required: --require {MDBOOK})",
-            file=context.toml_shown,
-        )
+def _toml_case(
+    context: BuildContext, outcome: Outcome, message: str, *, output: str, seconds: float, line: int | None = None
+) -> Case:
+    """A build that did not pass, as a case about book.toml: mdBook's output is a failure's details, a skip's output."""
+    failed = outcome is Outcome.FAIL
     return Case(
         name=context.name,
-        outcome=Outcome.SKIP,
+        outcome=outcome,
         seconds=seconds,
-        output=output,
-        message=f"mdbook build skipped: {why}; the links were checked (--require {MDBOOK} makes this fail)",
+        details=output if failed else "",
+        output="" if failed else output,
+        message=message,
         file=context.toml_shown,
+        line=line,
     )
+
+
+def _skipped_or_failed(context: BuildContext, why: str, *, output: str = "", seconds: float = 0.0) -> Case:
+    if context.required:
+        message = f"mdbook build failed: {why} (required: --require {MDBOOK})"
+        return _toml_case(context, Outcome.FAIL, message, output=output, seconds=seconds)
+    message = f"mdbook build skipped: {why}; the links were checked (--require {MDBOOK} makes this fail)"
+    return _toml_case(context, Outcome.SKIP, message, output=output, seconds=seconds)
 
 
 def judge_build(context: BuildContext, done: processes.Completed, seconds: float, notes: tuple[str, ...]) -> Case:
@@ -271,14 +276,9 @@ def judge_build(context: BuildContext, done: processes.Completed, seconds: float
         return _skipped_or_failed(context, why, output=output, seconds=seconds)
     how = "timed out" if done.returncode is None else f"exited {done.returncode}"
     said = f"{_where(context, first)}: {first.describe()}" if first else f"{context.toml_shown}: see its output"
-    return Case(
-        name=context.name,
-        outcome=Outcome.FAIL,
-        seconds=seconds,
-        details=output,
-        message=f"mdbook build (mdBook {context.version}) {how}: {said}",
-        file=context.toml_shown,
-        line=first.line if first else None,
+    message = f"mdbook build (mdBook {context.version}) {how}: {said}"
+    return _toml_case(
+        context, Outcome.FAIL, message, output=output, seconds=seconds, line=first.line if first else None
     )
 
 
