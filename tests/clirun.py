@@ -29,3 +29,27 @@ def run_ccvm(
     return subprocess.run(
         ccvm_argv(*args), cwd=cwd, env=env, input=input, capture_output=True, text=text, timeout=timeout
     )
+
+
+def running_qemus(pid: int) -> list[int]:
+    """The QEMU processes under ``pid`` (any depth) that have not ended; a zombie has ended."""
+    under, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(child) for child in children.read_text().split()]
+            except OSError:  # it ended meanwhile
+                continue
+            under += kids
+            todo += kids
+    running = []
+    for child in under:
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except OSError:
+            continue
+        name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
+        if name.startswith("qemu-system") and state != "Z":
+            running.append(child)
+    return running

@@ -234,8 +234,8 @@ def test_every_resource_is_closed_even_when_one_close_fails(tmp_path, fake_qemu,
     console = vm.console
     real_close = console.close
 
-    def broken_close() -> None:
-        real_close()
+    def broken_close(drain_s: float = 0.0) -> None:
+        real_close(drain_s)
         raise RuntimeError("console close failed")
 
     console.close = broken_close

@@ -82,7 +82,15 @@ def test_sockets_wait_for_the_runner_so_no_output_is_lost():
     argv = qemu_argv(spec())
     chardevs = option(argv, "-chardev")
     assert all("server=on,wait=on" in c for c in chardevs)
-    assert "virtconsole,bus=vser0.0,chardev=agent0" in option(argv, "-device")
+
+
+def test_output_and_protocol_go_on_named_ports_that_wait_for_a_slow_host():
+    """QEMU drops a virtio console's bytes when its socket is full and throttles a port: only a
+    terminal launch's program channel is a console (its tty, hvc0)."""
+    devices = option(qemu_argv(spec()), "-device")
+    assert "virtserialport,bus=vser0.0,chardev=agent0,name=ccvm.output" in devices
+    assert "virtserialport,bus=vser0.0,chardev=ctl0,name=ccvm.control" in devices
+    assert not any(device.startswith("virtconsole") for device in devices)
 
 
 def test_a_terminal_launch_gets_the_window_size_port_and_a_console_file():
@@ -97,7 +105,9 @@ def test_a_terminal_launch_gets_the_window_size_port_and_a_console_file():
     ]
     devices = option(argv, "-device")
     port = "virtserialport,bus=vser0.0,chardev=winsize0,name=ccvm.winsize"
-    assert devices.index("virtconsole,bus=vser0.0,chardev=ctl0") < devices.index(port)  # hvc0, hvc1 stay first
+    assert port in devices
+    assert [d for d in devices if d.startswith("virtconsole")] == ["virtconsole,bus=vser0.0,chardev=agent0"]  # hvc0
+    assert "virtserialport,bus=vser0.0,chardev=ctl0,name=ccvm.control" in devices
     assert not any("winsize" in word for word in qemu_argv(spec()))  # only a terminal launch has it
 
 
@@ -116,13 +126,15 @@ def test_terminal_config_tells_the_guest_term_and_size(tmp_path):
     assert "CCVM_TTY=1\n" in text and "CCVM_ROWS=30\nCCVM_COLS=100\n" in text
     assert "CCVM_TERM='xterm-256color; rm -rf /'\n" in text  # quoted for the guest's sh
     assert "CCVM_WINSIZE_PORT=ccvm.winsize\n" in text
-    assert "CCVM_TTY" not in config_script(dataclasses.replace(request, terminal=None), str(tmp_path))
+    assert "CCVM_OUTPUT_PORT" not in text  # on a terminal, the program's channel is hvc0, its tty
+    plain = config_script(dataclasses.replace(request, terminal=None), str(tmp_path))
+    assert "CCVM_TTY" not in plain and "CCVM_OUTPUT_PORT=ccvm.output\n" in plain
 
 
 def test_protocol_lines_have_a_channel_of_their_own():
-    devices = option(qemu_argv(spec()), "-device")
-    program, control = "virtconsole,bus=vser0.0,chardev=agent0", "virtconsole,bus=vser0.0,chardev=ctl0"
-    assert devices.index(program) < devices.index(control)  # hvc0 is the program's, hvc1 the protocol's
+    chardevs = option(qemu_argv(spec()), "-chardev")
+    assert "socket,id=agent0,path=/s/agent.sock,server=on,wait=on" in chardevs
+    assert "socket,id=ctl0,path=/s/control.sock,server=on,wait=on" in chardevs
 
 
 def test_quiet_is_dropped_for_debug():

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pexpect
-from clirun import ccvm_argv, run_ccvm
+from clirun import ccvm_argv, run_ccvm, running_qemus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,3 +178,31 @@ def test_outside_a_project_ccvm_vm_boots_with_the_packaged_pins(tmp_path):
     assert "CCVM:FACT argc=1" in result.stdout and "CCVM:FACT share.fstype=overlay" in result.stdout
     named = run_ccvm("--matrix", str(tmp_path / "missing"), "vm", "--", "true", cwd=tmp_path)
     assert named.returncode == 2 and "matrix directory not found" in named.stderr
+
+
+def test_output_nobody_reads_until_the_guest_has_ended_is_all_there(tmp_path):
+    """QEMU drops a virtio console's bytes when ccvm does not read them: a pipe that is not read
+    while the program prints must not cost a line (the output waits in ccvm, not in the guest)."""
+    (tmp_path / "work").mkdir()
+    lines = 20000
+    proc = subprocess.Popen(
+        ccvm_argv("vm", "--arch", "x86_64", "--", "sh", "-c", f"seq 1 {lines}; echo END"),
+        cwd=tmp_path / "work",
+        env=vm_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not running_qemus(proc.pid):  # QEMU starts ...
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+            time.sleep(0.1)
+        while running_qemus(proc.pid):  # ... and ends, the program's output unread all along
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split("\n") == [str(i) for i in range(1, lines + 1)] + ["END", ""]

@@ -1,13 +1,18 @@
 #!/bin/sh
 # ccvm guest init (PID 1 of the embedded default guest).
 #
-# Protocol, on the control channel /dev/hvc1 (a virtio console of its own,
-# separate from the kernel's serial console and from the program's output):
+# Protocol, on the control channel (the virtio port named ccvm.control, or
+# /dev/hvc1 when a launcher gives two virtio consoles instead; separate from
+# the kernel's serial console and from the program's output):
 #   CCVM:INIT <stage>     progress
 #   CCVM:FAIL <reason>    init could not set the guest up; the host fails at once
 #   CCVM:EXIT <status>    the program's exit status, last line before power-off
-# The program's output goes to /dev/hvc0, which carries nothing else, so
-# nothing the program prints can be taken for a protocol line.
+# The program's output goes to the port named in CCVM_OUTPUT_PORT (else
+# /dev/hvc0; on a terminal always hvc0, its tty), which carries nothing else,
+# so nothing the program prints can be taken for a protocol line.  A port,
+# unlike a console, waits for a slow host instead of losing bytes.  init
+# holds the control channel open on fd 5 (a port is open to one process at
+# a time); the program never gets that descriptor.
 # Configuration arrives out of band through fw_cfg (opt/ccvm/*), never
 # through the kernel command line.
 
@@ -26,8 +31,20 @@ mount -t tmpfs tmpfs /tmp
 mkdir -p /ccvm
 mount -t tmpfs tmpfs /ccvm
 
+exec 5>/dev/console # the control channel, once it is there
 say() {
-	printf 'CCVM:%s\n' "$*" >"$CONTROL"
+	printf 'CCVM:%s\n' "$*" >&5
+}
+
+# The device of the virtio port named $1; fails while there is none.
+port_named() {
+	for named in /sys/class/virtio-ports/*/name; do
+		if [ "$(cat "$named" 2>/dev/null)" = "$1" ]; then
+			named=${named%/name}
+			[ -c "/dev/${named##*/}" ] && echo "/dev/${named##*/}" && return 0
+		fi
+	done
+	return 1
 }
 
 fail() {
@@ -46,18 +63,14 @@ fail() {
 # "CCVM:INIT tty" tells the host that sizes are read from now on. Anything
 # else on the port is ignored.
 winsize_relay() {
-	port=
 	tries=0
-	while [ -z "$port" ]; do
-		for named in /sys/class/virtio-ports/*/name; do
-			[ "$(cat "$named" 2>/dev/null)" = "$1" ] && port=${named%/name} && port=/dev/${port##*/}
-		done
+	until port=$(port_named "$1"); do
 		tries=$((tries + 1))
-		if [ -z "$port" ] && [ "$tries" -gt 100 ]; then
+		if [ "$tries" -gt 100 ]; then
 			echo "ccvm init: warning: no virtio port $1 after 5s; the window size stays as it was" >&2
 			return 0
 		fi
-		[ -n "$port" ] || sleep 0.05
+		sleep 0.05
 	done
 	exec 3<"$port" || return 0
 	say "INIT tty"
@@ -74,15 +87,15 @@ while read -r module; do
 	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: warning: insmod $module failed" >/dev/console
 done </etc/ccvm/modules
 
-# Wait (bounded) for the agent channel and the fw_cfg entries.
-CONTROL=/dev/console
+# Wait (bounded) for the control channel and the fw_cfg entries.
 tries=0
-while [ ! -c /dev/hvc0 ] || [ ! -c /dev/hvc1 ] || [ ! -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ]; do
+until [ -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ] &&
+	{ control=$(port_named ccvm.control) || { [ -c /dev/hvc1 ] && control=/dev/hvc1; }; }; do
 	tries=$((tries + 1))
-	[ "$tries" -gt 200 ] && fail "no program and control channels (/dev/hvc0, /dev/hvc1) or fw_cfg after 10s"
+	[ "$tries" -gt 200 ] && fail "no control channel (virtio port ccvm.control, or /dev/hvc1) or fw_cfg after 10s"
 	sleep 0.05
 done
-CONTROL=/dev/hvc1
+exec 5>"$control"
 say "INIT channel"
 
 CFG=/sys/firmware/qemu_fw_cfg/by_name/opt/ccvm
@@ -94,6 +107,22 @@ cfg() {
 cfg config.sh >/etc/ccvm/config.sh || fail "no opt/ccvm/config.sh in fw_cfg"
 # shellcheck source=/dev/null # written above from fw_cfg
 . /etc/ccvm/config.sh
+
+# The program's channel (bounded wait): the port the host named, else hvc0.
+output_ready() {
+	if [ -n "${CCVM_OUTPUT_PORT:-}" ]; then
+		output=$(port_named "$CCVM_OUTPUT_PORT")
+	else
+		output=/dev/hvc0
+		[ -c "$output" ]
+	fi
+}
+tries=0
+until output_ready; do
+	tries=$((tries + 1))
+	[ "$tries" -gt 200 ] && fail "no program channel (${CCVM_OUTPUT_PORT:-/dev/hvc0}) after 10s"
+	sleep 0.05
+done
 
 mkdir -p "$CCVM_CWD"
 if [ "$CCVM_SHARE" = writable ]; then
@@ -162,21 +191,22 @@ if [ "$CCVM_MODE" = shell ] || [ "${CCVM_TTY:-}" = 1 ]; then
 			. /etc/ccvm/argv.sh
 		fi
 		exec setsid -c "$@"
-	) <>/dev/hvc0 >&0 2>&0 4>&-
+	) <>/dev/hvc0 >&0 2>&0 4>&- 5>&-
 	status=$?
 	if [ -n "$relay" ]; then kill "$relay" 2>/dev/null; fi
 	exec 4>&-
 else
+	# shellcheck disable=SC2094 # stty sets hvc0's mode; nothing is read from the program's channel
 	(
-		# Not a terminal session: the program's bytes pass unchanged (no
-		# \n -> \r\n); this subshell holds hvc0 open, so the setting sticks.
-		stty -F /dev/hvc0 -onlcr 2>/dev/null
+		# Not a terminal session: the program's bytes pass unchanged (a port;
+		# on hvc0 no \n -> \r\n: this subshell holds it open, so that sticks).
+		if [ "$output" = /dev/hvc0 ]; then stty -F /dev/hvc0 -onlcr 2>/dev/null; fi
 		# shellcheck source=/dev/null # written above from fw_cfg
 		. /etc/ccvm/env.sh
 		# shellcheck source=/dev/null
 		. /etc/ccvm/argv.sh
 		exec "$@"
-	) <>/dev/null >/dev/hvc0 2>&1
+	) <>/dev/null >"$output" 2>&1 5>&-
 	status=$?
 fi
 say "EXIT $status"

@@ -20,6 +20,11 @@ from ccvm.matrix.axes import Accel, Arch, Machine
 
 SHARE_TAG = "ccvm-cwd"
 WINSIZE_PORT = "ccvm.winsize"  # the virtio port that carries the window size to the guest (terminal launches)
+# Named virtio ports, not consoles: QEMU throttles a port whose socket is full (the guest's write
+# waits), where it drops a console's bytes.  Only a terminal launch's program channel must be a
+# console (hvc0, a tty); init falls back to hvc0/hvc1 for a launcher that gives two consoles.
+CONTROL_PORT = "ccvm.control"  # init's protocol lines
+OUTPUT_PORT = "ccvm.output"  # the program's output, when it is not on a terminal
 
 
 def opt_value(value: object) -> str:
@@ -71,8 +76,8 @@ class LaunchSpec:
     kernel: Path
     initrd: Path
     serial: Channel
-    agent: Channel  # the program's terminal: hvc0
-    control: Channel  # init's protocol lines (INIT/FAIL/EXIT): hvc1, never the program's
+    agent: Channel  # the program's output: port OUTPUT_PORT, or hvc0 on a terminal
+    control: Channel  # init's protocol lines (INIT/FAIL/EXIT): port CONTROL_PORT, never the program's
     winsize: Channel | None = None  # on a terminal: the window size, host to guest (a virtio port)
     share_dir: Path
     share_writable: bool
@@ -108,8 +113,13 @@ def qemu_argv(spec: LaunchSpec) -> list[str]:
     argv += ["-kernel", str(spec.kernel), "-initrd", str(spec.initrd), "-append", kernel_cmdline(spec)]
     argv += ["-chardev", spec.serial.chardev("serial0"), "-serial", "chardev:serial0"]
     argv += ["-device", "virtio-serial-pci,id=vser0"]
-    argv += ["-chardev", spec.agent.chardev("agent0"), "-device", "virtconsole,bus=vser0.0,chardev=agent0"]
-    argv += ["-chardev", spec.control.chardev("ctl0"), "-device", "virtconsole,bus=vser0.0,chardev=ctl0"]
+    if spec.winsize is not None:  # a terminal launch: the program's channel is its tty, hvc0
+        program = "virtconsole,bus=vser0.0,chardev=agent0"
+    else:
+        program = f"virtserialport,bus=vser0.0,chardev=agent0,name={OUTPUT_PORT}"
+    argv += ["-chardev", spec.agent.chardev("agent0"), "-device", program]
+    argv += ["-chardev", spec.control.chardev("ctl0")]
+    argv += ["-device", f"virtserialport,bus=vser0.0,chardev=ctl0,name={CONTROL_PORT}"]
     if spec.winsize is not None:
         argv += ["-chardev", spec.winsize.chardev("winsize0")]
         argv += ["-device", f"virtserialport,bus=vser0.0,chardev=winsize0,name={WINSIZE_PORT}"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import re
 import socket
 import threading
@@ -33,6 +34,7 @@ import pexpect
 import pexpect.fdpexpect
 
 from ccvm.errors import GuestFailure
+from ccvm.qemu.pump import Pump
 
 TAIL_LINES = 40
 POLL_S = 0.2  # the longest a failure can go unnoticed once its line arrives
@@ -68,10 +70,14 @@ def failure_lines(
 class OutputLog:
     """pexpect logfile_read target: writes the log, keeps the last lines,
     captures up to CAPTURE_LIMIT characters and optionally mirrors the text
-    to a stream as it arrives, unchanged."""
+    to a stream as it arrives, unchanged.  The mirror is written on a thread
+    of its own (ccvm.qemu.pump): a slow reader of the stream never holds up
+    the channel's reader, so QEMU never drops the program's output."""
 
     def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
-        self.mirror = mirror
+        self.mirror: Pump[str] | None = None
+        if mirror is not None:
+            self.mirror = Pump(functools.partial(_write_flushed, mirror), name=f"ccvm-mirror-{path.stem}")
         self.handle = path.open("w", encoding="utf-8", errors="replace")
         self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._partial = ""
@@ -81,8 +87,7 @@ class OutputLog:
     def write(self, text: str) -> None:
         self.handle.write(text)
         if self.mirror is not None:
-            self.mirror.write(text)
-            self.mirror.flush()
+            self.mirror.put(text)
         if self._captured_size < CAPTURE_LIMIT:
             self._captured.append(text)
             self._captured_size += len(text)
@@ -100,8 +105,16 @@ class OutputLog:
         lines = list(self.lines) + ([self._partial] if self._partial else [])
         return "\n".join(lines[-TAIL_LINES:])
 
-    def close(self) -> None:
+    def close(self, drain_s: float = 0.0) -> None:
+        """Close the log, once the mirror has written what it was given (waiting at most ``drain_s``)."""
+        if self.mirror is not None:
+            self.mirror.close(drain_s)
         self.handle.close()
+
+
+def _write_flushed(stream: TextIO, text: str) -> None:
+    stream.write(text)
+    stream.flush()
 
 
 def _channel(sock: socket.socket, log: OutputLog) -> pexpect.fdpexpect.fdspawn:
@@ -228,7 +241,9 @@ class Console:
             if index == 2 or not self._qemu_alive():
                 raise self._exited(what)
 
-    def close(self) -> None:
+    def close(self, drain_s: float = 0.0) -> None:
+        """Stop the readers and close the channels and logs, waiting at most ``drain_s`` for the
+        mirrors to write what had arrived."""
         self._stop.set()
         for reader in (self._serial_reader, self._agent_reader):
             reader.join(timeout=2 * POLL_S + 1)
@@ -236,4 +251,4 @@ class Console:
             with contextlib.suppress(OSError):
                 channel.close()
         for log in (self.serial_log, self.agent_log, self.control_log):
-            log.close()
+            log.close(drain_s)

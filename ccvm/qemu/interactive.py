@@ -29,6 +29,7 @@ QEMU's own output to ``logs/qemu.log``; their tails explain a failure.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import select
@@ -44,6 +45,7 @@ from ccvm.guest.assets import GuestAssets
 from ccvm.qemu.argv import LaunchSpec, qemu_argv
 from ccvm.qemu.env import qemu_environment
 from ccvm.qemu.launch import GuestRequest, Terminal, stage
+from ccvm.qemu.pump import DRAIN_S, Pump
 from ccvm.qemu.terminal import HostTerminal, WindowSize, window_size
 from ccvm.qemu.vm import CONNECT_TIMEOUT_S, POWEROFF_GRACE_S, connect_socket
 
@@ -97,7 +99,11 @@ class _Relay:
         self.in_flight: WindowSize | None = None  # sent, and not yet said set by the guest
         self.in_flight_until = 0.0  # after this, stop waiting for the guest to say so
         self.pending_in = bytearray()
-        self.stdin_open = self.output_open = True
+        self.stdin_open = True
+        # the program's output, written to the terminal on a thread of its own: the loop never
+        # waits on a slow terminal, so it always reads the guest's channels (QEMU drops a
+        # console's bytes when its socket is full)
+        self.output = Pump(functools.partial(_write_all, out_fd), name="ccvm-output")
         self.open = {agent, control}
         self.control_buffer = b""
         self.status: int | None = None
@@ -110,7 +116,9 @@ class _Relay:
 
     def run(self) -> None:
         while self.open and not self._done():
-            readers: list = [self.host.winch_r, *self.open]
+            # the terminal far behind: its output waits before the loop takes more
+            channels = [sock for sock in self.open if sock is not self.agent or not self.output.full]
+            readers: list = [self.host.winch_r, *channels]
             if self.stdin_open and len(self.pending_in) < MAX_PENDING_INPUT:
                 readers.append(self.host.fd)
             writers = [self.agent] if self.pending_in and self.agent in self.open and not self._holding() else []
@@ -194,22 +202,9 @@ class _Relay:
             self.open.discard(sock)
             return
         if sock is self.agent:
-            self._write_out(chunk)
+            self.output.put(chunk)
         else:
             self._control(chunk)
-
-    def _write_out(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and self.output_open:
-            try:
-                written = os.write(self.out_fd, view)
-            except BlockingIOError:
-                select.select([], [self.out_fd], [], POLL_S)
-                continue
-            except OSError:
-                self.output_open = False  # standard output is gone; the guest program goes on
-                return
-            view = view[written:]
 
     # -- the control channel and the window size ------------------------------
 
@@ -256,6 +251,15 @@ class _Relay:
         self.in_flight_until = now + SIZE_ACK_WAIT_S
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [], POLL_S)
+
+
 def run_on_terminal(
     request: GuestRequest,
     assets: GuestAssets,
@@ -286,7 +290,8 @@ def run_on_terminal(
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {argv[0]}: {exc}", argv=argv) from None
-        said_exit = False
+        relay: _Relay | None = None
+        ended = False
         try:
             agent, control, winsize = (stack.enter_context(sock) for sock in _connect(spec, proc, argv, logs))
             relay = _Relay(
@@ -300,9 +305,14 @@ def run_on_terminal(
                 deadline=None if timeout_s is None else time.monotonic() + timeout_s,
             )
             relay.run()
-            said_exit = relay.status is not None
+            ended = True
         finally:
-            qemu_status = _stop(proc, said_exit=said_exit)
+            try:
+                qemu_status = _stop(proc, said_exit=relay is not None and relay.status is not None)
+            finally:  # what the program printed reaches the terminal; on Ctrl-C or an error, no waiting
+                if relay is not None:
+                    relay.output.close(DRAIN_S if ended else 0.0)
+    assert relay is not None  # else _connect raised
     return _outcome(relay, qemu_status, logs, timeout_s)
 
 

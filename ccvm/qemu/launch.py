@@ -24,7 +24,7 @@ from pathlib import Path
 from ccvm.errors import UsageError
 from ccvm.guest.assets import GuestAssets
 from ccvm.matrix.axes import Accel, Arch, Machine
-from ccvm.qemu.argv import WINSIZE_PORT, Channel, LaunchSpec
+from ccvm.qemu.argv import OUTPUT_PORT, WINSIZE_PORT, Channel, LaunchSpec
 
 FW_CFG_PREFIX = "opt/ccvm/"
 
@@ -104,6 +104,8 @@ def config_script(request: GuestRequest, guest_cwd: str) -> str:
     if terminal is not None:
         text += f"CCVM_TTY=1\nCCVM_TERM={shlex.quote(terminal.term)}\n"
         text += f"CCVM_ROWS={terminal.rows}\nCCVM_COLS={terminal.cols}\nCCVM_WINSIZE_PORT={WINSIZE_PORT}\n"
+    else:
+        text += f"CCVM_OUTPUT_PORT={OUTPUT_PORT}\n"
     return text
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from ccvm import processes
-from ccvm.errors import LaunchError
+from ccvm.errors import GuestError, LaunchError
 from ccvm.qemu.argv import LaunchSpec, qemu_argv
 from ccvm.qemu.console import Console
+from ccvm.qemu.pump import DRAIN_S
 
 CONNECT_TIMEOUT_S = 15.0  # QEMU creating its sockets
 POWEROFF_GRACE_S = 5.0  # the guest powering off after its EXIT line
@@ -82,8 +83,10 @@ class VM:
             raise
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *_exc) -> None:
+        # the program's output reaches ccvm's mirror of it, unless the run is being stopped
+        ended = exc_type is None or issubclass(exc_type, GuestError)
+        self.close(drain_s=DRAIN_S if ended else 0.0)
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -121,15 +124,15 @@ class VM:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def close(self) -> int | None:
-        """Stop QEMU, then close the console, then QEMU's log; each step runs
-        even when the one before it raised.  Returns QEMU's exit status, or
-        None when there was no QEMU or it could not be reaped."""
+    def close(self, drain_s: float = 0.0) -> int | None:
+        """Stop QEMU, then close the console (waiting at most ``drain_s`` for its mirrors to write what
+        the guest printed), then QEMU's log; each step runs even when the one before it raised.
+        Returns QEMU's exit status, or None when there was no QEMU or it could not be reaped."""
         try:
             return self._stop_qemu()
         finally:
             try:
-                self._close_console()
+                self._close_console(drain_s)
             finally:
                 self._close_qemu_log()
 
@@ -145,10 +148,10 @@ class VM:
         processes.forget(self.proc)
         return status
 
-    def _close_console(self) -> None:
+    def _close_console(self, drain_s: float) -> None:
         console, self.console = self.console, None
         if console is not None:
-            console.close()
+            console.close(drain_s)
 
     def _close_qemu_log(self) -> None:
         log, self._qemu_log = self._qemu_log, None
