@@ -12,7 +12,8 @@ import pytest
 
 from ccvm.adopt import editorconfig
 from ccvm.adopt.formatters import project_style, style_yaml_text
-from ccvm.adopt.nixattrs import NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixattrs import Unknown, bindings
+from ccvm.adopt.nixexpr import NixSyntaxError
 from ccvm.adopt.settings import treefmt_glob
 from ccvm.adopt.toollines import command_lines
 from ccvm.matrix.style import load_style
@@ -401,3 +402,78 @@ def test_the_nix_reader_reports_the_line_of_what_it_cannot_read():
     found = {".".join(b.path): b.definition.value for b in bindings('{ a.b = "x${y}"; c = [ 1 2 ] ++ [ 3 ]; }')}
     assert found["c"] == [1, 2, 3]
     assert isinstance(found["a.b"], Unknown) and found["a.b"].text == '"x${y}"'
+
+
+def test_each_binding_has_its_line_its_source_as_written_and_indented_strings_as_nix_reads_them():
+    text = (
+        "{ name, ... }:\n"
+        "{\n"
+        "  a = (x) ++ (y);\n"
+        "  b = (import ./t.nix).options;\n"
+        "  settings.formatter.${name}.options = [ ];\n"
+        "  s = ''\n"
+        "      first\n"
+        "        second\n"
+        "    '';\n"
+        "}\n"
+    )
+    found = {".".join(b.path): b for b in bindings(text)}
+    assert (found["a"].line, found["a"].text) == (3, "(x) ++ (y)")
+    assert (found["b"].line, found["b"].text) == (4, "(import ./t.nix).options")
+    assert found["settings.formatter.${name}.options"].line == 5
+    assert (found["s"].line, found["s"].definition.value) == (6, "first\n  second\n")
+
+
+# Every construct the reader meets in treefmt-nix files, to corrupt below.
+CORRUPTIBLE = """{ pkgs, lib ? null, ... }@args:
+let
+  opts = [ "-i" "2" ] ++ lib.optional true "-ci";
+  inherit (lib) mkForce;
+in
+rec {
+  /* block */ projectRootFile = "flake.nix"; # comment
+  programs.shfmt = { enable = !false; indent_size = -4; };
+  settings.formatter."${"shfmt"}".options = mkForce (opts ++ [ "-s" ]);
+  settings.formatter.x = lib.mkIf (args ? pkgs) { command = "${pkgs.shfmt}/bin/shfmt"; includes = [ ./a/b.sh ]; };
+  script = ''
+    echo ''${x} '''
+  '';
+  y = if a.b or c then x: x else with pkgs; assert true; 1.5e3 // { z = https://e.org/x?y=1; };
+}
+"""
+
+
+@pytest.mark.parametrize("how", ["cut", "deleted", "inserted"])
+def test_corrupted_nix_is_a_syntax_error_with_its_line_never_a_crash(how):
+    """Fuzzing: every prefix, every one-character deletion, and a brace, quote or $ inserted at every place."""
+    assert bindings(CORRUPTIBLE)
+    lines = CORRUPTIBLE.count("\n") + 1
+    if how == "cut":
+        texts = [CORRUPTIBLE[:i] for i in range(len(CORRUPTIBLE))]
+    elif how == "deleted":
+        texts = [CORRUPTIBLE[:i] + CORRUPTIBLE[i + 1 :] for i in range(len(CORRUPTIBLE))]
+    else:
+        texts = [CORRUPTIBLE[:i] + c + CORRUPTIBLE[i:] for i in range(len(CORRUPTIBLE)) for c in "{\"$'"]
+    failed = 0
+    for text in texts:
+        try:
+            bindings(text)
+        except NixSyntaxError as exc:
+            failed += 1
+            assert 1 <= exc.line <= lines and exc.message, text
+    assert failed > len(texts) // 4  # the corruption is seen, not read as something else
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{\n" + "a = { " * 3000 + "b = 1;" + " };" * 3000 + " }",
+        "{\n a = " + "[ " * 3000 + "]" * 3000 + "; }",
+        '{\n a = "' + '${"' * 3000 + '"}' * 3000 + '"; }',
+    ],
+)
+def test_nix_nested_deeper_than_python_reads_is_a_syntax_error_and_a_note(tmp_path, text):
+    with pytest.raises(NixSyntaxError, match="nested too deeply"):
+        bindings(text)
+    write(tmp_path, {"treefmt.nix": text})
+    assert any("ccvm cannot read this Nix (nested too deeply" in note for note in project_style(tmp_path).notes)

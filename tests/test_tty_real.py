@@ -164,7 +164,7 @@ def test_a_program_in_the_foreground_of_a_terminal_runs_on_it(tmp_path):
         shows(screen, r"^TERM=xterm-256color$", timeout_s=0)
         screen.send(b"typed\r")  # its standard input is the terminal, not /dev/null
         shows(screen, r"^GOT-typed$")
-        assert screen.wait_exit(2 * STEP_S) == 6
+        assert screen.wait_exit(2 * STEP_S) == 6, screen.dump()
         assert attrs(screen.master) == screen.initial_attrs
 
 

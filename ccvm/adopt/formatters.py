@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ccvm.adopt import editorconfig
-from ccvm.adopt.nixattrs import NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixattrs import Unknown, bindings
+from ccvm.adopt.nixexpr import NixSyntaxError
 from ccvm.adopt.settings import TOOLS, Found, clean_options, treefmt_glob
 from ccvm.adopt.toollines import tool_lines
 from ccvm.adopt.treefmtnix import OTHER_NIX_FORMATTERS, read_treefmt_nix
@@ -208,7 +209,7 @@ def from_flake_formatter(root: Path) -> Found | None:
         return None
     try:
         found = bindings(path.read_text(encoding="utf-8", errors="replace"))
-    except (NixSyntaxError, RecursionError):
+    except NixSyntaxError:
         return None
     for binding in found:
         if "formatter" not in binding.path[-2:] and binding.path[-1:] != ("formatter",):

@@ -1,17 +1,24 @@
-"""A parser for the Nix language, enough to read a flake's structure.
+"""The one parser of the Nix language in ccvm.
 
-``ccvm init`` reads ``flake.nix`` (and the files it imports) when Nix cannot
-evaluate it here: this module turns the text into a syntax tree, which
-``ccvm.adopt.nixeval`` then evaluates as far as the text allows.  It follows
-the Nix grammar (strings with interpolation, indented strings, paths, URIs,
-``let``, ``rec``, ``with``, lambdas with formals, the operators and their
-precedence); what it cannot parse is a ``NixSyntaxError`` naming the line.
-Every node keeps where it starts and ends in the text.
+``ccvm init`` reads Nix files without evaluating them with Nix: this module
+turns the text into tokens and a syntax tree, which
+``ccvm.adopt.nixeval`` evaluates as far as the text allows (a flake's
+outputs, when Nix cannot evaluate them here), ``ccvm.adopt.nixattrs`` walks
+for attribute bindings (treefmt-nix settings) and ``ccvm.adopt.scripts``
+scans for path literals.  It follows the Nix grammar (strings with
+interpolation, indented strings with their indentation stripped, paths,
+URIs, ``let``, ``rec``, ``with``, lambdas with formals, the operators and
+their precedence); what it cannot parse is a ``NixSyntaxError`` naming the
+line.  Every node keeps where it starts and ends in the text, from its first
+token to its last (parentheses included); ``line_numbers`` turns those
+offsets into lines.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -19,6 +26,7 @@ class NixSyntaxError(ValueError):
     def __init__(self, message: str, line: int) -> None:
         super().__init__(f"line {line}: {message}")
         self.line = line
+        self.message = message
 
 
 # -- tokens -----------------------------------------------------------------
@@ -211,8 +219,21 @@ class _Lexer:
         raise NixSyntaxError("unterminated indented string", self.line(begin))
 
 
+TOO_DEEP = "nested too deeply for ccvm to read"
+
+
 def tokenize(text: str) -> list[Token]:
-    return _Lexer(text).run()
+    lexer = _Lexer(text)
+    try:
+        return lexer.run()
+    except RecursionError:  # ${ in strings in ${ ...
+        raise NixSyntaxError(TOO_DEEP, lexer.line(lexer.pos)) from None
+
+
+def line_numbers(text: str) -> Callable[[int], int]:
+    """The line (from 1) of each offset in the text."""
+    newlines = [found.start() for found in re.finditer("\n", text)]
+    return lambda offset: bisect_left(newlines, offset) + 1
 
 
 # -- the syntax tree ----------------------------------------------------------
@@ -359,6 +380,27 @@ class Assert(Node):
     body: Node
 
 
+_HOLE = "\0"  # where an indented string's ${...} sits while its indentation is stripped
+
+
+def _strip_indentation(parts: list[str | Node]) -> list[str | Node]:
+    """An indented string's parts as Nix reads them: a blank first line dropped, the least indentation of
+    the lines that hold anything (an interpolation counts) cut from every line."""
+    if any(isinstance(part, str) and _HOLE in part for part in parts):
+        return parts
+    lines = "".join(part if isinstance(part, str) else _HOLE for part in parts).split("\n")
+    if lines and not lines[0].strip():
+        lines = lines[1:]
+    cut = min((len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), default=0)
+    pieces = "\n".join(line[cut:] for line in lines).split(_HOLE)
+    nodes = [part for part in parts if not isinstance(part, str)]
+    out: list[str | Node] = []
+    for piece, node in zip(pieces, [*nodes, None], strict=True):
+        out += [piece] if piece else []
+        out += [node] if node is not None else []
+    return out
+
+
 # -- the parser -----------------------------------------------------------------
 
 # Binary operators: precedence (higher binds tighter) and whether they group to the right.
@@ -439,7 +481,7 @@ class _Parser:
                 self.next()
                 self.next()
                 body = self.expr()
-                return Lambda(token.start, body.end, token.text, None, False, body)
+                return Lambda(token.start, self.peek(-1).end, token.text, None, False, body)
             if self.is_op("@", 1) and self.is_op("{", 2):
                 self.next()
                 self.next()
@@ -451,19 +493,19 @@ class _Parser:
             bindings, inherits = self.binds(until="in")
             self.expect_keyword("in")
             body = self.expr()
-            return Let(token.start, body.end, bindings, inherits, body)
+            return Let(token.start, self.peek(-1).end, bindings, inherits, body)
         if self.is_keyword("with"):
             self.next()
             scope = self.expr()
             self.expect_op(";")
             body = self.expr()
-            return With(token.start, body.end, scope, body)
+            return With(token.start, self.peek(-1).end, scope, body)
         if self.is_keyword("assert"):
             self.next()
             cond = self.expr()
             self.expect_op(";")
             body = self.expr()
-            return Assert(token.start, body.end, cond, body)
+            return Assert(token.start, self.peek(-1).end, cond, body)
         if self.is_keyword("if"):
             self.next()
             cond = self.expr()
@@ -471,7 +513,7 @@ class _Parser:
             then = self.expr()
             self.expect_keyword("else")
             otherwise = self.expr()
-            return If(token.start, otherwise.end, cond, then, otherwise)
+            return If(token.start, self.peek(-1).end, cond, then, otherwise)
         return self.binary(0)
 
     def starts_formals(self) -> bool:
@@ -516,18 +558,18 @@ class _Parser:
             param = name.text
         self.expect_op(":")
         body = self.expr()
-        return Lambda(start, body.end, param, formals, ellipsis, body)
+        return Lambda(start, self.peek(-1).end, param, formals, ellipsis, body)
 
     def binary(self, minimum: int) -> Node:
         token = self.peek()
         if token.kind == "OP" and token.text == "!":
             self.next()
             operand = self.binary(_NOT_PRECEDENCE)
-            left: Node = UnOp(token.start, operand.end, "!", operand)
+            left: Node = UnOp(token.start, self.peek(-1).end, "!", operand)
         elif token.kind == "OP" and token.text == "-":
             self.next()
             operand = self.binary(_NEGATE_PRECEDENCE)
-            left = UnOp(token.start, operand.end, "-", operand)
+            left = UnOp(token.start, self.peek(-1).end, "-", operand)
         else:
             left = self.application()
         while True:
@@ -537,7 +579,7 @@ class _Parser:
             if op.text == "?" and minimum <= _HAS_ATTR_PRECEDENCE:
                 self.next()
                 path = self.attrpath()
-                left = HasAttr(left.start, self.peek(-1).end, left, path)
+                left = HasAttr(token.start, self.peek(-1).end, left, path)
                 continue
             if op.text not in _BINARY:
                 return left
@@ -546,7 +588,7 @@ class _Parser:
                 return left
             self.next()
             right = self.binary(precedence if right_assoc else precedence + 1)
-            left = BinOp(left.start, right.end, op.text, left, right)
+            left = BinOp(token.start, self.peek(-1).end, op.text, left, right)
 
     def starts_atom(self) -> bool:
         token = self.peek()
@@ -557,24 +599,24 @@ class _Parser:
         return token.kind in _ATOM_START
 
     def application(self) -> Node:
+        start = self.peek().start
         node = self.select()
         while self.starts_atom():
             arg = self.select()
-            node = Apply(node.start, arg.end, node, arg)
+            node = Apply(start, self.peek(-1).end, node, arg)
         return node
 
     def select(self) -> Node:
+        start = self.peek().start
         node = self.atom()
         if self.is_op("."):
             self.next()
             path = self.attrpath()
-            end = self.peek(-1).end
             default = None
             if self.is_keyword("or"):
                 self.next()
                 default = self.select()
-                end = default.end
-            return Select(node.start, end, node, path, default)
+            return Select(start, self.peek(-1).end, node, path, default)
         return node
 
     def attrpath(self) -> list[AttrName]:
@@ -617,7 +659,8 @@ class _Parser:
                 self.next()
             elif token.kind == "STR_CLOSE":
                 self.next()
-                return Str(opening.start, token.end, parts, indented=opening.text == "''")
+                indented = opening.text == "''"
+                return Str(opening.start, token.end, _strip_indentation(parts) if indented else parts, indented)
             else:
                 raise self.error("unterminated string", opening)
 
@@ -700,5 +743,10 @@ class _Parser:
 
 
 def parse(text: str) -> Node:
-    """The syntax tree of a Nix expression; NixSyntaxError (naming the line) when it is not one."""
-    return _Parser(text).parse()
+    """The syntax tree of a Nix expression; NixSyntaxError (naming the line) when it is not one, or when it is
+    nested deeper than Python's stack allows."""
+    parser = _Parser(text)
+    try:
+        return parser.parse()
+    except RecursionError:
+        raise parser.error(TOO_DEEP) from None

@@ -39,7 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ccvm.adopt.nixattrs import Binding, Definition, NixSyntaxError, Unknown, bindings
+from ccvm.adopt.nixattrs import Binding, Definition, Unknown, bindings
+from ccvm.adopt.nixexpr import NixSyntaxError
 from ccvm.adopt.settings import Found, clean_options, treefmt_glob
 
 SHELL_INCLUDES = ("*.sh", "*.bash", "*.envrc", "*.envrc.*")
@@ -220,10 +221,10 @@ def read_treefmt_nix(root: Path, nix_files: tuple[str, ...]) -> TreefmtNix:
         text = (root / relpath).read_text(encoding="utf-8", errors="replace")
         try:
             found = bindings(text)
-        except (NixSyntaxError, RecursionError) as exc:
-            line = exc.line if isinstance(exc, NixSyntaxError) else 1
-            why = exc.message if isinstance(exc, NixSyntaxError) else "nested too deeply"
-            notes.append(f"{relpath}:{line}: ccvm cannot read this Nix ({why}); its treefmt settings are not used")
+        except NixSyntaxError as exc:
+            notes.append(
+                f"{relpath}:{exc.line}: ccvm cannot read this Nix ({exc.message}); its treefmt settings are not used"
+            )
             continue
         read.append(relpath)
         for binding in found:
