@@ -204,6 +204,7 @@ SUPERVISOR_START_S = 60.0  # the supervisor's interpreter starting, on a loaded 
 WATCH_POLL_S = 0.1  # how often a watched tree is walked for QEMU and Nix builds
 IDLE_POLL_S = 1.0  # an unwatched tree: only its end matters (SIGCHLD wakes the supervisor)
 TREE_KILL_S = 3.0  # after SIGKILL to a tree, before the supervisor gives up on what is left
+EXEC_SETTLE_S = 2.0  # a process caught inside execve, before its new command line is readable
 MAX_NAMED = 10  # leftovers named in a report
 MAX_COMMAND_CHARS = 400
 
@@ -647,6 +648,7 @@ class _Proc:
     start: str  # the start time in clock ticks: with the pid, one process
     state: str
     argv: tuple[str, ...]
+    named: bool = True  # argv is its command line; False: its name in the stat stands in (none was readable)
 
 
 def _read_proc(pid: int) -> _Proc | None:
@@ -659,9 +661,24 @@ def _read_proc(pid: int) -> _Proc | None:
         return None
     fields = stat[stat.rfind(")") + 2 :].split()
     argv = tuple(word.decode("utf-8", "surrogateescape") for word in raw.split(b"\0")[:-1]) if raw else ()
-    if not argv:  # a kernel thread, a zombie: its name in the stat
+    named = bool(argv)
+    if not argv:  # a kernel thread, a zombie, a process inside execve: its name in the stat
         argv = (stat[stat.find("(") + 1 : stat.rfind(")")],)
-    return _Proc(pid=pid, ppid=int(fields[1]), start=fields[19], state=fields[0], argv=argv)
+    return _Proc(pid=pid, ppid=int(fields[1]), start=fields[19], state=fields[0], argv=argv, named=named)
+
+
+def _settled(proc: _Proc) -> _Proc:
+    """The process read again until its command line is readable: one caught inside execve has its new
+    name and executable before its new command line (the kernel sets that last), for a moment that a
+    loaded host stretches.  At most EXEC_SETTLE_S; then, or once it is gone, what was read."""
+    deadline = time.monotonic() + EXEC_SETTLE_S
+    while not proc.named and time.monotonic() < deadline:
+        time.sleep(0.01)
+        again = _read_proc(proc.pid)
+        if again is None or again.start != proc.start:
+            break
+        proc = again
+    return proc
 
 
 def _children_of(pid: int) -> list[int]:
@@ -760,6 +777,10 @@ class _Tree:
             with contextlib.suppress(OSError):
                 exe = os.readlink(f"/proc/{proc.pid}/exe")
             what = booting(proc.argv, exe)
+            if what and not proc.named:  # judged, and named, by its whole command line, not the stat's name
+                proc = _settled(proc)
+                members[proc.pid] = proc
+                what = booting(proc.argv, exe)
             if what:
                 return proc, what, self.chain(members, proc)
         return None

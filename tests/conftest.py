@@ -76,6 +76,7 @@ SLOW = {
     "test_baseline.py::test_fixed_and_deleted_findings_are_named_and_prune_drops_them_never_adding",
     "test_baseline.py::test_init_baselines_what_a_project_has_and_lists_its_own_rules_apart",
     "test_launcher_tree.py::test_a_timeout_stops_a_setsid_child_that_ignores_sigterm",
+    "test_host_declared.py::test_a_script_that_never_ends_is_killed_with_its_group",  # its 10 s script timeout
 }
 
 

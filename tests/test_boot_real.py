@@ -130,7 +130,7 @@ def test_kernel_panic_fails_fast_with_the_console_tail(tmp_path):
         "--initrd",
         f"aarch64={initrd}",
         "--timeout",
-        "100",
+        "300",
         "--junit",
         str(tmp_path / "j.xml"),
         "--reports",
@@ -138,7 +138,9 @@ def test_kernel_panic_fails_fast_with_the_console_tail(tmp_path):
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 1
-    assert elapsed < 60, f"a panic must not wait for the timeout ({elapsed:.0f}s)"
+    # A boot to the panic takes seconds (tens on a loaded host); waiting for the 300 s timeout is what this
+    # guards against, and the bound lies halfway to it.
+    assert elapsed < 150, f"a panic must not wait for the timeout ({elapsed:.0f}s)"
     text = (tmp_path / "j.xml").read_text()
     assert "Kernel panic" in text
     assert "last 40 lines of the kernel console" in text
@@ -189,7 +191,7 @@ def test_sigterm_stops_every_qemu(tmp_path):
         text=True,
         env={**os.environ, "TMPDIR": str(scratch)},
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # both start in seconds; this only bounds a wait for one that never does
     while time.monotonic() < deadline and len(qemu_processes_mentioning(str(scratch))) < 2:
         time.sleep(0.2)
     running = qemu_pids_mentioning(str(scratch))
@@ -197,7 +199,7 @@ def test_sigterm_stops_every_qemu(tmp_path):
     for pid in running:  # frozen, so neither guest can finish before ccvm handles the signal, however busy the host
         os.kill(pid, signal.SIGSTOP)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
     # What was running is reported, failed with the reason, not lost.
@@ -229,7 +231,15 @@ def test_warm_run_downloads_and_builds_nothing(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and "boot-times" not in p.name}
     env = {**os.environ, "XDG_CACHE_HOME": str(xdg)}
     result = run_ccvm(
-        "boot", "--cell", "aarch64-tcg-virt", "--junit", str(tmp_path / "j.xml"), "--reports", str(tmp_path), env=env
+        "boot",
+        "--cell",
+        "aarch64-tcg-virt",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--reports",
+        str(tmp_path),
+        env=env,
+        timeout=600,  # the cell's own timeout (120 s) decides a slow boot; this only stops a hang
     )
     assert result.returncode == 0, result.stderr
     after = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and "boot-times" not in p.name}

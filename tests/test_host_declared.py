@@ -171,9 +171,12 @@ def test_a_declared_argv_that_is_missing_names_its_line(project, tmp_path):
 )
 def test_a_broken_dry_run_is_one_clear_failing_case(project, tmp_path, body, says):
     wrapper = write_script(project / "wrapper", "#!/bin/sh\n" + body)
+    # Only the hanging one is held to a short dry-run timeout; the others keep the default (120 s), so that a
+    # loaded host starting them slowly cannot turn their failure into a timeout.
+    timeout = ("--timeout", "2") if "sleep" in body else ()
     started = time.monotonic()
-    result, cases = ccvm_host(project, tmp_path, "--wrapper", str(wrapper), "--timeout", "2", timeout=120)
-    assert time.monotonic() - started < 60
+    result, cases = ccvm_host(project, tmp_path, "--wrapper", str(wrapper), *timeout, timeout=300)
+    assert time.monotonic() - started < 60  # the hanging one: not its sleep 600, nor the default 120 s timeout
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     preflight = cases["host.dry-run/prints-a-report"]
@@ -317,13 +320,15 @@ def test_a_script_that_never_ends_is_killed_with_its_group(project, tmp_path):
         f"#!/bin/sh\necho 'ok - started'\nsleep 600 &\necho $! >{pidfile}\nwait\n",
     )
     started = time.monotonic()
-    result, cases = run_script(project, tmp_path, script, "--script-timeout", "2")
-    assert time.monotonic() - started < 90
+    # 10 s: the script's first lines (its result line, the pid file) are written long before, on a loaded host too.
+    result, cases = run_script(project, tmp_path, script, "--script-timeout", "10")
+    assert time.monotonic() - started < 300  # not the script's sleep 600: halfway to it
     assert result.returncode == 1
     assert outcome(cases["started"]) == "pass"
-    assert outcome(cases["timeout"]) == "fail" and "did not finish within 2s" in message(cases["timeout"])
+    assert outcome(cases["timeout"]) == "fail" and "did not finish within 10s" in message(cases["timeout"])
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 10
+    # A killed process vanishes in milliseconds; 60 s only bounds a wait for one that does not.
+    deadline = time.monotonic() + 60
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{child}").exists(), "the script's background child outlived it"
@@ -384,7 +389,7 @@ def test_a_hanging_dry_run_inside_a_script_is_held_to_the_dry_run_timeout(projec
     script = write_script(project / "host.sh", "#!/usr/bin/env bash\n" + body)
     started = time.monotonic()
     result, cases = ccvm_host(project, tmp_path, "--wrapper", str(wrapper), "--script", str(script), "--timeout", "2")
-    assert time.monotonic() - started < 60  # the script timeout is 600 s
+    assert time.monotonic() - started < 300  # the script timeout is 600 s: halfway to it
     assert result.returncode == 1
     assert "host.script.host.sh/hung" in cases
     stopped = cases["host.script.host.sh/dry-run-timeout"]
@@ -430,17 +435,20 @@ def test_a_script_that_kills_its_own_process_group_is_a_failing_case_and_leaves_
     marker = f"ccvm-test-{os.getpid()}-{time.monotonic_ns()}"
     script = write_script(
         project / "suicide.sh",
-        f"#!/usr/bin/env bash\necho 'ok - started'\n(trap '' TERM; exec -a {marker} sleep 600) &\n"
-        "sleep 0.5\nkill -TERM 0\nsleep 30\n",
+        f"#!/usr/bin/env bash\necho 'ok - started'\n"
+        f"(trap '' TERM; : >{project}/trapped; exec -a {marker} sleep 600) &\n"
+        f"until [ -e {project}/trapped ]; do sleep 0.05; done\nkill -TERM 0\nsleep 30\n",  # once the trap is set
     )
     started = time.monotonic()
     result, cases = run_script(project, tmp_path, script, "--script-timeout", "120")
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 60  # not the script timeout (120 s) that the child's open output would hold
     assert result.returncode == 1
     assert outcome(cases["started"]) == "pass"
     ended = cases["exit-status"]
     assert outcome(ended) == "fail" and "killed by SIGTERM" in message(ended), message(ended)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60  # the child is killed as the script ends; 60 s bounds a wait for one that is not
+    while alive_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert alive_with(marker) == []
 
 

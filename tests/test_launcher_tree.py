@@ -114,12 +114,13 @@ def test_booting_sees_qemu_behind_a_renamed_argv():
 def test_what_left_the_session_is_stopped_and_named_when_the_launcher_exits(tmp_path):
     marker = f"ccvm-tree-{secrets.token_hex(6)}"
     # Each helper marks itself up once it runs as itself (not yet exec'd, it would be named "setsid"),
-    # and the launcher exits only then, at most 20 s later: the names checked are the helpers' own.
+    # and the launcher exits only then, however long a loaded host takes (the run's 60 s timeout stops a
+    # hang): the names checked are the helpers' own.
     up = tmp_path
     script = (
         f"setsid sh -c ': >{up}/setsid; sleep 1000; : {marker}-setsid' </dev/null >/dev/null 2>&1 & "
         f"( (sh -c ': >{up}/daemon; sleep 1000; : {marker}-daemon' </dev/null >/dev/null 2>&1 &) & ) ; "
-        f"for _ in $(seq 400); do [ -e {up}/setsid ] && [ -e {up}/daemon ] && break; sleep 0.05; done; "
+        f"until [ -e {up}/setsid ] && [ -e {up}/daemon ]; do sleep 0.05; done; "
         "echo started"
     )
     done = processes.run(["bash", "-c", script], timeout_s=60, supervise=Supervision())
@@ -137,7 +138,9 @@ def test_a_timeout_stops_a_setsid_child_that_ignores_sigterm():
     done = processes.run(["bash", "-c", script], timeout_s=1, supervise=Supervision())
     assert done.returncode is None and "timed out" in done.stderr
     assert pids_with(marker) == []
-    assert time.monotonic() - started < 15
+    # A stop that waited for the child ignoring SIGTERM would wait for its sleep 1000; the stop itself takes
+    # TERM_GRACE_S and a SIGKILL: far beyond both, far short of that.
+    assert time.monotonic() - started < 120
 
 
 def test_the_launcher_leads_a_session_of_its_own_under_its_supervisor():
@@ -161,7 +164,7 @@ def test_the_launchers_exit_status_and_signal_come_through():
         processes.run(["/nonexistent/launcher"], timeout_s=30, supervise=Supervision())
 
 
-def test_a_real_qemu_by_absolute_path_is_stopped_within_5s_and_named(tmp_path, qemu_system_x86_64_bin):
+def test_a_real_qemu_by_absolute_path_is_stopped_long_before_the_timeout_and_named(tmp_path, qemu_system_x86_64_bin):
     marker = f"ccvm-tree-{secrets.token_hex(6)}"
     qemu = store_qemu(tmp_path, qemu_system_x86_64_bin)
     launcher = given_wrapper(str(LAUNCHERS / "hookless-qemu"))
@@ -178,7 +181,9 @@ def test_a_real_qemu_by_absolute_path_is_stopped_within_5s_and_named(tmp_path, q
             env=env,
         )
     took = time.monotonic() - started
-    assert took < 5, f"QEMU ran {took:.1f}s"
+    # Seen at the first look at the tree (WATCH_POLL_S), stopped at once: a guard that missed QEMU would let it
+    # run to the 120 s timeout; the bound lies halfway, far beyond a loaded host's start of QEMU.
+    assert took < 60, f"QEMU ran {took:.1f}s"
     assert pids_with(marker) == []
     message = str(caught.value)
     assert message.startswith("the launcher ignored its dry-run hook (CCVM_DRYRUN=1): it started QEMU")
@@ -205,7 +210,7 @@ def test_a_nix_build_is_stopped_and_named(tmp_path):
         env=env,
         supervise=Supervision(forbid_boots=True),
     )
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # not the 120 s timeout (nor the fake build's 300 s): halfway to it
     assert done.tree.booted is not None and done.tree.booted.what == "a Nix build"
     assert f"nix build '.#vm' --out-link {tmp_path}/vm-{marker}" in done.tree.booted.command
     assert pids_with(marker) == [] and pids_with(f"sleep {sleep}") == []
@@ -245,7 +250,8 @@ def test_the_tree_is_stopped_when_ccvm_itself_is_killed_outright(tmp_path):
         assert wait_until(lambda: len(pids_with(f"{marker}-")) == 2, 60), "the helpers never started"
         runner.kill()
         runner.wait(timeout=10)
-        assert wait_until(lambda: pids_with(marker) == [], 15), "the launcher's helpers outlived a killed ccvm"
+        # The supervisor stops the tree (TERM, grace, KILL) in seconds; 60 s only bounds a wait for one that does not
+        assert wait_until(lambda: pids_with(marker) == [], 60), "the launcher's helpers outlived a killed ccvm"
     finally:
         if runner.poll() is None:
             runner.kill()
@@ -274,7 +280,7 @@ def verdict(case: ET.Element) -> tuple[str, str]:
     return "pass", ""
 
 
-def test_ccvm_host_stops_a_hookless_qemu_launcher_within_5s_and_runs_it_no_more(tmp_path, qemu_system_x86_64_bin):
+def test_ccvm_host_stops_a_hookless_qemu_launcher_at_once_and_runs_it_no_more(tmp_path, qemu_system_x86_64_bin):
     marker = f"ccvm-tree-{secrets.token_hex(6)}"
     qemu = store_qemu(tmp_path, qemu_system_x86_64_bin)
     env = {"HOOKLESS_QEMU": str(qemu), "HOOKLESS_MARKER": marker}
@@ -290,13 +296,14 @@ def test_ccvm_host_stops_a_hookless_qemu_launcher_within_5s_and_runs_it_no_more(
     outcome, message = verdict(preflight)
     assert outcome == "fail" and "the launcher ignored its dry-run hook (CCVM_DRYRUN=1)" in message, message
     assert f"it started QEMU, stopped at once: {qemu} -machine none" in message
-    assert float(preflight.get("time")) < 5
+    assert float(preflight.get("time")) < 60  # not the dry run's 120 s timeout: halfway to it
     script = cases["host.script.runs-ccvm.sh/dry-run-hook"]  # it ran with the preflight, or after it
     assert verdict(script)[0] in ("fail", "skip") and "ignored its dry-run hook" in verdict(script)[1]
     others = [name for name in cases if not name.startswith(("host.dry-run/", "host.script."))]
     assert others and all(verdict(cases[name]) == ("skip", verdict(cases[others[0]])[1]) for name in others)
     assert verdict(cases[others[0]])[1].startswith("not run: the launcher ignored its dry-run hook (CCVM_DRYRUN=1)")
-    assert took < 60, f"ccvm host took {took:.0f}s"
+    # A launcher run again by the script, held to the dry run's 120 s timeout, would take longer than this.
+    assert took < 90, f"ccvm host took {took:.0f}s"
 
 
 def test_ccvm_host_stops_a_launcher_that_runs_nix_build(tmp_path):

@@ -23,7 +23,8 @@ from ccvm.ci import attest, gitchange
 from ccvm.launcher.embedded import EMBEDDED
 
 TCG_CELLS = ("x86_64-tcg-q35", "aarch64-tcg-virt")
-BOOT_S = 120.0
+BOOT_S = 300.0  # a TCG boot to the prompt: well under a minute, more on a loaded host; this stops a hang
+STEP_S = 60.0  # a command's answer in a booted TCG guest: a second or so, more on a loaded host
 PROMPT = re.compile(r"# ?$")
 
 
@@ -75,7 +76,7 @@ def at_prompt(screen: PtyScreen, timeout_s: float = BOOT_S) -> None:
     assert screen.wait_until(prompt, timeout_s), screen.dump()
 
 
-def shows(screen: PtyScreen, pattern: str, timeout_s: float = 30) -> re.Match:
+def shows(screen: PtyScreen, pattern: str, timeout_s: float = STEP_S) -> re.Match:
     wanted = re.compile(pattern)
     found: list[re.Match] = []
 
@@ -126,7 +127,7 @@ def test_a_0x0_window_gives_a_working_shell_that_knows_no_size(tmp_path):
         # the guest's terminal has no size either (busybox stty says so its own way), never a guessed one
         shows(screen, r"^stty: standard input$", timeout_s=0)
         screen.send(b"exit 4\r")
-        assert screen.wait_exit(60) == 4
+        assert screen.wait_exit(2 * STEP_S) == 4
 
 
 def test_a_resize_storm_neither_hangs_nor_loses_the_last_size(tmp_path):
@@ -138,12 +139,14 @@ def test_a_resize_storm_neither_hangs_nor_loses_the_last_size(tmp_path):
             screen.pump(1 / 60)
         screen.resize(33, 111)
         screen.send(b"stty size\r")
-        shows(screen, r"^33 111$", timeout_s=20)
-        assert time.monotonic() - started < 20
+        shows(screen, r"^33 111$", timeout_s=2 * STEP_S)
+        # Each of the 61 sizes sent in turn, each waiting for the guest (up to SIZE_ACK_WAIT_S, 1 s), would take
+        # about a minute, a hang for ever: the bound lies below that, far above the few seconds it takes.
+        assert time.monotonic() - started < 40
         screen.send(b"echo STILL-$((1 + 1))\r")
-        shows(screen, r"^STILL-2$", timeout_s=10)  # and the shell still answers at once
+        shows(screen, r"^STILL-2$")  # and the shell still answers
         screen.send(b"exit\r")
-        assert screen.wait_exit(60) == 0
+        assert screen.wait_exit(2 * STEP_S) == 0
 
 
 def test_a_program_in_the_foreground_of_a_terminal_runs_on_it(tmp_path):
@@ -161,7 +164,7 @@ def test_a_program_in_the_foreground_of_a_terminal_runs_on_it(tmp_path):
         shows(screen, r"^TERM=xterm-256color$", timeout_s=0)
         screen.send(b"typed\r")  # its standard input is the terminal, not /dev/null
         shows(screen, r"^GOT-typed$")
-        assert screen.wait_exit(60) == 6, screen.dump()
+        assert screen.wait_exit(2 * STEP_S) == 6, screen.dump()
         assert attrs(screen.master) == screen.initial_attrs
 
 
@@ -192,16 +195,16 @@ def test_every_way_out_gives_the_terminal_back(tmp_path, way, leave, status):
         raw = attrs(screen.master)
         assert not raw[3] & (termios.ICANON | termios.ECHO | termios.ISIG)  # ccvm holds it raw meanwhile
         leave(screen)
-        assert screen.wait_exit(60) == status, screen.dump()
+        assert screen.wait_exit(2 * STEP_S) == status, screen.dump()
         assert attrs(screen.master) == before, way
 
 
 def test_ctrl_c_while_the_guest_boots_stops_ccvm(tmp_path):
     with shell(tmp_path) as screen:
-        taken = screen.wait_until(lambda: not attrs(screen.master)[3] & termios.ICANON, 30)
+        taken = screen.wait_until(lambda: not attrs(screen.master)[3] & termios.ICANON, STEP_S)
         assert taken and attrs(screen.master)[3] & termios.ISIG  # ccvm has the terminal; the guest is booting
         screen.send(b"\x03")
-        assert screen.wait_exit(30) == 130, screen.dump()
+        assert screen.wait_exit(STEP_S) == 130, screen.dump()
         assert attrs(screen.master) == screen.initial_attrs
 
 

@@ -104,9 +104,9 @@ def test_dry_run_plan_is_what_actually_runs(tmp_path):
     work = tmp_path / "work"
     proc = subprocess.Popen(ccvm_argv("vm", *args), cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        spawned = _qemu_argv_using(work, time.monotonic() + 60)
+        spawned = _qemu_argv_using(work, time.monotonic() + 300)  # QEMU lives through the boot: it is seen
     finally:
-        proc.communicate(timeout=120)
+        proc.communicate(timeout=300)  # a TCG boot on a loaded host; this only stops a hang
     assert proc.returncode == 0
     scratch_in_run = re.search(r"(/[^,]*/ccvm-[^/,]+)/serial\.sock", " ".join(spawned)).group(1)
     normalise = lambda argv, scratch: [w.replace(scratch, "<scratch>") for w in argv]  # noqa: E731
@@ -123,14 +123,14 @@ def test_interactive_shell(tmp_path):
         cwd=str(tmp_path / "work"),
         env=env,
         encoding="utf-8",
-        timeout=120,
+        timeout=300,  # a TCG boot to the prompt on a loaded host; this only stops a hang
     )
     try:
         child.expect("work # ")  # the guest shell's prompt, in the shared working directory
         child.sendline("echo $((6 * 7))-answer")
         child.expect("42-answer")
         child.sendline("exit")
-        child.expect(pexpect.EOF, timeout=60)
+        child.expect(pexpect.EOF, timeout=120)
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
