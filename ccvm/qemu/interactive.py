@@ -50,7 +50,7 @@ from ccvm.qemu.terminal import HostTerminal, WindowSize, window_size
 from ccvm.qemu.vm import CONNECT_TIMEOUT_S, POWEROFF_GRACE_S, connect_socket
 
 RESIZE_INTERVAL_S = 0.1  # at most one size sent to the guest per interval
-SIZE_ACK_WAIT_S = 1.0  # keys typed after a resize wait this long at most for the guest to set the size
+SIZE_ACK_WAIT_S = 3.0  # keys typed after a resize wait this long at most for the guest (slow under TCG) to set the size
 POLL_S = 0.5  # the longest the relay sleeps without looking at QEMU and the clock
 MAX_PENDING_INPUT = 1 << 16  # keys not yet taken by the guest before ccvm stops reading more
 TAIL_LINES = 20
@@ -169,6 +169,8 @@ class _Relay:
         if not chunk:
             self.stdin_open = False  # the terminal is gone: the guest program goes on
             return
+        # A resize the loop has not seen yet (its SIGWINCH came with these keys): the keys wait for it.
+        self._want(self.host.size())
         self.pending_in += chunk
         self._send_keys()
 
