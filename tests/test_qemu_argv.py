@@ -2,9 +2,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from clirun import ROOT
 
 from ccvm.matrix.axes import Accel, Arch, Machine
-from ccvm.qemu.argv import Channel, LaunchSpec, kernel_cmdline, qemu_argv
+from ccvm.qemu.argv import CONTROL_PORT, Channel, LaunchSpec, kernel_cmdline, qemu_argv
 from ccvm.qemu.launch import GuestRequest, Terminal, config_script
 
 
@@ -91,6 +92,8 @@ def test_output_and_protocol_go_on_named_ports_that_wait_for_a_slow_host():
     assert "virtserialport,bus=vser0.0,chardev=agent0,name=ccvm.output" in devices
     assert "virtserialport,bus=vser0.0,chardev=ctl0,name=ccvm.control" in devices
     assert not any(device.startswith("virtconsole") for device in devices)
+    init = (ROOT / "ccvm" / "guest" / "init.sh").read_text()
+    assert f"port_named {CONTROL_PORT})" in init  # the guest looks for the port by the name QEMU gives it
 
 
 def test_a_terminal_launch_gets_the_window_size_port_and_a_console_file():

@@ -47,6 +47,16 @@ port_named() {
 	return 1
 }
 
+# Runs the function $2 every 0.05 s until it succeeds; after 10 s init fails with $1.
+await() {
+	tries=0
+	until "$2"; do
+		tries=$((tries + 1))
+		[ "$tries" -gt 200 ] && fail "$1"
+		sleep 0.05
+	done
+}
+
 fail() {
 	say "FAIL $*"
 	echo "ccvm init: FAIL: $*" >/dev/console
@@ -87,14 +97,12 @@ while read -r module; do
 	insmod "/lib/modules/$module" 2>/dev/console || echo "ccvm init: warning: insmod $module failed" >/dev/console
 done </etc/ccvm/modules
 
-# Wait (bounded) for the control channel and the fw_cfg entries.
-tries=0
-until [ -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ] &&
-	{ control=$(port_named ccvm.control) || { [ -c /dev/hvc1 ] && control=/dev/hvc1; }; }; do
-	tries=$((tries + 1))
-	[ "$tries" -gt 200 ] && fail "no control channel (virtio port ccvm.control, or /dev/hvc1) or fw_cfg after 10s"
-	sleep 0.05
-done
+# The control channel (the port ccvm.control, else hvc1) and the fw_cfg entries.
+control_ready() {
+	[ -d /sys/firmware/qemu_fw_cfg/by_name/opt/ccvm ] || return 1
+	control=$(port_named ccvm.control) || { control=/dev/hvc1 && [ -c "$control" ]; }
+}
+await "no control channel (virtio port ccvm.control, or /dev/hvc1) or fw_cfg after 10s" control_ready
 exec 5>"$control"
 say "INIT channel"
 
@@ -108,7 +116,7 @@ cfg config.sh >/etc/ccvm/config.sh || fail "no opt/ccvm/config.sh in fw_cfg"
 # shellcheck source=/dev/null # written above from fw_cfg
 . /etc/ccvm/config.sh
 
-# The program's channel (bounded wait): the port the host named, else hvc0.
+# The program's channel: the port the host named, else hvc0.
 output_ready() {
 	if [ -n "${CCVM_OUTPUT_PORT:-}" ]; then
 		output=$(port_named "$CCVM_OUTPUT_PORT")
@@ -117,12 +125,7 @@ output_ready() {
 		[ -c "$output" ]
 	fi
 }
-tries=0
-until output_ready; do
-	tries=$((tries + 1))
-	[ "$tries" -gt 200 ] && fail "no program channel (${CCVM_OUTPUT_PORT:-/dev/hvc0}) after 10s"
-	sleep 0.05
-done
+await "no program channel (${CCVM_OUTPUT_PORT:-/dev/hvc0}) after 10s" output_ready
 
 mkdir -p "$CCVM_CWD"
 if [ "$CCVM_SHARE" = writable ]; then

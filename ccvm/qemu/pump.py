@@ -1,8 +1,8 @@
 """The program's output, written to ccvm's own output on a thread of its own.
 
 QEMU drops what a guest writes to a virtio console (hvc0, the program's
-channel; hvc1, init's) when the socket to ccvm is full: a console port is
-never throttled.  So whoever reads a guest's channel must never wait on
+channel on a terminal, or a launcher's own consoles) when the socket to
+ccvm is full: a console port is never throttled.  So whoever reads a guest's channel must never wait on
 whoever reads ccvm's output (a slow terminal, a paused pager, a pipe to a
 program busy elsewhere).  A ``Pump`` takes the output at once and writes
 it, in order, on its own thread.
