@@ -180,6 +180,7 @@ def test_init_baselines_what_a_project_has_and_lists_its_own_rules_apart(tmp_pat
     fmt_xml = ET.parse(repo.path / "reports" / "fmt.xml").getroot()
     skipped = fmt_xml.find(".//testcase[@name='vmrun']/skipped")
     assert skipped is not None and skipped.get("message", "").startswith("known: 9 finding(s) (unformatted x9)")
+    assert skipped.get("type") == "baseline"  # the gate counts it as run: only new findings fail
 
     # A new badly formatted script with a shellcheck warning fails both, named.
     repo.write("vmclean", BAD_SCRIPT)
@@ -254,6 +255,7 @@ def test_a_nix_templated_python_file_is_known_and_ruffs_own_excludes_apply(tmp_p
         .find(".//testsuite[@name='lint.ruff-check']/testcase[@name='modules/supervisor/handler.py']/skipped")
     )
     assert case is not None and "excluded by the project's ruff configuration" in case.get("message", "")
+    assert case.get("type") is None  # left out by the project's rule, not known to the baseline
     assert "handler.py: 2 gone" in lint.stdout
 
 

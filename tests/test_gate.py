@@ -683,3 +683,11 @@ def test_every_path_in_ccvm_s_own_gate_yaml_names_files_that_exist(project_root)
     globs = [glob for rule in rules.rules for glob in rule.paths] + list(rules.terminal)
     stale = [g.text for g in globs if g.text != "flake.lock" and not any(g.matches(path) for path in tracked)]
     assert stale == []
+
+
+def test_junit_verdict_counts_a_file_the_baseline_knows_as_run(tmp_path):
+    """Adoption keeps a green project green: a file skipped because every finding is known ran."""
+    known = '<testcase name="quickemu"><skipped type="baseline" message="known: 3 finding(s)"/></testcase>'
+    assert junit_verdict(_junit(tmp_path, known + '<testcase name="b"/>')) == (Status.PASS, "")
+    other = '<testcase name="c"><skipped message="shfmt not found"/></testcase>'
+    assert junit_verdict(_junit(tmp_path, known + other)) == (Status.SKIP, "c skipped: shfmt not found")

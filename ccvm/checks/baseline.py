@@ -91,7 +91,9 @@ def known_case(relpath: str, verdict: Verdict, *, line: int | None = None) -> Ca
     if verdict.gone:
         message += f"; {verdict.gone} more no longer found ({PRUNE_HINT} drops them)"
     details = "\n".join(f.text for f in verdict.known)
-    return Case(name=relpath, outcome=Outcome.SKIP, message=message, output=details, file=relpath, line=line)
+    return Case(
+        name=relpath, outcome=Outcome.SKIP, message=message, output=details, file=relpath, line=line, known=True
+    )
 
 
 def passed_case(relpath: str, verdict: Verdict, **fields: object) -> Case:

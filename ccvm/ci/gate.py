@@ -23,6 +23,7 @@ from ccvm.ci import attest, gitchange
 from ccvm.errors import UsageError
 from ccvm.matrix.gate_rules import TTY_ATTESTATION, CheckDef, GateRules
 from ccvm.processes import find_program
+from ccvm.report.junit import BASELINE_SKIP
 from ccvm.report.results import Case, Outcome, Suite
 
 OUTPUT_TAIL_LINES = 15  # lines of a failed check's output shown in the checklist
@@ -177,7 +178,9 @@ def check_env(matrix_root: Path) -> dict[str, str]:
 
 def junit_verdict(path: Path) -> tuple[Status, str]:
     """What a passing check's own JUnit file says: pass only when it has
-    cases and none of them failed or was skipped."""
+    cases and none of them failed or was skipped.  A case skipped because
+    its findings are all in the adoption baseline (``type="baseline"``)
+    ran: only new findings fail, and it had none."""
     if not path.is_file():
         return Status.FAIL, f"the check exited 0 but wrote no JUnit at {path}"
     try:
@@ -189,7 +192,7 @@ def junit_verdict(path: Path) -> tuple[Status, str]:
     for tag, status in (("failure", Status.FAIL), ("error", Status.FAIL), ("skipped", Status.SKIP)):
         for case in cases:
             found = case.find(tag)
-            if found is not None:
+            if found is not None and not (tag == "skipped" and found.get("type") == BASELINE_SKIP):
                 why = found.get("message") or (found.text or "").strip() or "no reason given"
                 verb = "skipped" if status is Status.SKIP else "failed"
                 return status, f"{case.get('classname', '')} {case.get('name', '?')} {verb}: {why}".strip()

@@ -20,7 +20,9 @@ What that schema asks, and so what is written here:
 - a suite's time is its wall time where the check knows it (a boot cell's
   boots share cores and overlap), else the sum of its cases; the root's is
   the sum of its suites.
-- a skip's reason is both the ``message`` attribute and the element's text.
+- a skip's reason is both the ``message`` attribute and the element's text;
+  a file skipped because its findings are all in the adoption baseline has
+  ``type="baseline"`` (the gate counts it as run).
 
 Console text holds escape and control characters: ANSI sequences are
 removed and characters XML 1.0 cannot carry are replaced, so the file
@@ -39,6 +41,8 @@ from ccvm.errors import UsageError
 from ccvm.files import write_atomic
 from ccvm.report.results import Case, Outcome, Suite
 from ccvm.text import clean_text
+
+BASELINE_SKIP = "baseline"  # <skipped type=...> of a case whose findings are all known (ccvm.checks.baseline)
 
 MAX_CASE_TEXT = 64 * 1024  # bytes of system-out (and of failure text) kept per case
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -106,6 +110,8 @@ def _case(suite: Suite, case: Case, spill: _Spill) -> ET.Element:
         failure.text = spill.bounded(clean_text(case.details), suite, case, "failure") or None
     elif case.outcome is Outcome.SKIP:
         skipped = ET.SubElement(element, "skipped", message=clean_text(case.message))
+        if case.known:
+            skipped.set("type", BASELINE_SKIP)
         skipped.text = clean_text(case.message) or None
     if case.outcome is not Outcome.SKIP:
         _reruns(element, case)

@@ -35,6 +35,7 @@ class Case:
     earlier_failures: tuple[EarlierFailure, ...] = ()  # this case in earlier attempts (retries)
     file: str = ""  # the file the case is about, relative to the project root, when it is about one
     line: int | None = None
+    known: bool = False  # skipped because every finding is in the adoption baseline (JUnit: type="baseline")
 
     @property
     def flaky(self) -> bool:
