@@ -837,3 +837,20 @@ def test_ccvm_host_build_runs_the_declared_build_step_first(tmp_path):
     )
     broken = ccvm(repo, "host", "--build")
     assert broken.returncode == 1 and "--build: build sh -c" in broken.stderr and "broken" in broken.stderr
+
+
+def test_a_project_without_shell_scripts_gets_no_fmt_check_and_its_gate_passes(tmp_path):
+    """shfmt would check nothing there: an empty JUnit fails the gate, so no fmt check is wired."""
+    files = {
+        "flake.nix": (LAYOUTS / "supported-systems-rec" / "flake.nix").read_text(),
+        "README.md": "# plain\n\nNo scripts.\n",
+    }
+    repo = GitRepo.create(tmp_path / "noshell", files=files)
+    init = ccvm(repo.path, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    gate = load_matrix(repo.path / "matrix").gate
+    assert "fmt" not in {check.name for check in gate.checks}
+    assert "fmt" not in {name for rule in gate.rules for name in rule.require} | set(gate.otherwise)
+    repo.commit("adopt ccvm")
+    done = ccvm(repo.path, "gate", "--base", "HEAD~1")
+    assert done.returncode == 0, done.stdout + done.stderr

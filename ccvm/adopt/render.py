@@ -182,18 +182,22 @@ def host_guesses(findings: Findings) -> list[str]:
     return guesses
 
 
+def _fmt(findings: Findings) -> list[str]:
+    """The gate's fmt check, shfmt on the shell scripts: none for a project without one (it would check nothing)."""
+    return ["fmt"] if findings.shell else []
+
+
 def _gate_checks(findings: Findings) -> dict[str, str]:
-    checks = {
-        "lint": _check("lint", ["ccvm", "lint"], "ccvm lint", timeout=600),
-        "fmt": _check(
+    checks = {"lint": _check("lint", ["ccvm", "lint"], "ccvm lint", timeout=600)}
+    if _fmt(findings):
+        checks["fmt"] = _check(
             "fmt",
             ["ccvm", "fmt", "--tool", "shfmt", "--junit", "reports/junit/gate-fmt.xml"],
             "ccvm fmt --tool shfmt",
             junit="reports/junit/gate-fmt.xml",
             timeout=600,
-        ),
-        "drift": _check("drift", ["ccvm", "generate", "--check"], "ccvm generate", timeout=600),
-    }
+        )
+    checks["drift"] = _check("drift", ["ccvm", "generate", "--check"], "ccvm generate", timeout=600)
     if findings.book:  # the book is recorded in matrix/docs.yaml
         checks["docs"] = _check("docs", ["ccvm", "docs"], "ccvm docs", timeout=900)
     host = host_args(findings)
@@ -225,7 +229,7 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
             f"boot-{cell}", ["ccvm", "boot", "--cell", cell, "--junit", junit], f"ccvm boot --cell {cell}", junit=junit
         )
         boot.append(f"boot-{cell}")
-    code = ["lint", "fmt", "drift", *(["host"] if host_args(findings) else [])]
+    code = ["lint", *_fmt(findings), "drift", *(["host"] if host_args(findings) else [])]
     rules = []
     if findings.book:
         book_paths = [f"{findings.book}/**"] if findings.book != "." else ["book.toml", "**/*.md"]
@@ -234,7 +238,7 @@ def gate_yaml(findings: Findings) -> tuple[str, list[str]]:
     settings += ["matrix/style.yaml", "matrix/baseline.yaml"]  # what fmt and lint run with, and what they know
     rules.append((["*.sh", "tests/**", "lib/**", "bin/**", *settings], code))
     if findings.flake:
-        rules.append((["*.nix", "flake.lock"], ["flake-check", "fmt"]))
+        rules.append((["*.nix", "flake.lock"], ["flake-check", *_fmt(findings)]))
     if launcher_under_test(findings):
         rules.append((["matrix/launcher.yaml"], ["host", *boot]))
     host = ["host"] if host_args(findings) else []  # ccvm vm and the declared launcher read the matrix
