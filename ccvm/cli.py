@@ -67,9 +67,33 @@ def build_parser() -> Parser:
     return parser
 
 
-def _raise_interrupted(signum: int, _frame) -> None:
-    processes.begin_shutdown()  # every child dies now, and none may start after this
-    raise Interrupted(signum)
+class _Signals:
+    """The stop signals this run received.  The handler raises Interrupted,
+    but Python swallows what a handler raises where it ignores exceptions
+    (an at-fork callback of ``subprocess``, a finalizer), so the signal is
+    also recorded here: whatever error follows it, it decides the exit
+    status."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.raising = True  # while the command runs; main reports without being cut off
+
+    def handle(self, signum: int, _frame) -> None:
+        self.received.append(signum)
+        processes.begin_shutdown()  # every child dies now, and none may start after this
+        if self.raising:
+            raise Interrupted(signum)
+
+    def unraisable(self, unraisable) -> None:
+        """An Interrupted that Python could not raise is already recorded: no traceback for it."""
+        if not isinstance(unraisable.exc_value, Interrupted):
+            sys.__unraisablehook__(unraisable)
+
+    def decide(self, error: CcvmError | None) -> CcvmError | None:
+        """The error main reports: the first signal's, once one arrived."""
+        if self.received and not isinstance(error, Interrupted):
+            return Interrupted(self.received[0])
+        return error
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -82,24 +106,34 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
+    signals = _Signals()
+    signal.signal(signal.SIGTERM, signals.handle)
+    signal.signal(signal.SIGINT, signals.handle)
+    hook, sys.unraisablehook = sys.unraisablehook, signals.unraisable
     try:
-        args = parse(argv)
-        return int(args.func(args) or 0)
-    except CcvmError as exc:
+        error: CcvmError | None = None
+        try:
+            args = parse(argv)
+            status = int(args.func(args) or 0)
+        except CcvmError as exc:
+            error = exc
+        except KeyboardInterrupt:
+            processes.stop_all()
+            print("ccvm: interrupted; all QEMU processes were stopped", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            processes.stop_all()
+            return 141
+        signals.raising = False
+        error = signals.decide(error)
+        if error is None:
+            return status
         processes.stop_all()
-        print(f"ccvm: error: {exc}", file=sys.stderr)
-        return exc.exit_status
-    except KeyboardInterrupt:
-        processes.stop_all()
-        print("ccvm: interrupted; all QEMU processes were stopped", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        processes.stop_all()
-        return 141
+        print(f"ccvm: error: {error}", file=sys.stderr)
+        return error.exit_status
     finally:
         processes.stop_all()
+        sys.unraisablehook = hook
 
 
 if __name__ == "__main__":
