@@ -456,35 +456,63 @@ class ProcessInfo:
     launched_as: str  # `_` in its environment: bash sets it to the path of each command it runs ("" if none)
 
 
-def _stat(pid: int) -> tuple[bytes, ...] | None:
-    """/proc/PID/stat's fields after the name (state, ppid, pgrp, session...), or None when it is gone."""
+@dataclass(frozen=True)
+class _Proc:
+    pid: int
+    ppid: int
+    session: int
+    start: str  # the start time in clock ticks: with the pid, one process
+    state: str
+    argv: tuple[str, ...]
+    named: bool = True  # argv is its command line; False: its name in the stat stands in (none was readable)
+
+
+def _read_proc(pid: int) -> _Proc | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            return tuple(handle.read().rsplit(b")", 1)[1].split())  # the name in parentheses may hold anything
-    except (OSError, IndexError):
-        return None
-
-
-def _process_info(pid: int, fields: tuple[bytes, ...]) -> ProcessInfo | None:
-    base = f"/proc/{pid}"
-    try:
-        with open(f"{base}/cmdline", "rb") as handle:
-            argv = tuple(word.decode("utf-8", "surrogateescape") for word in handle.read().split(b"\0")[:-1])
+            stat = handle.read().decode("utf-8", "replace")
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            raw = handle.read()
     except OSError:
         return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    argv = tuple(word.decode("utf-8", "surrogateescape") for word in raw.split(b"\0")[:-1]) if raw else ()
+    named = bool(argv)
+    if not argv:  # a kernel thread, a zombie, a process inside execve: its name in the stat
+        argv = (stat[stat.find("(") + 1 : stat.rfind(")")],)
+    return _Proc(
+        pid=pid, ppid=int(fields[1]), session=int(fields[3]), start=fields[19], state=fields[0], argv=argv, named=named
+    )
+
+
+def _settled(proc: _Proc) -> _Proc:
+    """The process read again until its command line is readable: one caught inside execve has its new
+    name and executable before its new command line (the kernel sets that last), for a moment that a
+    loaded host stretches.  At most EXEC_SETTLE_S; then, or once it is gone, what was read."""
+    deadline = time.monotonic() + EXEC_SETTLE_S
+    while not proc.named and time.monotonic() < deadline:
+        time.sleep(0.01)
+        again = _read_proc(proc.pid)
+        if again is None or again.start != proc.start:
+            break
+        proc = again
+    return proc
+
+
+def _process_info(proc: _Proc) -> ProcessInfo:
     links = {}
     for name in ("cwd", "exe"):
         try:
-            links[name] = os.readlink(f"{base}/{name}")
+            links[name] = os.readlink(f"/proc/{proc.pid}/{name}")
         except OSError:
             links[name] = ""
     return ProcessInfo(
-        pid=pid,
-        ppid=int(fields[1]),
-        session=int(fields[3]),
-        started=int(fields[19]),
-        argv=argv,
-        launched_as=_launched_as(pid),
+        pid=proc.pid,
+        ppid=proc.ppid,
+        session=proc.session,
+        started=int(proc.start),
+        argv=proc.argv,
+        launched_as=_launched_as(proc.pid),
         **links,
     )
 
@@ -501,15 +529,14 @@ def _launched_as(pid: int) -> str:
 
 def session_processes(session: int) -> list[ProcessInfo]:
     """Every live process of a session (a child spawned here leads its own): what it started, unless
-    that left the session.  Zombies are left out."""
+    that left the session.  Zombies are left out; one caught inside execve is read once it has its
+    command line (``_settled``)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields is not None and int(fields[3]) == session and fields[0] != b"Z":
-                info = _process_info(int(entry), fields)
-                if info is not None:
-                    found.append(info)
+            proc = _read_proc(int(entry))
+            if proc is not None and proc.session == session and proc.state != "Z":
+                found.append(_process_info(_settled(proc)))
     return found
 
 
@@ -541,8 +568,8 @@ def stop_processes(procs: list[ProcessInfo]) -> None:
 
 def _alive(info: ProcessInfo) -> bool:
     """Still running (a zombie is not), and still the same process."""
-    fields = _stat(info.pid)
-    return fields is not None and fields[0] != b"Z" and int(fields[19]) == info.started
+    proc = _read_proc(info.pid)
+    return proc is not None and proc.state != "Z" and int(proc.start) == info.started
 
 
 def default_jobs() -> int:
@@ -639,46 +666,6 @@ def booting(argv: Sequence[str], exe: str = "") -> str:
 
 
 # -- the supervisor: its own process, a child subreaper ----------------------------
-
-
-@dataclass(frozen=True)
-class _Proc:
-    pid: int
-    ppid: int
-    start: str  # the start time in clock ticks: with the pid, one process
-    state: str
-    argv: tuple[str, ...]
-    named: bool = True  # argv is its command line; False: its name in the stat stands in (none was readable)
-
-
-def _read_proc(pid: int) -> _Proc | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode("utf-8", "replace")
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    argv = tuple(word.decode("utf-8", "surrogateescape") for word in raw.split(b"\0")[:-1]) if raw else ()
-    named = bool(argv)
-    if not argv:  # a kernel thread, a zombie, a process inside execve: its name in the stat
-        argv = (stat[stat.find("(") + 1 : stat.rfind(")")],)
-    return _Proc(pid=pid, ppid=int(fields[1]), start=fields[19], state=fields[0], argv=argv, named=named)
-
-
-def _settled(proc: _Proc) -> _Proc:
-    """The process read again until its command line is readable: one caught inside execve has its new
-    name and executable before its new command line (the kernel sets that last), for a moment that a
-    loaded host stretches.  At most EXEC_SETTLE_S; then, or once it is gone, what was read."""
-    deadline = time.monotonic() + EXEC_SETTLE_S
-    while not proc.named and time.monotonic() < deadline:
-        time.sleep(0.01)
-        again = _read_proc(proc.pid)
-        if again is None or again.start != proc.start:
-            break
-        proc = again
-    return proc
 
 
 def _children_of(pid: int) -> list[int]:

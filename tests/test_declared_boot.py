@@ -307,7 +307,8 @@ def test_a_signal_to_ccvm_boot_mid_run_leaves_no_helper(tmp_path, signum, status
         deadline = time.monotonic() + 300  # they start in seconds; this only bounds a wait for ones that never do
         while len(processes_with(f"{marker}-")) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(processes_with(f"{marker}-")) == 2, "the launcher's helpers never started"
+        # At least: a helper's sh forks before each command, and the copy holds the marker until it execs.
+        assert len(processes_with(f"{marker}-")) >= 2, "the launcher's helpers never started"
         proc.send_signal(signum)  # SIGINT: Ctrl-C
         assert proc.wait(timeout=120) == status
     finally:
