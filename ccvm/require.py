@@ -13,7 +13,7 @@ them instead when it is required:
   so every name is required, except those exempted with
   ``--allow-missing NAME`` (a kvm cell on a runner that may lack KVM).
 
-boot, build, flake-check, fmt, lint and docs take the two options and
+boot, host, build, flake-check, fmt, lint and docs take the two options and
 decide through ``Requirements``; nothing else turns a skip into a failure.
 """
 

@@ -525,20 +525,49 @@ def test_host_scripts_find_the_launcher_in_the_declared_variable(project, tmp_pa
     assert "host.script.host.sh: 2 passed, 0 failed" in result.stdout
 
 
-def test_an_adopted_project_without_a_declared_launcher_is_told_it_tests_ccvms(tmp_path):
-    """No matrix/launcher.yaml in a project that adopted ccvm (its actions.yaml has ccvm_pip): ccvm vm
-    passing says nothing about the project's launcher, and ccvm host says so, on screen and in JUnit."""
+def _adopted_without_launcher(tmp_path: Path) -> Path:
+    """The seed project as an adopted one (its actions.yaml has ccvm_pip) that declares no launcher."""
     project = tmp_path / "adopted"
     shutil.copytree(SEED, project)
     (project / "matrix" / "launcher.yaml").unlink()
     actions = project / "matrix" / "actions.yaml"
     actions.write_text(actions.read_text() + "ccvm_pip: {unset: not chosen yet}\n")
-    result, cases = ccvm_host(project, tmp_path, "--script", "none", timeout=600)
+    return project
+
+
+NOT_DECLARED = "no matrix/launcher.yaml declares this project's launcher, so it is not tested"
+
+
+def test_an_adopted_project_without_a_declared_launcher_is_not_reported_green_by_ccvms_launcher(tmp_path):
+    """ccvm vm passing would say nothing about the project: ccvm host runs nothing and skips, saying why;
+    under CI (or --require launcher) that fails."""
+    project = _adopted_without_launcher(tmp_path)
+    result, cases = ccvm_host(project, tmp_path, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    said = "testing ccvm's embedded launcher (ccvm vm), not this project's"
-    assert result.stdout.startswith(f"ccvm host: {said}") and f"note: {said}" in result.stdout
-    root = ET.parse(tmp_path / "host.xml").getroot()
-    for suite in root.iter("testsuite"):
-        properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
-        assert properties["launcher"] == "ccvm vm" and said in properties["note"]
-    assert said in cases["host.dry-run/prints-a-report"].find("system-out").text
+    assert result.stdout.startswith(f"ccvm host: {NOT_DECLARED}"), result.stdout
+    assert list(cases) == ["host.launcher/declared"] and outcome(cases["host.launcher/declared"]) == "skip"
+    assert NOT_DECLARED in cases["host.launcher/declared"].find("skipped").get("message")
+    required, cases = ccvm_host(project, tmp_path, "--require", "launcher", timeout=120)
+    assert required.returncode == 1, required.stdout + required.stderr
+    assert outcome(cases["host.launcher/declared"]) == "fail" and "(required: --require launcher)" in required.stdout
+    assert required.stderr.strip() == (
+        "ccvm: error: the project's launcher is required here, and none is declared; see above"
+    )
+
+
+def test_an_adopted_project_without_a_declared_launcher_boots_nothing(tmp_path):
+    """ccvm boot skips every cell rather than boot ccvm's embedded launcher in the project's stead."""
+    project = _adopted_without_launcher(tmp_path)
+    junit = tmp_path / "boot.xml"
+    result = run_ccvm("boot", "--junit", str(junit), "--reports", str(tmp_path / "r"), cwd=project, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert cases and all(outcome(case) == "skip" for case in cases)
+    assert all(NOT_DECLARED in case.find("skipped").get("message") for case in cases)
+    assert not (tmp_path / "r" / "boot").exists() or not any((tmp_path / "r" / "boot").rglob("console*.log"))
+    env = {**os.environ, "CI": "true"}
+    failed = run_ccvm(
+        "boot", "--junit", str(junit), "--reports", str(tmp_path / "r"), cwd=project, env=env, timeout=120
+    )
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "(required: CI is set (--allow-missing launcher exempts it))" in failed.stdout

@@ -40,10 +40,9 @@ from ccvm.ci import tools
 from ccvm.ci.noxfile import NOXFILE, noxfile_text
 from ccvm.errors import ConfigError
 from ccvm.launcher.budget import boot_timeout_s, cell_budget_s
-from ccvm.launcher.embedded import EMBEDDED
+from ccvm.launcher.resolve import under_test
 from ccvm.matrix.actions import CCVM_PIP_EXAMPLES
 from ccvm.matrix.axes import AXES, Accel, Arch
-from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.limits import MAX_TIMEOUT_S
 from ccvm.matrix.model import Cell, Matrix
 from ccvm.report.markdown import Reproduce, reproduce_command
@@ -108,7 +107,7 @@ def cell_view(cell: Cell, matrix: Matrix) -> dict[str, object]:
         "require": "kvm" if known else "",
         "allow_missing": "kvm" if kvm and not known else "",
         "require_accel": "kvm" if known else "",
-        "nix": _launcher(matrix).build_for(cell.arch.nix_system) is not None,  # the declared launcher is built
+        "nix": under_test(matrix).build_for(cell.arch.nix_system) is not None,  # the declared launcher is built
     }
 
 
@@ -161,13 +160,9 @@ def _flake_systems(matrix: Matrix) -> list[dict[str, object]]:
     return [_system_view(arch, matrix) for arch in Arch if arch in arches]
 
 
-def _launcher(matrix: Matrix) -> Launcher:
-    return matrix.declared_launcher or EMBEDDED
-
-
 def _cell_budget_s(matrix: Matrix, cell: Cell) -> float:
     """Every attempt of the cell's boots (ccvm.launcher.budget, as ccvm boot's watchdog counts them)."""
-    launcher = _launcher(matrix)
+    launcher = under_test(matrix)
     return cell_budget_s(boot_timeout_s(cell, launcher), len(launcher.boot.scenarios), cell.settings.retries)
 
 
@@ -232,7 +227,7 @@ def reproduce_with(matrix: Matrix) -> Reproduce:
     in a project whose workflow installs ccvm from matrix/actions.yaml ccvm_pip (one that adopted ccvm), ccvm's
     own commands; in ccvm's own repository (no ccvm_pip: CI installs ccvm from the checkout through nox),
     its nox sessions after .ci/setup."""
-    return Reproduce.NOX if matrix.actions.ccvm_pip is None else Reproduce.CCVM
+    return Reproduce.CCVM if matrix.adopted else Reproduce.NOX
 
 
 def _checks_minutes(matrix: Matrix) -> int:
@@ -445,7 +440,7 @@ def render_all(matrix: Matrix, templates: Path) -> tuple[Output, ...]:
         if not _has_header(text, out):
             raise ConfigError(templates / name, None, f"the output must carry the header {HEADER!r} near its top")
         outputs.append(Output(path=out, text=text, template=templates / name))
-    if matrix.actions.ccvm_pip is not None:  # a project that adopted ccvm: its noxfile follows gate.yaml
+    if matrix.adopted:  # its noxfile follows gate.yaml
         text = noxfile_text(matrix.gate.checks, HEADER)
         outputs.append(Output(path=NOXFILE, text=text, template=PACKAGE_TEMPLATES, optional=True))
     return tuple(sorted(outputs, key=lambda output: output.path))

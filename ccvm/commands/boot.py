@@ -20,7 +20,7 @@ from ccvm.commands.common import (
 from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError, WatchdogExpired
 from ccvm.files import make_dirs
-from ccvm.launcher.resolve import check_launcher, project_root, under_test
+from ccvm.launcher.resolve import check_launcher, project_root, undeclared, under_test
 from ccvm.matrix.axes import Accel
 from ccvm.matrix.sizes import parse_mib
 from ccvm.processes import default_jobs
@@ -83,6 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     matrix = matrix_from(args)
     launcher, root = under_test(matrix), project_root(matrix)
+    missing = undeclared(matrix)  # no cell boots ccvm's embedded launcher in its stead
     check_launcher(launcher, root)
     try:
         cells = tuple(matrix.cell(cell_id) for cell_id in dict.fromkeys(args.cell)) if args.cell else matrix.cells
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         memory_mib=memory,
         cores=args.cores,
         reprobe=args.reprobe,
+        undeclared=missing,
     )
     try:
         make_dirs(args.reports / "boot")
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--reports {args.reports}: cannot write there ({exc.strerror})") from None
     progress = Progress(total=len(cells))
     store = asset_store(args, matrix, notify=progress.note)
-    for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path and launcher.uses_ccvm_guest}):
+    for arch in sorted({c.arch for c in cells if qemu_info(c.arch).path and launcher.uses_ccvm_guest and not missing}):
         progress.note(f"guest assets for {arch}: preparing (cached after the first run)")
         assets = store.for_arch(arch)
         for note in assets.notes:

@@ -13,14 +13,15 @@ from ccvm.commands.reporting import add_junit_option, end
 from ccvm.errors import ChecksFailed, UsageError
 from ccvm.launcher.build import LauncherBuilds
 from ccvm.launcher.embedded import EMBEDDED
-from ccvm.launcher.resolve import given_wrapper
+from ccvm.launcher.resolve import LAUNCHER, given_wrapper, undeclared
 from ccvm.matrix.axes import host_arch
 from ccvm.matrix.builds import DEFAULT_TIMEOUT_S as BUILD_TIMEOUT_S
 from ccvm.matrix.launcher import Launcher, load_launcher
 from ccvm.matrix.model import load_matrix, matrix_root
 from ccvm.processes import executable_at
-from ccvm.report.results import Outcome, overall_ok
+from ccvm.report.results import Case, Outcome, Suite, overall_ok
 from ccvm.report.table import table
+from ccvm.require import Requirements, add_require_options, requirements_from
 
 NONE = "none"
 
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="seconds one test script may take (default: %(default)g)",
     )
+    add_require_options(parser, (LAUNCHER,), LAUNCHER)
     parser.set_defaults(func=run)
 
 
@@ -76,14 +78,8 @@ def _declared(matrix_dir: Path) -> Launcher | None:
     return load_launcher(matrix_dir) if matrix_dir.is_dir() else None
 
 
-EMBEDDED_NOTE = (
-    "testing ccvm's embedded launcher (ccvm vm), not this project's: no matrix/launcher.yaml declares "
-    "the project's own, so its launcher is not tested here; declare it (docs: launcher.md, Your own launcher)"
-)
-
-
 def _launcher(args: argparse.Namespace, matrix_dir: Path) -> tuple[Launcher, str]:
-    """The launcher under test, and a note to say loudly about it ("" when none is needed)."""
+    """The launcher under test, and why it is not the project's (``undeclared``: nothing is then run)."""
     declared = _declared(matrix_dir)
     if args.wrapper is not None:
         path = _executable(args.wrapper)
@@ -91,9 +87,13 @@ def _launcher(args: argparse.Namespace, matrix_dir: Path) -> tuple[Launcher, str
     if declared is not None:
         return declared, ""
     matrix = load_matrix(matrix_dir)  # ccvm vm reads the matrix; check it loads before the suite drives it
-    # A project that adopted ccvm (its workflow installs ccvm: ccvm_pip) has a launcher of its own, or none:
-    # ccvm vm passing says nothing about it.  In ccvm's own repository ccvm vm is the project's launcher.
-    return EMBEDDED, EMBEDDED_NOTE if matrix.actions.ccvm_pip is not None else ""
+    return EMBEDDED, undeclared(matrix)
+
+
+def _not_run(reason: str, requirements: Requirements) -> list[Suite]:
+    """The suite when the project's launcher is not declared: skipped with the reason, failed where required."""
+    outcome, message = requirements.outcome(LAUNCHER), requirements.message(reason, LAUNCHER)
+    return [Suite(name="host.launcher", cases=[Case(name="declared", outcome=outcome, message=message)])]
 
 
 def _project_root(matrix_dir: Path) -> Path:
@@ -163,14 +163,21 @@ def _built(launcher: Launcher, root: Path, matrix_dir: Path) -> Launcher:
 
 def run(args: argparse.Namespace) -> int:
     matrix_dir = matrix_root(args.matrix)
-    launcher, note = _launcher(args, matrix_dir)
+    launcher, missing = _launcher(args, matrix_dir)
     root = _project_root(matrix_dir)
-    if note:
-        print(f"ccvm host: {note}", flush=True)
+    if missing:
+        suites = _not_run(missing, requirements_from(args))
+        failure = (
+            None
+            if overall_ok(suites)
+            else ChecksFailed("the project's launcher is required here, and none is declared; see above")
+        )
+        return end(
+            suites, junit=args.junit, lines=[f"ccvm host: {suites[0].reason}", f"JUnit: {args.junit}"], failure=failure
+        )
     if args.build:
         launcher = _built(launcher, root, matrix_dir)
     plan = HostRun(
-        note=note,
         launcher=launcher,
         project_root=root,
         matrix=matrix_dir.resolve() if matrix_dir.is_dir() else None,
@@ -186,6 +193,5 @@ def run(args: argparse.Namespace) -> int:
         "",
         table(suites, first_column="group"),
         f"\nhost suite ({launcher.name}): {time.monotonic() - started:.1f}s; JUnit: {args.junit}",
-        *([f"note: {note}"] if note else []),
     ]
     return end(suites, junit=args.junit, lines=lines, failure=failure)

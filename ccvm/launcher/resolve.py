@@ -20,10 +20,23 @@ from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.model import Matrix
 from ccvm.processes import executable_at
 
+LAUNCHER = "launcher"  # the name --require and --allow-missing take for it
+NOT_DECLARED = (
+    "no matrix/launcher.yaml declares this project's launcher, so it is not tested, and ccvm's embedded "
+    "launcher (ccvm vm) is not this project's; declare it (docs: launcher.md, Your own launcher)"
+)
+
 
 def under_test(matrix: Matrix) -> Launcher:
-    """The project's declared launcher, else ccvm's embedded one."""
+    """The project's declared launcher, else ccvm's embedded one (see ``undeclared``)."""
     return matrix.declared_launcher or EMBEDDED
+
+
+def undeclared(matrix: Matrix) -> str:
+    """Why the launcher under test would not be this project's: it adopted ccvm and declares none, so
+    ccvm's embedded launcher would stand in, and passing would say nothing of the project (``NOT_DECLARED``);
+    "" when a launcher is declared, or in ccvm's own repository, whose launcher is the embedded one."""
+    return NOT_DECLARED if matrix.adopted and matrix.declared_launcher is None else ""
 
 
 def project_root(matrix: Matrix) -> Path:

@@ -65,6 +65,12 @@ class Matrix:
     declared_launcher: Launcher | None = None
     style: Style = field(default_factory=Style)
 
+    @property
+    def adopted(self) -> bool:
+        """A project that adopted ccvm: its workflow installs ccvm from matrix/actions.yaml's ccvm_pip.
+        In ccvm's own repository (no ccvm_pip) ccvm's embedded launcher is the project's launcher."""
+        return self.actions.ccvm_pip is not None
+
     def cell(self, cell_id: str) -> Cell:
         for cell in self.cells:
             if cell.id == cell_id:

@@ -39,6 +39,7 @@ from ccvm.files import cache_root, write_atomic
 from ccvm.guest.assets import AssetStore
 from ccvm.launcher.boot import BootRequest, LauncherRun, LaunchResult, Prepared, runner_for
 from ccvm.launcher.budget import RUN_SLACK_S, builds_budget_s
+from ccvm.launcher.resolve import LAUNCHER
 from ccvm.matrix.axes import Accel
 from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.launcher_boot import BootScenario
@@ -64,8 +65,9 @@ def write_prepared(share: Path, scenario: BootScenario) -> None:
 
 
 class BootExecutor:
-    def __init__(self, runner: LauncherRun, probe: KvmProbe, *, jobs: int) -> None:
+    def __init__(self, runner: LauncherRun, probe: KvmProbe, *, jobs: int, undeclared: str = "") -> None:
         self.runner, self.probe = runner, probe
+        self.undeclared = undeclared
         self.budget = CoreBudget(jobs)
         self.cancelled = threading.Event()  # set when the run stops: no boot starts, running ones end
 
@@ -81,6 +83,8 @@ class BootExecutor:
 
     def unavailable(self, cell: Cell) -> tuple[str, tuple[str, ...]]:
         """Why the cell cannot boot here, and what is missing by the names --require takes; ("", ()) if it can."""
+        if self.undeclared:
+            return self.undeclared, (LAUNCHER,)
         info = qemu_info(cell.arch)
         if info.path is None:
             return info.missing_reason, (QEMU, str(cell.accel))
@@ -195,7 +199,7 @@ def run_boot(
         launcher, root=root, store=store, build_timeout_s=build_timeout_s, log_dir=options.reports / "boot"
     )
     probe = KvmProbe(store.for_arch, log_root=options.reports / "boot", reprobe=options.reprobe)
-    executor = BootExecutor(runner, probe, jobs=options.jobs)
+    executor = BootExecutor(runner, probe, jobs=options.jobs, undeclared=options.undeclared)
     watchdog = options.run_timeout_s or run_budget_s(jobs, builds_budget_s(launcher, build_timeout_s))
     results, run = _run_cells(executor, jobs, watchdog, progress)
     for result, _ in results.values():

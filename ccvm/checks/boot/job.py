@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ccvm.checks.boot.judge import case_names
 from ccvm.launcher.budget import boot_timeout_s, cell_budget_s
+from ccvm.launcher.resolve import LAUNCHER
 from ccvm.matrix.axes import Accel
 from ccvm.matrix.launcher import Launcher
 from ccvm.matrix.launcher_boot import BootScenario
@@ -19,9 +20,9 @@ from ccvm.matrix.model import Cell
 from ccvm.require import Requirements
 
 # What a cell may find missing, by the names --require and --allow-missing take: QEMU itself, or its
-# accelerator (a cell whose QEMU is missing lacks its accelerator too).
+# accelerator (a cell whose QEMU is missing lacks its accelerator too); or the project's launcher.
 QEMU = "qemu"
-BOOT_NEEDS = (*(str(accel) for accel in Accel), QEMU)
+BOOT_NEEDS = (*(str(accel) for accel in Accel), QEMU, LAUNCHER)
 
 # Rough first-run estimates (seconds) for ordering, before any history exists.
 DEFAULT_ESTIMATE = {Accel.TCG: 25.0, Accel.KVM: 5.0}
@@ -41,6 +42,9 @@ class BootOptions:
     memory_mib: int | None = None
     cores: int | None = None
     reprobe: bool = False  # ignore a remembered KVM probe result
+    undeclared: str = (
+        ""  # why the launcher under test is not the project's (launcher.resolve.undeclared): no cell boots
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

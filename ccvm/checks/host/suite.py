@@ -40,7 +40,6 @@ class HostRun:
     dry_run_timeout_s: float | None = None  # None: the declaration's
     script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
     jobs: int = 4
-    note: str = ""  # said in every suite's properties and the first case's output (ccvm's embedded launcher)
 
 
 def _detect_style(box: Sandbox) -> tuple[DryRunStyle | None, str]:
@@ -139,7 +138,6 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
             outcome=Outcome.PASS if style else Outcome.FAIL,
             seconds=seconds,
             message=f"prints {style}" if style else f"the dry run does not work: {why}",
-            output=plan.note,
         )
         suites = [Suite(name=PREFLIGHT, cases=[preflight])]
         with concurrent.futures.ThreadPoolExecutor(max_workers=plan.jobs) as pool:
@@ -153,8 +151,6 @@ def run_host_suite(plan: HostRun) -> list[Suite]:
             suites += [future.result() for future in scripts.values()]
         for suite in suites:
             suite.properties["launcher"] = launcher.name
-            if plan.note:
-                suite.properties["note"] = plan.note
         return suites
 
 
