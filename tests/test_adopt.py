@@ -153,6 +153,8 @@ def test_a_flake_nix_can_evaluate_offline_is_evaluated(tmp_path, monkeypatch, ni
     assert facts is not None and facts.how == "nix flake show"
     assert facts.checks["x86_64-linux"] == ("greeting-says-hello",)
     assert set(facts.packages["aarch64-linux"]) == {"default", "greeting", "hello"}
+    # nix names the packages only: that `default = greeting;` is read from the text beside it
+    assert facts.default_is == {"x86_64-linux": "greeting", "aarch64-linux": "greeting"}
     assert not (project / "flake.lock").exists()  # --no-write-lock-file
 
 
@@ -649,6 +651,7 @@ LAYOUTS = ROOT / "tests" / "fixtures" / "adopt" / "flake-layouts"
         ("supported-systems-rec", ("x86_64-linux", "aarch64-darwin"), ("emulator", "default"), ()),
         ("checks-imported", ("x86_64-linux",), (), ("formatting", "host", "egress")),
         ("import-overlays", ("x86_64-linux", "aarch64-linux"), ("runner-tool",), ()),
+        ("only-default", ("x86_64-linux",), ("default",), ()),
     ],
 )
 def test_the_flake_text_is_read_in_each_common_layout(layout, systems, packages, checks):
@@ -676,6 +679,37 @@ def test_names_the_text_cannot_decide_are_named_unsure_and_never_build_targets(t
     assert init.returncode == 0, init.stdout + init.stderr
     assert {t.attr for t in load_matrix(repo.path / "matrix").builds.targets} == {"cli"}
     assert "left out of builds.yaml" in init.stdout and "kvm-helper" in init.stdout
+
+
+def test_a_flakes_only_package_default_is_its_build_target(tmp_path):
+    repo = GitRepo.create(tmp_path / "only-default", files={})
+    shutil.copytree(LAYOUTS / "only-default", repo.path, dirs_exist_ok=True)
+    repo.commit("a flake whose one package is default")
+    init = ccvm(repo.path, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert {(t.attr, t.system) for t in load_matrix(repo.path / "matrix").builds.targets} == {
+        ("default", "x86_64-linux")
+    }
+    assert "no flake packages" not in init.stdout and "packages.default" not in init.stdout
+
+
+def test_default_is_left_out_only_where_the_text_shows_it_is_another_package(tmp_path):
+    facts = read_text(LAYOUTS / "default-alias", "no nix here")
+    # x86_64-linux: self.packages.x86_64-linux.launch; x86_64-darwin: the same text reaching the same input.
+    # aarch64-linux: a second callPackage written the same way, which the text cannot tell is the same.
+    assert facts.default_is == {"x86_64-linux": "launch", "x86_64-darwin": "hello"}
+    repo = GitRepo.create(tmp_path / "alias", files={})
+    shutil.copytree(LAYOUTS / "default-alias", repo.path, dirs_exist_ok=True)
+    repo.commit("a flake whose default is another package")
+    init = ccvm(repo.path, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert {(t.attr, t.system) for t in load_matrix(repo.path / "matrix").builds.targets} == {
+        ("launch", "x86_64-linux"),
+        ("tools", "x86_64-linux"),
+        ("launch", "aarch64-linux"),
+        ("default", "aarch64-linux"),
+    }
+    assert "guessed: packages.default (aarch64-linux) is a build target: the flake's text does not show" in init.stdout
 
 
 def test_a_flake_nix_that_does_not_parse_is_said_and_nothing_is_guessed(tmp_path):

@@ -8,13 +8,18 @@ flake.nix (and the project's files it imports) is evaluated as far as the
 text allows (``ccvm.adopt.nixeval``), and init says so.  From the text, a
 name is *sure* when the text alone decides it is there; a name behind a
 condition the text cannot decide, or a set whose names cannot be read, is
-*unsure*: named, never written as a build target."""
+*unsure*: named, never written as a build target.
+
+Whether ``packages.SYSTEM.default`` is another package under a second name
+(``default = launcher;``, ``default = self.packages.${system}.launcher;``) is
+read from the text in both cases (``nix flake show`` names packages, not what
+they are): only where the text shows it is the same value."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ccvm.adopt import nixeval
@@ -38,6 +43,7 @@ class FlakeFacts:
     why_text: str = ""  # why evaluation was not used
     unsure: tuple[str, ...] = ()  # what the text could not decide, one line each (never a build target)
     package_text: dict[str, str] = field(default_factory=dict)  # package name -> the text that defines it
+    default_is: dict[str, str] = field(default_factory=dict)  # system -> the package `default` is (from the text)
 
     @property
     def ccvm_systems(self) -> tuple[str, ...]:
@@ -98,6 +104,7 @@ class _PerSystem:
     unsure: list[tuple[str, str]] = field(default_factory=list)  # (what, system or ""), in order
     text: dict[str, str] = field(default_factory=dict)  # name -> its definition's text
     systems: list[str] = field(default_factory=list)
+    sets: dict[str, nixeval.Attrs] = field(default_factory=dict)  # system -> its set of names
 
 
 def _names(value: nixeval.Value, output: str, system: str, found: _PerSystem) -> None:
@@ -111,6 +118,7 @@ def _names(value: nixeval.Value, output: str, system: str, found: _PerSystem) ->
         unsure("not an attribute set ccvm can read")
         return
     found.names[system] = value.sure()
+    found.sets[system] = value
     for name in value.sure():
         found.text.setdefault(name, value.entries[name].source())
     if value.maybe:
@@ -150,6 +158,35 @@ def _per_system(outputs: nixeval.Attrs, output: str, text_systems: tuple[str, ..
     return found
 
 
+def _same(one: nixeval.Thunk, other: nixeval.Thunk) -> bool:
+    """Whether the text shows two attributes are one value: the same object once forced (``default = x;``,
+    ``self.packages.${system}.x``, ``inherit``), or the same text reaching the same unknown by the same name
+    (``default = pkgs.hello;`` beside ``hello = pkgs.hello;``)."""
+    a, b = one.force(), other.force()
+    if a is b:
+        return True
+    if not (isinstance(a, nixeval.Unknown) and isinstance(b, nixeval.Unknown)):
+        return False
+    return bool(a.name) and a.name == b.name and bool(one.source()) and one.source() == other.source()
+
+
+def _default_is(found: _PerSystem) -> dict[str, str]:
+    """system -> the other package ``default`` is, where the text shows it; undecided systems are left out."""
+    aliases = {}
+    for system, attrs in found.sets.items():
+        sure = attrs.sure()
+        if "default" not in sure:
+            continue
+        default = attrs.entries["default"]
+        try:
+            alias = next((name for name in sure if name != "default" and _same(default, attrs.entries[name])), "")
+        except (nixeval.OutOfSteps, RecursionError):  # too much to evaluate: undecided
+            continue
+        if alias:
+            aliases[system] = alias
+    return aliases
+
+
 def _unsure_lines(found: _PerSystem) -> list[str]:
     """One line per thing the text left unsure, with the systems it holds for."""
     systems: dict[str, list[str]] = {}
@@ -187,9 +224,14 @@ def _outputs(root: Path) -> tuple[nixeval.Value, nixeval.Evaluator]:
     return outputs.force(), evaluator
 
 
-def read_text(root: Path, why: str) -> FlakeFacts:
+def _text_systems(root: Path) -> tuple[str, ...]:
+    """The systems flake.nix names outside comments, in order."""
     text = (root / "flake.nix").read_text(encoding="utf-8", errors="replace")
-    text_systems = tuple(dict.fromkeys(_SYSTEM.findall(re.sub(r"#[^\n]*", "", text))))
+    return tuple(dict.fromkeys(_SYSTEM.findall(re.sub(r"#[^\n]*", "", text))))
+
+
+def read_text(root: Path, why: str) -> FlakeFacts:
+    text_systems = _text_systems(root)
     base = {"how": "flake.nix's text", "why_text": why}
     try:
         outputs, evaluator = _outputs(root)
@@ -213,12 +255,27 @@ def read_text(root: Path, why: str) -> FlakeFacts:
         packages={system: names for system, names in packages.names.items() if names},
         unsure=(*_unsure_lines(packages), *_unsure_lines(checks), *unread),
         package_text=packages.text,
+        default_is=_default_is(packages),
         **base,
     )
+
+
+def _text_default_is(root: Path) -> dict[str, str]:
+    """What the text shows ``default`` is, beside an evaluation that names packages only ({} when unreadable)."""
+    text_systems = _text_systems(root)
+    try:
+        outputs, _ = _outputs(root)
+        if not isinstance(outputs, nixeval.Attrs):
+            return {}
+        return _default_is(_per_system(outputs, "packages", text_systems))
+    except (NixSyntaxError, ValueError, nixeval.OutOfSteps, RecursionError):
+        return {}
 
 
 def read_flake(root: Path) -> FlakeFacts | None:
     if not (root / "flake.nix").is_file():
         return None
     facts, why = evaluate(root)
-    return facts or read_text(root, why)
+    if facts is None:
+        return read_text(root, why)
+    return replace(facts, default_is=_text_default_is(root))

@@ -73,16 +73,30 @@ def boot_yaml(findings: Findings) -> tuple[str, list[str]]:
 
 def builds_yaml(findings: Findings) -> tuple[str, list[str]]:
     chosen, _ = systems(findings)
-    packages = findings.flake.packages if findings.flake else {}
+    flake = findings.flake
+    packages = flake.packages if flake else {}
     targets: dict[str, list[str]] = {}
+    undecided = []  # systems whose `default` is kept though it may be another package under a second name
     for system in chosen:
-        for name in packages.get(system, ()):
-            if name != "default":
+        names = packages.get(system, ())
+        alias = flake.default_is.get(system, "") if flake else ""
+        for name in names:
+            if name != "default" or alias not in names:  # `default` is left out only as another's second name
                 targets.setdefault(name, []).append(system)
+        if "default" in names and len(names) > 1 and alias not in names:
+            undecided.append(system)
     body = "".join(f"  {_j(name)}: {_j(systems_)}\n" for name, systems_ in targets.items())
     lines = [HEADER, "# Build targets: the flake's packages, on the systems it builds them for.", "flake: ."]
     lines += ["timeout: 3600", "targets:" + ("" if body else " {}")]
-    guesses = [] if targets else ["no flake packages found: builds.yaml has no targets"]
+    guesses = []
+    if not targets:
+        where = f"for {', '.join(chosen)}" if any(packages.values()) else "found"
+        guesses.append(f"no flake packages {where}: builds.yaml has no targets")
+    if undecided:
+        guesses.append(
+            f"packages.default ({', '.join(undecided)}) is a build target: the flake's text does not show it is"
+            " one of the other packages (if it is, delete it from builds.yaml, or it is built twice)"
+        )
     if findings.flake and findings.flake.unsure:
         guesses.append(
             "not sure from the flake's text, so left out of builds.yaml and the flake-check list: "
