@@ -306,3 +306,30 @@ def test_require_fails_a_missing_nixfmt_but_not_the_files_the_baseline_knows(tmp
     env["PATH"] = str(BIN)  # no nixfmt at all: required, so its skip fails
     missing = run_ccvm("fmt", "--tool", "nixfmt", "--require", "nixfmt", cwd=repo.path, env=env, timeout=120)
     assert missing.returncode == 1 and "(required: --require nixfmt)" in missing.stdout
+
+
+def test_options_shfmt_rejects_are_one_line_exit_2_and_never_cost_the_baseline_its_entries(tmp_path):
+    # Found adopting ccvm on a real project: an unknown flag in style.yaml made every file "cannot parse it"
+    # (with shfmt's usage text), so the baselined findings looked fixed and --prune dropped them all.
+    tabbed = "#!/bin/sh\nif true; then\n\t\techo a\nfi\n"
+    repo = GitRepo.create(tmp_path / "p", files={"a.sh": tabbed, ".gitignore": "reports/\n"})
+    record = ccvm(repo, "baseline", "--record", "--tool", "shfmt")
+    assert record.returncode == 0 and "1 finding(s) added" in record.stdout, record.stdout + record.stderr
+    style = repo.path / "matrix" / "style.yaml"
+    style.write_text('# the project\'s settings\nshfmt:\n  options: [-i, "4", --frob]\n')
+    known = (repo.path / "matrix" / "baseline.yaml").read_text()
+    expected = [
+        f"ccvm: error: {style}:3: shfmt rejects its options (-i 4 --frob): flag provided but not defined: -frob; "
+        "give only options this shfmt knows (shfmt --help lists them), or none to follow .editorconfig"
+    ]
+    for command in (["fmt"], ["fmt", "--fix"], ["baseline", "--prune"], ["baseline", "--record"]):
+        done = ccvm(repo, *command)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines() == expected, command
+        assert "usage:" not in done.stdout + done.stderr and "fixed" not in done.stdout
+        assert (repo.path / "a.sh").read_text() == tabbed  # --fix rewrote nothing
+        assert (repo.path / "matrix" / "baseline.yaml").read_text() == known
+    style.write_text('shfmt:\n  options: [-i, "0"]\n')  # fixed: the finding is still known, none is new
+    assert ccvm(repo, "fmt").returncode == 0
+    prune = ccvm(repo, "baseline", "--prune")
+    assert prune.returncode == 0 and "nothing to change" in prune.stdout, prune.stdout + prune.stderr

@@ -15,10 +15,13 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from clirun import run_ccvm
 
-from ccvm.checks.fmt import run_fmt
+from ccvm.checks.fmt import run_fmt, shfmt_case
 from ccvm.checks.sourcefiles import discover, is_shell_script
+from ccvm.errors import ConfigError
+from ccvm.matrix.style import Style
 from ccvm.processes import find_program
 from ccvm.report.results import Outcome
 from ccvm.require import Requirements
@@ -201,3 +204,30 @@ def test_missing_shfmt_is_skipped_never_passed_and_fails_where_required(tmp_path
     assert (
         required["clean.sh"].outcome is Outcome.FAIL and "(required: --require shfmt)" in required["clean.sh"].message
     )
+
+
+def test_a_bad_shfmt_option_value_is_a_config_error_before_any_file(tmp_path):
+    project = make_project(tmp_path, "misformatted.sh")
+    before = (project / "misformatted.sh").read_text()
+    style = Style(options={"shfmt": ("-i", "x")}, options_at={"shfmt": (project / "style.yaml", 4)})
+    for fix in (False, True):
+        with pytest.raises(ConfigError) as caught:
+            run_fmt(project, fix=fix, style=style)
+        message = str(caught.value)
+        assert message.startswith(f"{project / 'style.yaml'}:4: shfmt rejects its options (-i x): invalid value")
+        assert "\n" not in message
+    assert (project / "misformatted.sh").read_text() == before
+
+
+def test_shfmt_failing_without_a_parse_error_judges_nothing(tmp_path):
+    # A file shfmt cannot read is not a parse error: no verdict, so the baseline keeps shfmt's entries.
+    project = make_project(tmp_path)
+    shfmt = find_program("shfmt")
+    assert shfmt is not None
+    for fix in (False, True):
+        case, verdict = shfmt_case(shfmt, project, "gone.sh", fix=fix)
+        assert case.outcome is Outcome.FAIL and verdict is None
+        assert case.message.startswith("shfmt exited 1 without judging it: ") and "gone.sh" in case.message
+    (project / "broken.sh").write_text("#!/bin/sh\nif true; then\n")
+    case, verdict = shfmt_case(shfmt, project, "broken.sh", fix=False)
+    assert verdict is not None and [f.rule for f in verdict.new] == ["parse-error"]

@@ -9,6 +9,8 @@ settings).  Given no formatting flags, shfmt reads the .editorconfig
 itself, as it does when run by hand.  nixfmt has no Python or Debian
 package: it is taken from PATH.  A missing tool's files are reported
 skipped, or failed where it is required (``ccvm.require``: --require TOOL, CI).
+Options shfmt rejects are bad input (ConfigError, naming style.yaml's line),
+found by one run on empty input before any file is checked or rewritten.
 
 Every line a formatter would change is a finding; those the project's
 baseline (matrix/baseline.yaml, ``ccvm.checks.baseline``) knows are
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -100,6 +103,8 @@ def shfmt_case(
         if done.ok:
             output = "rewritten by shfmt" if done.stdout.strip() else ""
             return Case(name=relpath, outcome=Outcome.PASS, output=output), None
+        if not _parse_error_of(relpath, done.stderr):
+            return _shfmt_broke(relpath, done), None
         finding = parse_error_finding("shfmt", root, relpath, first_line(done.stderr))
         return judged_case(
             "shfmt", relpath, [finding], baseline, lambda new: _cannot_parse("shfmt", relpath, done.stderr)
@@ -115,8 +120,34 @@ def shfmt_case(
             baseline,
             lambda new: unformatted_case("shfmt", relpath, done.stdout, new, hint),
         )
+    if not _parse_error_of(relpath, done.stderr):
+        return _shfmt_broke(relpath, done), None
     finding = parse_error_finding("shfmt", root, relpath, first_line(done.stderr))
     return judged_case("shfmt", relpath, [finding], baseline, lambda new: _cannot_parse("shfmt", relpath, done.stderr))
+
+
+def _parse_error_of(relpath: str, stderr: str) -> bool:
+    """shfmt reports a script it cannot parse as ``FILE:LINE:COL: message``; anything else is shfmt failing."""
+    return re.match(rf"{re.escape(relpath)}:\d+:\d+: ", stderr) is not None
+
+
+def _shfmt_broke(relpath: str, done: processes.Completed) -> Case:
+    """shfmt failed without judging the file (it could not read it, say): a failed case, and no verdict,
+    so the suite judged nothing and the baseline's entries for shfmt are kept."""
+    message = f"shfmt exited {done.returncode} without judging it: {first_line(done.stderr) or 'no output'}"
+    return Case(name=relpath, outcome=Outcome.FAIL, message=message, details=done.stderr)
+
+
+def shfmt_options_problem(shfmt: str, root: Path, options: tuple[str, ...]) -> str:
+    """What shfmt says against ``options`` (its first line), or '' when it takes them.  shfmt is run once
+    on empty input with them: empty input always parses, so a failure is the options (an unknown flag, a
+    bad value), which shfmt would otherwise answer with its usage text for every file."""
+    if not options:
+        return ""
+    done = processes.run([shfmt, *options], timeout_s=TOOL_TIMEOUT_S, cwd=str(root), env=_quiet_env())
+    if done.ok or done.returncode is None:  # a hang is left to the cases, which report it per file
+        return ""
+    return first_line(done.stderr) or f"exited {done.returncode} on empty input"
 
 
 def _cannot_parse(tool: str, relpath: str, stderr: str) -> Case:
@@ -284,6 +315,12 @@ def _formatter_suite(
     program = find_tool(tool)
     if program is None:
         return _missing(name, tool, files, requirements, progress)
+    if tool == "shfmt" and (problem := shfmt_options_problem(program, root, style.options_of(tool))):
+        raise style.options_error(
+            tool,
+            f"shfmt rejects its options ({shlex.join(style.options_of(tool))}): {problem}; give only options "
+            "this shfmt knows (shfmt --help lists them), or none to follow .editorconfig",
+        )
 
     def one(relpath: str) -> tuple[Case, Verdict | None]:
         return case_of(program, root, relpath, fix=fix, options=style.options_of(tool), baseline=baseline)

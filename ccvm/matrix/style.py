@@ -71,12 +71,18 @@ class Style:
     shellcheck_severity: str = ""  # "" = shellcheck's own default (or .shellcheckrc's)
     files: dict[str, FileSet] = field(default_factory=dict)
     skip: dict[str, str] = field(default_factory=dict)  # per tool: why it is not run here
+    options_at: dict[str, tuple[Path, int | None]] = field(default_factory=dict)  # per tool: its options' file, line
 
     def fileset(self, tool: str) -> FileSet:
         return self.files.get(tool, FileSet())
 
     def options_of(self, tool: str) -> tuple[str, ...]:
         return self.options.get(tool, ())
+
+    def options_error(self, tool: str, message: str) -> ConfigError:
+        """A tool's options are bad (``message`` says how): the error names where style.yaml gives them."""
+        path, line = self.options_at.get(tool, (Path("matrix") / STYLE_FILE, None))
+        return ConfigError(path, line, message)
 
     @property
     def shfmt_options(self) -> tuple[str, ...]:
@@ -150,6 +156,7 @@ def parse_style(doc: Mapping) -> Style:
         shellcheck_severity=str(severity),
         files={name: FileSet(include=_globs(t, "include"), exclude=_globs(t, "exclude")) for name, t in tools.items()},
         skip={name: _skip(t, name) for name, t in tools.items() if _skip(t, name)},
+        options_at={name: (t.path, t.line_of("options")) for name, t in tools.items() if "options" in t},
     )
 
 
