@@ -43,7 +43,6 @@ def build_parser() -> Parser:
     parser = Parser(prog="ccvm", description="Multi-arch test-matrix runner and CI generator for QEMU VM sandboxes.")
     parser.add_argument("--matrix", metavar="DIR", help="matrix directory (default: $CCVM_MATRIX or ./matrix)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    sub.required = True
     for module in (
         boot,
         matrix,
@@ -98,9 +97,14 @@ class _Signals:
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line; arguments no option takes are named with the subcommand they were given to."""
-    args, extra = build_parser().parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, extra = build_parser().parse_known_args(words)
+    if args.command is None:
+        wrong = f"unrecognized arguments: {' '.join(extra)}" if extra else "a COMMAND is required"
+        raise UsageError(f"ccvm: {wrong} (see ccvm --help)")
     if extra:
-        prog = f"ccvm {args.command}"
+        before = words[: words.index(args.command)]  # what was given to ccvm itself, ahead of the command
+        prog = "ccvm" if any(word in before for word in extra) else f"ccvm {args.command}"
         raise UsageError(f"{prog}: unrecognized arguments: {' '.join(extra)} (see {prog} --help)")
     return args
 

@@ -29,8 +29,10 @@ Two families, and the one error a process start adds:
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class CcvmError(Exception):
@@ -44,6 +46,18 @@ class CcvmError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def _shown(path: object) -> str:
+    """A file as the user would name it: relative to the working directory when it lies under it."""
+    if isinstance(path, Path) and path.is_absolute():
+        try:
+            here = os.getcwd()
+            if here != os.sep:
+                return str(path.relative_to(here))
+        except (ValueError, OSError):  # elsewhere, or the working directory is gone
+            pass
+    return str(path)
 
 
 class ChecksFailed(CcvmError):
@@ -64,7 +78,7 @@ class ConfigError(CcvmError):
     exit_status = 2
 
     def __init__(self, path: object, line: int | None, message: str) -> None:
-        where = f"{path}:{line}" if line else f"{path}"
+        where = f"{_shown(path)}:{line}" if line else _shown(path)
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line

@@ -119,6 +119,7 @@ def test_init_twice_refuses_in_one_line_and_force_writes_again(tmp_path):
     again = ccvm(repo, "init")
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
     assert "--force" in again.stderr and "Traceback" not in again.stderr
+    assert again.stdout == ""  # refused before Nix was asked anything (the seed has a flake.nix)
     assert boot.read_text().endswith("# edited\n")
     forced = ccvm(repo, "init", "--force")
     assert forced.returncode == 0, forced.stderr
@@ -634,6 +635,21 @@ def test_the_written_noxfile_lists_a_host_and_a_boot_session(tmp_path, nox_bin):
 LAYOUTS = ROOT / "tests" / "fixtures" / "adopt" / "flake-layouts"
 
 
+def fixture_repo(tmp_path: Path, source: Path, name: str = "project") -> Path:
+    repo = GitRepo.create(tmp_path / name, files={})
+    shutil.copytree(source, repo.path, dirs_exist_ok=True)
+    repo.commit("the project")
+    return repo.path
+
+
+def init_layout(tmp_path: Path, layout: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """A repository holding one flake-layouts fixture, after ``ccvm init`` passed in it."""
+    repo = fixture_repo(tmp_path, LAYOUTS / layout, layout)
+    init = ccvm(repo, "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    return repo, init
+
+
 @pytest.mark.parametrize(
     ("layout", "systems", "packages", "checks"),
     [
@@ -672,24 +688,14 @@ def test_names_the_text_cannot_decide_are_named_unsure_and_never_build_targets(t
     assert any(line.startswith("packages (x86_64-linux, aarch64-linux): more names") for line in folded.unsure)
     assert "machines.nix: No such file or directory (imported by the flake; read as unknown)" in folded.unsure
     # through init: builds.yaml has only the sure names, and init says what it left out
-    repo = GitRepo.create(tmp_path / "unsure", files={})
-    shutil.copytree(LAYOUTS / "unsure-names", repo.path, dirs_exist_ok=True)
-    repo.commit("a flake with unsure names")
-    init = ccvm(repo.path, "init")
-    assert init.returncode == 0, init.stdout + init.stderr
-    assert {t.attr for t in load_matrix(repo.path / "matrix").builds.targets} == {"cli"}
+    repo, init = init_layout(tmp_path, "unsure-names")
+    assert {t.attr for t in load_matrix(repo / "matrix").builds.targets} == {"cli"}
     assert "left out of builds.yaml" in init.stdout and "kvm-helper" in init.stdout
 
 
 def test_a_flakes_only_package_default_is_its_build_target(tmp_path):
-    repo = GitRepo.create(tmp_path / "only-default", files={})
-    shutil.copytree(LAYOUTS / "only-default", repo.path, dirs_exist_ok=True)
-    repo.commit("a flake whose one package is default")
-    init = ccvm(repo.path, "init")
-    assert init.returncode == 0, init.stdout + init.stderr
-    assert {(t.attr, t.system) for t in load_matrix(repo.path / "matrix").builds.targets} == {
-        ("default", "x86_64-linux")
-    }
+    repo, init = init_layout(tmp_path, "only-default")
+    assert {(t.attr, t.system) for t in load_matrix(repo / "matrix").builds.targets} == {("default", "x86_64-linux")}
     assert "no flake packages" not in init.stdout and "packages.default" not in init.stdout
 
 
@@ -698,12 +704,8 @@ def test_default_is_left_out_only_where_the_text_shows_it_is_another_package(tmp
     # x86_64-linux: self.packages.x86_64-linux.launch; x86_64-darwin: the same text reaching the same input.
     # aarch64-linux: a second callPackage written the same way, which the text cannot tell is the same.
     assert facts.default_is == {"x86_64-linux": "launch", "x86_64-darwin": "hello"}
-    repo = GitRepo.create(tmp_path / "alias", files={})
-    shutil.copytree(LAYOUTS / "default-alias", repo.path, dirs_exist_ok=True)
-    repo.commit("a flake whose default is another package")
-    init = ccvm(repo.path, "init")
-    assert init.returncode == 0, init.stdout + init.stderr
-    assert {(t.attr, t.system) for t in load_matrix(repo.path / "matrix").builds.targets} == {
+    repo, init = init_layout(tmp_path, "default-alias")
+    assert {(t.attr, t.system) for t in load_matrix(repo / "matrix").builds.targets} == {
         ("launch", "x86_64-linux"),
         ("tools", "x86_64-linux"),
         ("launch", "aarch64-linux"),
@@ -722,13 +724,6 @@ def test_a_flake_nix_that_does_not_parse_is_said_and_nothing_is_guessed(tmp_path
 # -- the launcher and the kind of each script --------------------------------------------------------
 
 SCRIPTS = ROOT / "tests" / "fixtures" / "adopt" / "seed-scripts"
-
-
-def fixture_repo(tmp_path: Path, source: Path, name: str = "project") -> Path:
-    repo = GitRepo.create(tmp_path / name, files={})
-    shutil.copytree(source, repo.path, dirs_exist_ok=True)
-    repo.commit("the project")
-    return repo.path
 
 
 def test_init_declares_the_launcher_and_wires_only_the_host_tests(tmp_path):

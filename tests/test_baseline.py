@@ -45,10 +45,10 @@ def adopt(tmp_path: Path, fixture: str) -> GitRepo:
     return repo
 
 
-def ccvm(repo: GitRepo, *args: str):
+def ccvm(repo: GitRepo, *args: str, cwd: Path | None = None):
     env = {**isolated_git_env(), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env = {key: value for key, value in env.items() if not key.startswith("CCVM_")}
-    return run_ccvm(*args, cwd=repo.path, env=env, timeout=300)
+    return run_ccvm(*args, cwd=cwd or repo.path, env=env, timeout=300)
 
 
 def outcomes(suites) -> dict[str, dict[str, Outcome]]:
@@ -141,9 +141,13 @@ def test_the_commands_refuse_a_nonsense_baseline_with_exit_2(tmp_path):
     for command in (["fmt"], ["lint"], ["baseline", "--prune"]):
         done = ccvm(repo, *command)
         assert done.returncode == 2, done.stdout + done.stderr
-        assert done.stderr.strip().splitlines() == [
-            f"ccvm: error: {repo.path / 'matrix' / 'baseline.yaml'}:1: version must be 1"
-        ]
+        assert done.stderr.strip().splitlines() == ["ccvm: error: matrix/baseline.yaml:1: version must be 1"]
+    # named from where the command ran: relative under it, absolute elsewhere
+    beside = ccvm(repo, "lint", "--root", "p", cwd=tmp_path)
+    assert beside.stderr.strip() == "ccvm: error: p/matrix/baseline.yaml:1: version must be 1"
+    (tmp_path / "elsewhere").mkdir()
+    away = ccvm(repo, "lint", "--root", str(repo.path), cwd=tmp_path / "elsewhere")
+    assert away.stderr.strip() == f"ccvm: error: {repo.path}/matrix/baseline.yaml:1: version must be 1"
 
 
 # --- adoption on the fixture projects -----------------------------------------------------------------------------
@@ -319,8 +323,9 @@ def test_options_shfmt_rejects_are_one_line_exit_2_and_never_cost_the_baseline_i
     style.write_text('# the project\'s settings\nshfmt:\n  options: [-i, "4", --frob]\n')
     known = (repo.path / "matrix" / "baseline.yaml").read_text()
     expected = [
-        f"ccvm: error: {style}:3: shfmt rejects its options (-i 4 --frob): flag provided but not defined: -frob; "
-        "give only options this shfmt knows (shfmt --help lists them), or none to follow .editorconfig"
+        "ccvm: error: matrix/style.yaml:3: shfmt rejects its options (-i 4 --frob): "
+        "flag provided but not defined: -frob; give only options this shfmt knows (shfmt --help lists them), "
+        "or none to follow .editorconfig"
     ]
     for command in (["fmt"], ["fmt", "--fix"], ["baseline", "--prune"], ["baseline", "--record"]):
         done = ccvm(repo, *command)
@@ -330,6 +335,9 @@ def test_options_shfmt_rejects_are_one_line_exit_2_and_never_cost_the_baseline_i
         assert (repo.path / "a.sh").read_text() == tabbed  # --fix rewrote nothing
         assert (repo.path / "matrix" / "baseline.yaml").read_text() == known
     style.write_text('shfmt:\n  options: [-i, "0"]\n')  # fixed: the finding is still known, none is new
-    assert ccvm(repo, "fmt").returncode == 0
+    fmt = ccvm(repo, "fmt")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    # the known finding is reported skipped, and not counted among what ran to a verdict
+    assert "fmt: 0 checked, 0 failed, 1 skipped (1 known finding(s) in matrix/baseline.yaml)" in fmt.stdout
     prune = ccvm(repo, "baseline", "--prune")
     assert prune.returncode == 0 and "nothing to change" in prune.stdout, prune.stdout + prune.stderr

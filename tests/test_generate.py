@@ -464,9 +464,8 @@ def test_job_minutes_are_never_infinite_or_absurd(builds, words):
     matrix = dataclasses.replace(load_matrix(ROOT / "matrix"), builds=builds)
     with pytest.raises(ConfigError) as caught:
         template_context(matrix)
-    assert str(caught.value).startswith(f"{ROOT / 'matrix' / 'builds.yaml'}: a build job") and words in str(
-        caught.value
-    )
+    assert caught.value.path == ROOT / "matrix" / "builds.yaml"
+    assert "a build job" in str(caught.value) and words in str(caught.value)
 
 
 @pytest.mark.parametrize("value", [".inf", ".nan", "1e300"])

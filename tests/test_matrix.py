@@ -159,3 +159,16 @@ def test_an_unknown_option_is_named_with_its_subcommand(tmp_path):
     result = run_ccvm("matrix", "--bogus", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "ccvm: error: ccvm matrix: unrecognized arguments: --bogus (see ccvm matrix --help)"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--bogus",), "ccvm: unrecognized arguments: --bogus (see ccvm --help)"),
+        (("--bogus", "matrix"), "ccvm: unrecognized arguments: --bogus (see ccvm --help)"),
+        ((), "ccvm: a COMMAND is required (see ccvm --help)"),
+    ],
+)
+def test_an_unknown_option_given_to_ccvm_itself_is_named(tmp_path, args, said):
+    result = run_ccvm(*args, cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (2, f"ccvm: error: {said}")

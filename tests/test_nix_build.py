@@ -228,3 +228,23 @@ def test_error_summary_takes_the_first_error_line_and_hints_at_untracked_files()
         "No such file or directory"
     )
     assert error_summary(untracked).endswith("(a git flake sees only tracked files: git add flake.nix)")
+
+
+def test_inputs_that_cannot_be_fetched_fail_every_target_after_one_try(tmp_path, system, nix_bin):
+    """Found adopting ccvm on a real project offline: each target evaluated the flake (twice) to fail alike."""
+    calls, shim = tmp_path / "calls", tmp_path / "bin" / "nix"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {nix_bin} "$@"\n')
+    shim.chmod(0o755)
+    env = offline_env(CCVM_NIX=str(shim))
+    result, cases = build(
+        tmp_path, "unfetchable-input", "--attr", "agent", "--attr", "runner", "--system", system, env=env
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    agent, runner = cases[f"build.agent.{system}"], cases[f"build.runner.{system}"]
+    assert agent.outcome == runner.outcome == "fail"
+    assert agent.message == runner.message
+    assert agent.message.startswith("the flake's inputs cannot be fetched or locked: ") and "127.0.0.2" in agent.message
+    assert "127.0.0.2" in agent.details and runner.details == f"Nix's output is with build.agent.{system}"
+    asked = [line for line in calls.read_text().splitlines() if "unfetchable-input" in line]  # about this flake
+    assert len(asked) == 1 and " flake metadata " in f" {asked[0]} ", asked

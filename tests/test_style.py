@@ -120,5 +120,5 @@ def test_a_named_matrix_that_is_not_there_is_an_error_not_default_settings(tmp_p
     result = run_ccvm(command, "--root", str(tmp_path), "--junit", str(tmp_path / "j.xml"), env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"ccvm: error: {tmp_path / 'no-such-matrix'}: matrix directory not found; fix --matrix or CCVM_MATRIX"
+        "ccvm: error: no-such-matrix: matrix directory not found; fix --matrix or CCVM_MATRIX"
     ]

@@ -79,6 +79,13 @@ def _refuse_old_noxfile(root: Path) -> None:
         )
 
 
+def refuse_to_adopt(root: Path, force: bool) -> None:
+    """UsageError where init must not write: it has run here (without --force), or an old noxfile of
+    its own would disagree.  Cheap, and checked before anything is read or probed."""
+    _refuse_second_run(root, force)
+    _refuse_old_noxfile(root)
+
+
 def _kept(root: Path, files: dict[str, str]) -> dict[str, str]:
     """The project's own files already in matrix/ (launcher.yaml, ...), which the new matrix is loaded with."""
     matrix = root / "matrix"
@@ -122,8 +129,7 @@ def adopt(root: Path, *, force: bool = False, workflow: str = "ccvm", pip: PipGu
     """Adopt ccvm in root; its workflow is .github/workflows/WORKFLOW.yml, installing ccvm as pip says
     (default: guessed from how this ccvm is installed)."""
     theirs = _theirs(root)
-    _refuse_second_run(root, force)
-    _refuse_old_noxfile(root)
+    refuse_to_adopt(root, force)
     findings = discover(root)
     rendered = render(findings, pip=pip or guess(), workflow=workflow)
     files = {path: text for path, text in rendered.files.items() if path not in theirs}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ccvm.adopt.adoptbaseline import record_at_adoption
 from ccvm.adopt.formatters import describe
-from ccvm.adopt.write import Adoption, adopt
+from ccvm.adopt.write import Adoption, adopt, refuse_to_adopt
 from ccvm.errors import UsageError
 from ccvm.matrix.actions import DEFAULT_WORKFLOW, WORKFLOW_NAME
 from ccvm.nixtool import find_nix, version_lines
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if not WORKFLOW_NAME.fullmatch(workflow):
         raise UsageError(f"--workflow {args.workflow}: a file name such as ccvm-ci (no directory)")
     root = Path(os.path.abspath(args.root))
+    refuse_to_adopt(root, args.force)  # before Nix is asked anything
     _nix_preflight(root)
     adoption = adopt(root, force=args.force, workflow=workflow)
     _print(adoption, record_at_adoption(root, adoption.findings.style).lines)

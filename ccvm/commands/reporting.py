@@ -85,7 +85,7 @@ def report(
     for suite, case in failed:
         lines += _failure_lines(case.message or f"{suite.name}: {case.name}", case.details)
     skipped = sum(case.outcome is Outcome.SKIP for suite in suites for case in suite.cases)
-    checked = sum(len(suite.cases) for suite in suites)
+    checked = sum(len(suite.cases) for suite in suites) - skipped  # what ran to a verdict
     lines.append("")
     if suites:
         lines.append(table(suites, first_column=first_column, prefix=f"{what}."))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ccvm.checks.nix.egress import CONNECT_TIMEOUT_S, Preflight, preflight
 from ccvm.matrix.builds import BuildTarget
@@ -123,9 +123,36 @@ def build_one(nix: Nix, target: BuildTarget, options: BuildOptions) -> Suite:
     return _suite(target, case, installable)
 
 
+def unlockable(nix: Nix, options: BuildOptions) -> Case | None:
+    """The flake's inputs, fetched and locked once (no lock file written); the failed case when they cannot be.
+
+    Every target needs them: without this, each would fail alike after evaluations of its own (a dry run,
+    then an uncached one), seconds apiece when a download retries, for a flake with many targets minutes.
+    """
+    started = time.monotonic()
+    result = nix.run("flake", "metadata", "--json", "--no-write-lock-file", options.flake, timeout_s=options.timeout_s)
+    if result.ok:
+        return None
+    if result.returncode is None:
+        message = f"nix flake metadata timed out after {options.timeout_s:g}s (fetching the flake's inputs)"
+    else:
+        message = needs_newer_nix(nix.version, result.stderr) or (
+            f"the flake's inputs cannot be fetched or locked: {error_summary(result.stderr)}"
+        )
+    seconds = time.monotonic() - started
+    return Case(
+        name=CASE_NAME, outcome=Outcome.FAIL, seconds=seconds, message=message, details=error_text(result.stderr)
+    )
+
+
 def run_builds(nix: Nix | None, options: BuildOptions, progress: Progress) -> list[Suite]:
     suites = []
     platforms = host_platforms(nix) if nix is not None else None
+    inputs: Case | None = None  # set when the inputs cannot be locked: every target to build fails with it
+    first_failed = ""  # the target that carries the inputs' failure in full
+    if nix is not None and platforms is not None and any(platforms.can_build(t.system) for t in options.targets):
+        progress.note(f"nix flake metadata {options.flake}: the inputs every target needs, fetched and locked once")
+        inputs = unlockable(nix, options)
     for target in options.targets:
         installable = target.installable(options.flake)
         started = time.monotonic()
@@ -134,6 +161,11 @@ def run_builds(nix: Nix | None, options: BuildOptions, progress: Progress) -> li
             suite = _not_built(target, installable, reason, fail=options.requirements.requires(NIX))
         elif not platforms.can_build(target.system):
             suite = _not_built(target, installable, platforms.why_not(target.system), fail=False)
+        elif inputs is not None:
+            suite = _suite(target, inputs, installable)
+            if not first_failed:  # the first: the time it took and Nix's output are its own
+                first_failed, started = suite.name, started - inputs.seconds
+                inputs = replace(inputs, seconds=0.0, details=f"Nix's output is with {first_failed}")
         else:
             progress.started(suite_name(target), f"nix build {installable}")
             suite = build_one(nix, target, options)
